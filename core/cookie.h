@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Stateless SYN cookies.
+ *
+ * ISN (32 bits) = slot[3] | mss index[2] | MAC[27], where slot counts 64-second
+ * periods and MAC = SipHash-2-4(secret; addresses, ports, client ISN, full slot,
+ * MSS index, option bits) truncated to 27 bits. A cookie is valid in the slot it
+ * was made and the next one (64..128 s), checked against the current secret and
+ * then the previous one, so a rotation breaks no handshake in flight.
+ *
+ * When the client sent a timestamp, window scale (4 bits), SACK-permitted and
+ * ECN ride in the low 6 bits of our TSval and come back in the ACK's TSecr. They
+ * are inputs of the MAC, so a client cannot tamper with them either.
+ */
+#ifndef MOAT_CORE_COOKIE_H
+#define MOAT_CORE_COOKIE_H
+
+#include "parse.h"
+#include "siphash.h"
+
+#define MOAT_COOKIE_SLOT_SHIFT 6 /* seconds per slot = 64 */
+#define MOAT_COOKIE_MAX_AGE 1	 /* slots before the current one still accepted */
+#define MOAT_COOKIE_MAC_BITS 27
+#define MOAT_COOKIE_MAC_MASK ((1u << MOAT_COOKIE_MAC_BITS) - 1)
+#define MOAT_COOKIE_OPTBITS_MASK 0x3F
+#define MOAT_COOKIE_NO_WSCALE 0x0F
+#define MOAT_TCP_MAX_WSCALE 14
+
+struct moat_cookie_secrets {
+	struct moat_siphash_key cur;
+	struct moat_siphash_key prev;
+};
+
+/* What a cookie carries: the client's negotiated options. */
+struct moat_syn_opts {
+	u16 mss;
+	u8 wscale; /* valid when has_wscale */
+	u8 has_wscale;
+	u8 sack_ok;
+	u8 ecn;
+	u8 has_ts;
+};
+
+struct moat_cookie {
+	u32 isn;   /* our SYN-ACK sequence number */
+	u32 tsval; /* our SYN-ACK TSval (when the client sent a timestamp) */
+	u16 mss;   /* the MSS we announce: the table value encoded */
+};
+
+/* MSS values a cookie can encode (as Linux picks them: the common path MTUs). */
+MOAT_INLINE u16 moat_cookie_mss_value(u8 family, u32 idx)
+{
+	if (family == 6) {
+		switch (idx & 3) {
+		case 0: return 1220;
+		case 1: return 1400;
+		case 2: return 1440;
+		default: return 1460;
+		}
+	}
+	switch (idx & 3) {
+	case 0: return 536;
+	case 1: return 1300;
+	case 2: return 1440;
+	default: return 1460;
+	}
+}
+
+/* Largest table MSS not above the client's (a SYN without MSS means the RFC default). */
+MOAT_INLINE u32 moat_cookie_mss_index(u8 family, u16 client_mss)
+{
+	u32 idx;
+
+	for (idx = 3; idx > 0; idx--)
+		if (moat_cookie_mss_value(family, idx) <= client_mss)
+			break;
+	return idx;
+}
+
+MOAT_INLINE u32 moat_cookie_optbits(const struct moat_pkt *syn)
+{
+	const struct moat_tcp_opts *o = &syn->opt;
+	u32 bits;
+
+	if (!(o->present & MOAT_OPT_TS))
+		return MOAT_COOKIE_NO_WSCALE;
+	bits = (o->present & MOAT_OPT_WSCALE) ?
+		       (o->wscale > MOAT_TCP_MAX_WSCALE ? MOAT_TCP_MAX_WSCALE : o->wscale) :
+		       MOAT_COOKIE_NO_WSCALE;
+	if (o->present & MOAT_OPT_SACK_PERM)
+		bits |= 1u << 4;
+	if ((syn->tcp_flags & (MOAT_TCP_ECE | MOAT_TCP_CWR)) == (MOAT_TCP_ECE | MOAT_TCP_CWR))
+		bits |= 1u << 5;
+	return bits;
+}
+
+MOAT_INLINE u32 moat_cookie_slot(u64 now_ns)
+{
+	return (u32)((now_ns / MOAT_NSEC_PER_SEC) >> MOAT_COOKIE_SLOT_SHIFT);
+}
+
+/* The MAC over the connection as the client names it (client -> server). */
+MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct moat_pkt *p,
+				u32 client_isn, u32 slot, u32 mss_idx, u32 optbits)
+{
+	u64 w[6];
+	u64 tail = (u64)p->sport << 48 | (u64)p->dport << 32 | client_isn;
+	u64 meta = (u64)slot << 8 | mss_idx << 6 | optbits;
+	u32 n;
+
+	if (p->family == 6) {
+		w[0] = (u64)p->saddr.w[0] << 32 | p->saddr.w[1];
+		w[1] = (u64)p->saddr.w[2] << 32 | p->saddr.w[3];
+		w[2] = (u64)p->daddr.w[0] << 32 | p->daddr.w[1];
+		w[3] = (u64)p->daddr.w[2] << 32 | p->daddr.w[3];
+		w[4] = tail;
+		w[5] = meta;
+		n = 6;
+	} else {
+		w[0] = (u64)p->saddr.w[0] << 32 | p->daddr.w[0];
+		w[1] = tail;
+		w[2] = meta;
+		n = 3;
+	}
+	return (u32)moat_siphash24(key, w, n) & MOAT_COOKIE_MAC_MASK;
+}
+
+/* Cookie for a SYN at time now_ns; ts_clock is the value our TSval counts in (ms). */
+MOAT_INLINE void moat_cookie_make(const struct moat_siphash_key *key, const struct moat_pkt *syn,
+				  u64 now_ns, u32 ts_clock, struct moat_cookie *out)
+{
+	u16 client_mss = (syn->opt.present & MOAT_OPT_MSS) ? syn->opt.mss :
+			 (syn->family == 6 ? 1220 : 536);
+	u32 idx = moat_cookie_mss_index(syn->family, client_mss);
+	u32 optbits = moat_cookie_optbits(syn);
+	u32 slot = moat_cookie_slot(now_ns);
+	u32 mac = moat_cookie_mac(key, syn, syn->seq, slot, idx, optbits);
+
+	out->isn = (slot & 7) << 29 | idx << MOAT_COOKIE_MAC_BITS | mac;
+	out->tsval = (ts_clock & ~(u32)MOAT_COOKIE_OPTBITS_MASK) | optbits;
+	out->mss = moat_cookie_mss_value(syn->family, idx);
+}
+
+MOAT_INLINE void moat_cookie_decode_opts(u8 family, u32 idx, u32 optbits, mbool has_ts,
+					 struct moat_syn_opts *o)
+{
+	o->mss = moat_cookie_mss_value(family, idx);
+	o->has_ts = has_ts;
+	o->wscale = (u8)(optbits & 0x0F);
+	o->has_wscale = has_ts && o->wscale != MOAT_COOKIE_NO_WSCALE;
+	if (!o->has_wscale)
+		o->wscale = 0;
+	o->sack_ok = has_ts && (optbits & (1u << 4));
+	o->ecn = has_ts && (optbits & (1u << 5));
+}
+
+/*
+ * Check the ACK that completes a cookie handshake. Returns 0 and the decoded
+ * options when valid, -MOAT_ETIME when the slot is outside the validity window,
+ * -MOAT_EACCES when the MAC matches neither secret, -MOAT_EINVAL for option bits
+ * no cookie of ours can hold.
+ */
+MOAT_INLINE int moat_cookie_check(const struct moat_cookie_secrets *sec, const struct moat_pkt *ack,
+				  u64 now_ns, struct moat_syn_opts *out)
+{
+	u32 cookie = ack->ack - 1;
+	u32 client_isn = ack->seq - 1;
+	u32 now_slot = moat_cookie_slot(now_ns);
+	u32 age = (now_slot - (cookie >> 29)) & 7;
+	u32 idx = (cookie >> MOAT_COOKIE_MAC_BITS) & 3;
+	u32 mac = cookie & MOAT_COOKIE_MAC_MASK;
+	mbool has_ts = (ack->opt.present & MOAT_OPT_TS) != 0;
+	u32 optbits = has_ts ? (ack->opt.tsecr & MOAT_COOKIE_OPTBITS_MASK) : MOAT_COOKIE_NO_WSCALE;
+	u32 slot;
+
+	if (age > MOAT_COOKIE_MAX_AGE)
+		return -MOAT_ETIME;
+	if (has_ts && (optbits & 0x0F) > MOAT_TCP_MAX_WSCALE && (optbits & 0x0F) != MOAT_COOKIE_NO_WSCALE)
+		return -MOAT_EINVAL;
+	slot = now_slot - age;
+	if (moat_cookie_mac(&sec->cur, ack, client_isn, slot, idx, optbits) != mac &&
+	    moat_cookie_mac(&sec->prev, ack, client_isn, slot, idx, optbits) != mac)
+		return -MOAT_EACCES;
+	moat_cookie_decode_opts(ack->family, idx, optbits, has_ts, out);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Header parsers: Ethernet with up to two 802.1Q/802.1ad tags, IPv4 (options,
+ * fragments), IPv6 with a bounded extension-header chain, TCP with options.
+ * Every read is checked against `end` before it happens, loops are bounded, and
+ * results are offsets from the frame start so each target can re-derive pointers
+ * (the BPF verifier needs fresh checks on its own pointers anyway).
+ *
+ * Fragments: a non-first fragment has no TCP header, so it cannot open, reset or
+ * steer a connection; it is reported as MOAT_PARSE_FRAGMENT (policy passes it as
+ * not_protected; the receiving stack drops it when the first fragment was
+ * dropped). A TCP non-first fragment at offset 1 (8 bytes) can only exist to
+ * overwrite the flags of the first one (RFC 1858) and is malformed, and so is a
+ * first fragment too short to hold the whole TCP header.
+ */
+#ifndef MOAT_CORE_PARSE_H
+#define MOAT_CORE_PARSE_H
+
+#include "types.h"
+
+#define MOAT_ETH_HLEN 14
+#define MOAT_VLAN_HLEN 4
+#define MOAT_MAX_VLANS 2
+#define MOAT_IPV4_MIN_HLEN 20
+#define MOAT_IPV6_HLEN 40
+#define MOAT_IPV6_MAX_EXT 8
+#define MOAT_TCP_MIN_HLEN 20
+#define MOAT_TCP_MAX_OPTLEN 40
+#define MOAT_MAX_SACK_BLOCKS 4
+
+enum moat_ethertype {
+	MOAT_ETH_P_IP = 0x0800,
+	MOAT_ETH_P_IPV6 = 0x86DD,
+	MOAT_ETH_P_8021Q = 0x8100,
+	MOAT_ETH_P_8021AD = 0x88A8,
+};
+
+enum moat_ipproto {
+	MOAT_IPPROTO_HOPOPTS = 0,
+	MOAT_IPPROTO_ICMP = 1,
+	MOAT_IPPROTO_TCP = 6,
+	MOAT_IPPROTO_UDP = 17,
+	MOAT_IPPROTO_ROUTING = 43,
+	MOAT_IPPROTO_FRAGMENT = 44,
+	MOAT_IPPROTO_AH = 51,
+	MOAT_IPPROTO_NONE = 59,
+	MOAT_IPPROTO_DSTOPTS = 60,
+	MOAT_IPPROTO_MH = 135,
+};
+
+enum moat_tcp_flag {
+	MOAT_TCP_FIN = 0x01,
+	MOAT_TCP_SYN = 0x02,
+	MOAT_TCP_RST = 0x04,
+	MOAT_TCP_PSH = 0x08,
+	MOAT_TCP_ACK = 0x10,
+	MOAT_TCP_URG = 0x20,
+	MOAT_TCP_ECE = 0x40,
+	MOAT_TCP_CWR = 0x80,
+};
+
+enum moat_tcp_optkind {
+	MOAT_TCPOPT_EOL = 0,
+	MOAT_TCPOPT_NOP = 1,
+	MOAT_TCPOPT_MSS = 2,
+	MOAT_TCPOPT_WSCALE = 3,
+	MOAT_TCPOPT_SACK_PERM = 4,
+	MOAT_TCPOPT_SACK = 5,
+	MOAT_TCPOPT_TS = 8,
+	MOAT_TCPOPT_TFO = 34,
+	MOAT_TCPOPT_EXP = 254,
+};
+
+/* Which options a segment carried. */
+enum moat_optbit {
+	MOAT_OPT_MSS = 1 << 0,
+	MOAT_OPT_WSCALE = 1 << 1,
+	MOAT_OPT_SACK_PERM = 1 << 2,
+	MOAT_OPT_TS = 1 << 3,
+	MOAT_OPT_SACK = 1 << 4,
+	MOAT_OPT_TFO = 1 << 5,
+};
+
+enum moat_parse_status {
+	MOAT_PARSE_TCP = 0,    /* TCP segment, header complete */
+	MOAT_PARSE_NOT_IP,     /* ARP, LLDP, ...: not ours */
+	MOAT_PARSE_NOT_TCP,    /* IP but another protocol */
+	MOAT_PARSE_FRAGMENT,   /* a non-first fragment: no L4 header */
+	MOAT_PARSE_MALFORMED,  /* truncated or inconsistent headers */
+};
+
+enum moat_frag { MOAT_FRAG_NONE = 0, MOAT_FRAG_FIRST, MOAT_FRAG_LATER };
+
+/* Addresses in network byte order; IPv4 lives in w[0], the rest is zero. */
+struct moat_addr {
+	u32 w[4];
+};
+
+struct moat_tcp_opts {
+	u16 mss;
+	u8 wscale;
+	u8 present; /* enum moat_optbit */
+	u32 tsval;
+	u32 tsecr;
+	u8 ts_off;   /* offset of the TS option kind byte from the TCP header */
+	u8 sack_off; /* offset of the SACK option kind byte */
+	u8 sack_blocks;
+	u8 tfo_len;
+};
+
+struct moat_pkt {
+	u16 l3_off;
+	u16 l4_off;
+	u16 payload_off;
+	u16 payload_len;
+	u16 l3_len; /* IP header(s) + payload as the IP header declares */
+	u16 vlan_tci[MOAT_MAX_VLANS];
+	u8 vlan_count;
+	u8 family; /* 4 or 6, 0 when not IP */
+	u8 proto;
+	u8 ttl; /* hop limit for IPv6 */
+	u8 tos; /* traffic class for IPv6; ECN in the low two bits */
+	u8 frag;
+	u8 tcp_flags;
+	u8 tcp_hlen;
+	u16 sport; /* host order */
+	u16 dport;
+	u32 seq;
+	u32 ack;
+	u16 window;
+	struct moat_addr saddr;
+	struct moat_addr daddr;
+	struct moat_tcp_opts opt;
+};
+
+struct moat_cursor {
+	const u8 *start;
+	const u8 *end;
+};
+
+MOAT_INLINE mbool moat_has(const struct moat_cursor *c, const u8 *p, u32 n)
+{
+	return p + n <= c->end;
+}
+
+/* Ethernet + VLAN tags; on success returns the L3 offset and sets *ethertype. */
+MOAT_INLINE int moat_parse_eth(const struct moat_cursor *c, struct moat_pkt *pkt, u16 *ethertype)
+{
+	const u8 *p = c->start;
+	u16 off = MOAT_ETH_HLEN;
+	u16 type;
+	int i;
+
+	if (!moat_has(c, p, MOAT_ETH_HLEN))
+		return -MOAT_EBADMSG;
+	type = moat_get_be16(p + 12);
+	pkt->vlan_count = 0;
+	MOAT_UNROLL
+	for (i = 0; i < MOAT_MAX_VLANS; i++) {
+		if (type != MOAT_ETH_P_8021Q && type != MOAT_ETH_P_8021AD)
+			break;
+		if (!moat_has(c, p + off, MOAT_VLAN_HLEN))
+			return -MOAT_EBADMSG;
+		pkt->vlan_tci[i] = moat_get_be16(p + off);
+		type = moat_get_be16(p + off + 2);
+		pkt->vlan_count++;
+		off += MOAT_VLAN_HLEN;
+	}
+	/* A third tag: legal on the wire, but no host here accepts it; refusing it
+	 * keeps a tag stack from smuggling packets past the parser. */
+	if (type == MOAT_ETH_P_8021Q || type == MOAT_ETH_P_8021AD)
+		return -MOAT_EBADMSG;
+	*ethertype = type;
+	return off;
+}
+
+MOAT_INLINE int moat_parse_ipv4(const struct moat_cursor *c, struct moat_pkt *pkt, u16 l3_off)
+{
+	const u8 *ip = c->start + l3_off;
+	u16 hlen, tot, fragword, fragoff;
+
+	if (!moat_has(c, ip, MOAT_IPV4_MIN_HLEN))
+		return MOAT_PARSE_MALFORMED;
+	if ((ip[0] >> 4) != 4)
+		return MOAT_PARSE_MALFORMED;
+	hlen = (u16)((ip[0] & 0x0F) * 4);
+	tot = moat_get_be16(ip + 2);
+	if (hlen < MOAT_IPV4_MIN_HLEN || tot < hlen)
+		return MOAT_PARSE_MALFORMED;
+	/* The declared datagram must be in the frame (trailing padding is fine). */
+	if (!moat_has(c, ip, tot))
+		return MOAT_PARSE_MALFORMED;
+	pkt->family = 4;
+	pkt->tos = ip[1];
+	pkt->ttl = ip[8];
+	pkt->proto = ip[9];
+	pkt->saddr.w[0] = moat_load32(ip + 12);
+	pkt->daddr.w[0] = moat_load32(ip + 16);
+	pkt->saddr.w[1] = pkt->saddr.w[2] = pkt->saddr.w[3] = 0;
+	pkt->daddr.w[1] = pkt->daddr.w[2] = pkt->daddr.w[3] = 0;
+	pkt->l3_len = tot;
+	pkt->l4_off = (u16)(l3_off + hlen);
+
+	fragword = moat_get_be16(ip + 6);
+	fragoff = fragword & 0x1FFF;
+	pkt->frag = MOAT_FRAG_NONE;
+	if (fragoff) {
+		pkt->frag = MOAT_FRAG_LATER;
+		if (fragoff == 1 && pkt->proto == MOAT_IPPROTO_TCP)
+			return MOAT_PARSE_MALFORMED;
+		return MOAT_PARSE_FRAGMENT;
+	}
+	if (fragword & 0x2000)
+		pkt->frag = MOAT_FRAG_FIRST;
+	return pkt->proto == MOAT_IPPROTO_TCP ? MOAT_PARSE_TCP : MOAT_PARSE_NOT_TCP;
+}
+
+MOAT_INLINE mbool moat_ipv6_is_ext(u8 nh)
+{
+	return nh == MOAT_IPPROTO_HOPOPTS || nh == MOAT_IPPROTO_ROUTING ||
+	       nh == MOAT_IPPROTO_FRAGMENT || nh == MOAT_IPPROTO_DSTOPTS || nh == MOAT_IPPROTO_AH ||
+	       nh == MOAT_IPPROTO_MH;
+}
+
+MOAT_INLINE void moat_copy_addr6(struct moat_addr *a, const u8 *p)
+{
+	a->w[0] = moat_load32(p);
+	a->w[1] = moat_load32(p + 4);
+	a->w[2] = moat_load32(p + 8);
+	a->w[3] = moat_load32(p + 12);
+}
+
+MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pkt, u16 l3_off)
+{
+	const u8 *ip = c->start + l3_off;
+	u16 plen, off, end_off;
+	u8 nh;
+	int i;
+
+	if (!moat_has(c, ip, MOAT_IPV6_HLEN))
+		return MOAT_PARSE_MALFORMED;
+	if ((ip[0] >> 4) != 6)
+		return MOAT_PARSE_MALFORMED;
+	plen = moat_get_be16(ip + 4);
+	/* Jumbograms (payload length 0 + hop-by-hop option) do not cross an Ethernet. */
+	if (!moat_has(c, ip, (u32)MOAT_IPV6_HLEN + plen))
+		return MOAT_PARSE_MALFORMED;
+	pkt->family = 6;
+	pkt->tos = (u8)(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+	pkt->ttl = ip[7];
+	moat_copy_addr6(&pkt->saddr, ip + 8);
+	moat_copy_addr6(&pkt->daddr, ip + 24);
+	pkt->l3_len = (u16)(MOAT_IPV6_HLEN + plen);
+	pkt->frag = MOAT_FRAG_NONE;
+	nh = ip[6];
+	off = (u16)(l3_off + MOAT_IPV6_HLEN);
+	end_off = (u16)(l3_off + pkt->l3_len);
+
+	for (i = 0; i < MOAT_IPV6_MAX_EXT; i++) {
+		const u8 *ext = c->start + off;
+		u16 elen;
+
+		if (!moat_ipv6_is_ext(nh))
+			break;
+		if (off + 8 > end_off || !moat_has(c, ext, 8))
+			return MOAT_PARSE_MALFORMED;
+		if (nh == MOAT_IPPROTO_FRAGMENT) {
+			u16 fragword = moat_get_be16(ext + 2);
+			u16 fragoff = fragword >> 3;
+
+			elen = 8;
+			if (fragoff) {
+				pkt->frag = MOAT_FRAG_LATER;
+				pkt->proto = ext[0];
+				if (fragoff == 1 && ext[0] == MOAT_IPPROTO_TCP)
+					return MOAT_PARSE_MALFORMED;
+				return MOAT_PARSE_FRAGMENT;
+			}
+			if (fragword & 1)
+				pkt->frag = MOAT_FRAG_FIRST;
+		} else if (nh == MOAT_IPPROTO_AH) {
+			elen = (u16)((ext[1] + 2) * 4);
+		} else {
+			elen = (u16)((ext[1] + 1) * 8);
+		}
+		nh = ext[0];
+		off = (u16)(off + elen);
+	}
+	if (moat_ipv6_is_ext(nh))
+		return MOAT_PARSE_MALFORMED; /* chain longer than we are willing to walk */
+	if (off > end_off)
+		return MOAT_PARSE_MALFORMED;
+	pkt->proto = nh;
+	pkt->l4_off = off;
+	return nh == MOAT_IPPROTO_TCP ? MOAT_PARSE_TCP : MOAT_PARSE_NOT_TCP;
+}
+
+/* One option at opt[0..len): known options must have their exact lengths. */
+MOAT_INLINE int moat_tcp_opt_one(const struct moat_cursor *c, const u8 *opt, u8 kind, u8 len,
+				 u8 off_in_hdr, struct moat_tcp_opts *o)
+{
+	switch (kind) {
+	case MOAT_TCPOPT_MSS:
+		if (len != 4 || !moat_has(c, opt, 4))
+			return -MOAT_EBADMSG;
+		o->mss = moat_get_be16(opt + 2);
+		o->present |= MOAT_OPT_MSS;
+		break;
+	case MOAT_TCPOPT_WSCALE:
+		if (len != 3 || !moat_has(c, opt, 3))
+			return -MOAT_EBADMSG;
+		o->wscale = opt[2];
+		o->present |= MOAT_OPT_WSCALE;
+		break;
+	case MOAT_TCPOPT_SACK_PERM:
+		if (len != 2)
+			return -MOAT_EBADMSG;
+		o->present |= MOAT_OPT_SACK_PERM;
+		break;
+	case MOAT_TCPOPT_SACK:
+		if (len < 10 || ((len - 2) & 7) || len > 2 + 8 * MOAT_MAX_SACK_BLOCKS)
+			return -MOAT_EBADMSG;
+		o->sack_blocks = (u8)((len - 2) / 8);
+		o->sack_off = off_in_hdr;
+		o->present |= MOAT_OPT_SACK;
+		break;
+	case MOAT_TCPOPT_TS:
+		if (len != 10 || !moat_has(c, opt, 10))
+			return -MOAT_EBADMSG;
+		o->tsval = moat_get_be32(opt + 2);
+		o->tsecr = moat_get_be32(opt + 6);
+		o->ts_off = off_in_hdr;
+		o->present |= MOAT_OPT_TS;
+		break;
+	case MOAT_TCPOPT_TFO:
+		/* RFC 7413: empty (cookie request) or a 4..16 byte even cookie. */
+		if (len != 2 && (len < 6 || len > 18 || (len & 1)))
+			return -MOAT_EBADMSG;
+		o->tfo_len = (u8)(len - 2);
+		o->present |= MOAT_OPT_TFO;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Walk the option space of a TCP header: bounded by its 40 bytes. */
+MOAT_INLINE int moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, u32 optlen,
+				    struct moat_tcp_opts *o)
+{
+	u32 off = 0;
+	int i;
+
+	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i++) {
+		const u8 *opt;
+		u8 kind, len;
+
+		if (off >= optlen)
+			break;
+		off &= 0x3F; /* off < optlen <= 40: tells the verifier the bound */
+		opt = tcp + MOAT_TCP_MIN_HLEN + off;
+		if (!moat_has(c, opt, 1))
+			return -MOAT_EBADMSG;
+		kind = opt[0];
+		if (kind == MOAT_TCPOPT_EOL)
+			break;
+		if (kind == MOAT_TCPOPT_NOP) {
+			off++;
+			continue;
+		}
+		if (off + 2 > optlen || !moat_has(c, opt, 2))
+			return -MOAT_EBADMSG;
+		len = opt[1];
+		if (len < 2 || off + len > optlen || !moat_has(c, opt, len & 0x3F))
+			return -MOAT_EBADMSG;
+		if (moat_tcp_opt_one(c, opt, kind, len, (u8)(MOAT_TCP_MIN_HLEN + off), o))
+			return -MOAT_EBADMSG;
+		off += len;
+	}
+	return 0;
+}
+
+MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt)
+{
+	const u8 *tcp = c->start + pkt->l4_off;
+	u32 l4_len, hlen;
+
+	if (pkt->l4_off > pkt->l3_off + pkt->l3_len)
+		return MOAT_PARSE_MALFORMED;
+	l4_len = (u32)pkt->l3_off + pkt->l3_len - pkt->l4_off;
+	if (l4_len < MOAT_TCP_MIN_HLEN || !moat_has(c, tcp, MOAT_TCP_MIN_HLEN))
+		return MOAT_PARSE_MALFORMED;
+	hlen = (u32)(tcp[12] >> 4) * 4;
+	if (hlen < MOAT_TCP_MIN_HLEN || hlen > l4_len || !moat_has(c, tcp, hlen))
+		return MOAT_PARSE_MALFORMED;
+	pkt->sport = moat_get_be16(tcp);
+	pkt->dport = moat_get_be16(tcp + 2);
+	pkt->seq = moat_get_be32(tcp + 4);
+	pkt->ack = moat_get_be32(tcp + 8);
+	pkt->tcp_flags = tcp[13];
+	pkt->window = moat_get_be16(tcp + 14);
+	pkt->tcp_hlen = (u8)hlen;
+	pkt->payload_off = (u16)(pkt->l4_off + hlen);
+	pkt->payload_len = (u16)(l4_len - hlen);
+	if (pkt->sport == 0 || pkt->dport == 0)
+		return MOAT_PARSE_MALFORMED;
+	if (moat_parse_tcp_opts(c, tcp, hlen - MOAT_TCP_MIN_HLEN, &pkt->opt))
+		return MOAT_PARSE_MALFORMED;
+	return MOAT_PARSE_TCP;
+}
+
+MOAT_INLINE void moat_pkt_reset(struct moat_pkt *pkt)
+{
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+}
+
+/* Parse a whole frame. Fills *pkt as far as the headers go. */
+MOAT_INLINE int moat_parse(const u8 *data, const u8 *data_end, struct moat_pkt *pkt)
+{
+	struct moat_cursor c = { .start = data, .end = data_end };
+	u16 ethertype = 0;
+	int l3, st;
+
+	moat_pkt_reset(pkt);
+	l3 = moat_parse_eth(&c, pkt, &ethertype);
+	if (l3 < 0)
+		return MOAT_PARSE_MALFORMED;
+	pkt->l3_off = (u16)l3;
+	if (ethertype == MOAT_ETH_P_IP)
+		st = moat_parse_ipv4(&c, pkt, (u16)l3);
+	else if (ethertype == MOAT_ETH_P_IPV6)
+		st = moat_parse_ipv6(&c, pkt, (u16)l3);
+	else
+		return MOAT_PARSE_NOT_IP;
+	if (st != MOAT_PARSE_TCP)
+		return st;
+	return moat_parse_tcp(&c, pkt);
+}
+
+MOAT_INLINE mbool moat_addr_eq(const struct moat_addr *a, const struct moat_addr *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] &&
+	       a->w[3] == b->w[3];
+}
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The policy every target applies: one immutable struct, built by the control
+ * plane from the YAML config and swapped whole (RCU on DPDK, a map update in BPF).
+ */
+#ifndef MOAT_CORE_POLICY_H
+#define MOAT_CORE_POLICY_H
+
+#include "types.h"
+#include "track.h"
+
+enum moat_cookie_mode { MOAT_COOKIES_AUTO = 0, MOAT_COOKIES_ALWAYS, MOAT_COOKIES_OFF };
+
+#define MOAT_PORT_WORDS (65536 / 64)
+
+struct moat_limits {
+	u32 syn_rate;  /* SYN/s, 0 = no limit */
+	u32 syn_burst; /* bucket depth; 0 = same as syn_rate */
+	u32 new_conn;  /* completed handshakes per window, 0 = no limit */
+	u32 new_conn_window_s;
+	u32 concurrent; /* established connections, 0 = no limit */
+};
+
+struct moat_policy {
+	u8 syn_cookies; /* enum moat_cookie_mode */
+	u8 rst_policy;	/* enum moat_rst_policy */
+	u8 rst_ttl_tolerance;
+	u8 protect_all_ports;
+	u8 prefix_v4; /* aggregation prefix for the prefix_* limits */
+	u8 prefix_v6;
+	u8 pad[2];
+	u32 syn_trigger;  /* SYN/s per destination that engages cookies in auto mode */
+	u32 cookie_hold_s; /* how long auto cookies stay engaged after the rate falls */
+	struct moat_limits source; /* per source address */
+	struct moat_limits prefix; /* per source prefix */
+	u64 protect_ports[MOAT_PORT_WORDS];
+};
+
+MOAT_INLINE mbool moat_port_protected(const struct moat_policy *pol, u16 port)
+{
+	if (pol->protect_all_ports)
+		return 1;
+	return (pol->protect_ports[(port >> 6) & (MOAT_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
+
+MOAT_INLINE void moat_policy_protect_port(struct moat_policy *pol, u16 port)
+{
+	pol->protect_ports[port >> 6] |= 1ULL << (port & 63);
+	pol->protect_all_ports = 0;
+}
+
+/* Defaults of DESIGN.md: an empty config file means exactly this. */
+MOAT_INLINE void moat_policy_defaults(struct moat_policy *pol)
+{
+	__builtin_memset(pol, 0, sizeof(*pol));
+	pol->syn_cookies = MOAT_COOKIES_AUTO;
+	pol->rst_policy = MOAT_RST_RFC5961;
+	pol->rst_ttl_tolerance = 2;
+	pol->protect_all_ports = 1;
+	pol->prefix_v4 = 24;
+	pol->prefix_v6 = 64;
+	pol->syn_trigger = 1000;
+	pol->cookie_hold_s = 10;
+	pol->source.new_conn_window_s = 60;
+	pol->prefix.new_conn_window_s = 60;
+}
+
+#endif

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-flow TCP tracking for a filter that sees both directions (inline), with
+ * the RFC 5961 rules:
+ *  - RST: SEQ exactly the receiver's RCV.NXT (or the sender's own SND.NXT, which
+ *    a middlebox sees better) is accepted; in the receive window but not exact
+ *    gets a challenge ACK; outside it is dropped;
+ *  - SYN on a synchronized flow gets a challenge ACK;
+ *  - an ACK for data the other side never sent is out of state.
+ * Forged-RST heuristic (rst_policy: strict): a RST whose TTL is further than the
+ * tolerance from the TTL learned for that direction is dropped as rst_suspect.
+ * Behaviour after a RST: the flow lingers in CLOSED; if the side that
+ * supposedly reset keeps sending in-window segments, the RST was forged, and the
+ * flow is restored instead of stranding a live connection.
+ *
+ * Direction 0 is the side that sent the first SYN, 1 the responder.
+ */
+#ifndef MOAT_CORE_TRACK_H
+#define MOAT_CORE_TRACK_H
+
+#include "parse.h"
+#include "reason.h"
+
+enum moat_tcp_state {
+	MOAT_TCPS_NONE = 0,
+	MOAT_TCPS_SYN_SENT,
+	MOAT_TCPS_SYN_RECV,
+	MOAT_TCPS_ESTABLISHED,
+	MOAT_TCPS_FIN_WAIT,  /* one side has sent FIN */
+	MOAT_TCPS_CLOSING,   /* both sides have sent FIN */
+	MOAT_TCPS_TIME_WAIT, /* both FINs acknowledged */
+	MOAT_TCPS_CLOSED,    /* reset; lingers to judge the RST */
+	MOAT_TCPS_COUNT,
+};
+
+enum moat_rst_policy { MOAT_RST_RFC5961 = 0, MOAT_RST_STRICT, MOAT_RST_OFF };
+
+enum moat_peer_flag {
+	MOAT_PEER_ACKED = 1 << 0,  /* has sent an ACK: .ack is its RCV.NXT */
+	MOAT_PEER_FIN = 1 << 1,	   /* has sent FIN */
+	MOAT_PEER_WSCALE = 1 << 2, /* announced window scaling */
+	MOAT_PEER_SACK = 1 << 3,
+	MOAT_PEER_TS = 1 << 4,
+};
+
+enum moat_flow_flag {
+	MOAT_FLOW_SCALED = 1 << 0,  /* both sides announced window scale */
+	MOAT_FLOW_RST_DIR1 = 1 << 1, /* the RST that closed it came from dir 1 */
+	MOAT_FLOW_COUNTED = 1 << 2, /* counted in its source's concurrent connections */
+	MOAT_FLOW_COOKIE = 1 << 3,  /* established through a SYN cookie */
+	MOAT_FLOW_RESTORED = 1 << 4, /* a forged RST was seen and overridden */
+};
+
+struct moat_peer {
+	u32 end; /* highest SEQ + length (SYN and FIN count) sent */
+	u32 ack; /* highest ACK sent: its RCV.NXT */
+	u16 win; /* last window, unscaled */
+	u8 wscale;
+	u8 ttl;
+	u8 flags; /* enum moat_peer_flag */
+	u8 pad[3];
+};
+
+struct moat_flow {
+	struct moat_peer peer[2];
+	u32 last_seen_s;
+	u8 state;  /* enum moat_tcp_state */
+	u8 prev_state; /* state before a RST, to restore it */
+	u8 flags;  /* enum moat_flow_flag */
+	u8 pad;
+};
+
+/* What happened to the flow, so the caller can keep per-source counts. */
+enum moat_track_event {
+	MOAT_EV_NONE = 0,
+	MOAT_EV_ESTABLISHED, /* handshake completed */
+	MOAT_EV_CLOSED,	     /* left the established states */
+	MOAT_EV_RESTORED,    /* back to established after a forged RST */
+	MOAT_EV_REOPEN,	     /* a new SYN reuses a closed flow's tuple */
+};
+
+struct moat_track_cfg {
+	u8 rst_policy; /* enum moat_rst_policy */
+	u8 ttl_tolerance;
+};
+
+/* Idle timeouts per state, seconds: short for embryonic flows so floods age out. */
+MOAT_INLINE u32 moat_tcp_state_timeout(u8 state)
+{
+	switch (state) {
+	case MOAT_TCPS_SYN_SENT:
+	case MOAT_TCPS_SYN_RECV:
+		return 30;
+	case MOAT_TCPS_ESTABLISHED:
+		return 7200;
+	case MOAT_TCPS_FIN_WAIT:
+		return 120;
+	case MOAT_TCPS_CLOSING:
+	case MOAT_TCPS_TIME_WAIT:
+		return 60;
+	default:
+		return 10;
+	}
+}
+
+MOAT_INLINE const char *moat_tcp_state_name(u8 state)
+{
+	switch (state) {
+	case MOAT_TCPS_SYN_SENT: return "SYN_SENT";
+	case MOAT_TCPS_SYN_RECV: return "SYN_RECV";
+	case MOAT_TCPS_ESTABLISHED: return "ESTABLISHED";
+	case MOAT_TCPS_FIN_WAIT: return "FIN_WAIT";
+	case MOAT_TCPS_CLOSING: return "CLOSING";
+	case MOAT_TCPS_TIME_WAIT: return "TIME_WAIT";
+	case MOAT_TCPS_CLOSED: return "CLOSED";
+	default: return "NONE";
+	}
+}
+
+MOAT_INLINE mbool moat_tcp_state_synchronized(u8 state)
+{
+	return state >= MOAT_TCPS_ESTABLISHED && state <= MOAT_TCPS_CLOSING;
+}
+
+/* Sequence space a segment occupies: payload plus one for SYN and for FIN. */
+MOAT_INLINE u32 moat_seg_len(const struct moat_pkt *pkt)
+{
+	return pkt->payload_len + !!(pkt->tcp_flags & MOAT_TCP_SYN) +
+	       !!(pkt->tcp_flags & MOAT_TCP_FIN);
+}
+
+MOAT_INLINE void moat_peer_from_syn(struct moat_peer *p, const struct moat_pkt *pkt)
+{
+	p->end = pkt->seq + moat_seg_len(pkt);
+	p->ack = pkt->ack;
+	p->win = pkt->window;
+	p->ttl = pkt->ttl;
+	p->flags = (pkt->tcp_flags & MOAT_TCP_ACK) ? MOAT_PEER_ACKED : 0;
+	p->wscale = 0;
+	if (pkt->opt.present & MOAT_OPT_WSCALE) {
+		p->flags |= MOAT_PEER_WSCALE;
+		p->wscale = pkt->opt.wscale > 14 ? 14 : pkt->opt.wscale;
+	}
+	if (pkt->opt.present & MOAT_OPT_SACK_PERM)
+		p->flags |= MOAT_PEER_SACK;
+	if (pkt->opt.present & MOAT_OPT_TS)
+		p->flags |= MOAT_PEER_TS;
+}
+
+/* A new flow from the originator's SYN. */
+MOAT_INLINE void moat_track_new(struct moat_flow *f, const struct moat_pkt *syn, u32 now_s)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	moat_peer_from_syn(&f->peer[0], syn);
+	f->state = MOAT_TCPS_SYN_SENT;
+	f->last_seen_s = now_s;
+}
+
+/* Receive window of side `d` in bytes (at least 1). */
+MOAT_INLINE u32 moat_peer_rcv_wnd(const struct moat_flow *f, u32 d)
+{
+	const struct moat_peer *p = &f->peer[d & 1];
+	u32 win = p->win;
+
+	if (f->flags & MOAT_FLOW_SCALED)
+		win <<= p->wscale;
+	return win ? win : 1;
+}
+
+/* Advance the sender's view after a packet the filter lets through. */
+MOAT_INLINE void moat_peer_update(struct moat_peer *p, const struct moat_pkt *pkt)
+{
+	u32 end = pkt->seq + moat_seg_len(pkt);
+
+	p->end = moat_seq_max(p->end, end);
+	if (pkt->tcp_flags & MOAT_TCP_ACK) {
+		if (!(p->flags & MOAT_PEER_ACKED))
+			p->ack = pkt->ack;
+		else
+			p->ack = moat_seq_max(p->ack, pkt->ack);
+		p->flags |= MOAT_PEER_ACKED;
+	}
+	p->win = pkt->window;
+	if (pkt->tcp_flags & MOAT_TCP_FIN)
+		p->flags |= MOAT_PEER_FIN;
+}
+
+enum moat_rst_class { MOAT_RST_EXACT = 0, MOAT_RST_IN_WINDOW, MOAT_RST_OUTSIDE };
+
+/* Where a RST from side `dir` falls in the receiver's window. */
+MOAT_INLINE int moat_rst_classify(const struct moat_flow *f, u32 dir, const struct moat_pkt *pkt)
+{
+	const struct moat_peer *snd = &f->peer[dir & 1];
+	const struct moat_peer *rcv = &f->peer[(dir ^ 1) & 1];
+	u32 rcv_nxt;
+
+	if (f->state == MOAT_TCPS_SYN_SENT) {
+		/* RFC 793: in SYN-SENT a RST is acceptable if it ACKs our SYN. */
+		if (dir == 1)
+			return (pkt->tcp_flags & MOAT_TCP_ACK) && pkt->ack == f->peer[0].end ?
+				       MOAT_RST_EXACT : MOAT_RST_OUTSIDE;
+		return pkt->seq == snd->end ? MOAT_RST_EXACT : MOAT_RST_OUTSIDE;
+	}
+	if (pkt->seq == snd->end)
+		return MOAT_RST_EXACT;
+	rcv_nxt = (rcv->flags & MOAT_PEER_ACKED) ? rcv->ack : snd->end;
+	if (pkt->seq == rcv_nxt)
+		return MOAT_RST_EXACT;
+	if (pkt->seq - rcv_nxt < moat_peer_rcv_wnd(f, dir ^ 1))
+		return MOAT_RST_IN_WINDOW;
+	return MOAT_RST_OUTSIDE;
+}
+
+MOAT_INLINE mbool moat_ttl_suspect(const struct moat_peer *p, u8 ttl, u8 tolerance)
+{
+	u8 diff = p->ttl > ttl ? p->ttl - ttl : ttl - p->ttl;
+
+	return p->ttl && diff > tolerance;
+}
+
+MOAT_INLINE enum moat_reason moat_track_rst(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
+					    const struct moat_track_cfg *cfg, u8 *event)
+{
+	int cls;
+
+	if (cfg->rst_policy == MOAT_RST_OFF) {
+		*event = moat_tcp_state_synchronized(f->state) ? MOAT_EV_CLOSED : MOAT_EV_NONE;
+		f->state = MOAT_TCPS_CLOSED;
+		return MOAT_R_ESTABLISHED;
+	}
+	if (f->state == MOAT_TCPS_CLOSED || f->state == MOAT_TCPS_TIME_WAIT)
+		return MOAT_R_RST_NO_FLOW;
+	if (cfg->rst_policy == MOAT_RST_STRICT &&
+	    moat_ttl_suspect(&f->peer[dir & 1], pkt->ttl, cfg->ttl_tolerance))
+		return MOAT_R_RST_SUSPECT;
+	cls = moat_rst_classify(f, dir, pkt);
+	if (cls == MOAT_RST_IN_WINDOW)
+		return MOAT_R_CHALLENGE_ACK;
+	if (cls == MOAT_RST_OUTSIDE)
+		return MOAT_R_RST_OUT_OF_WINDOW;
+	*event = moat_tcp_state_synchronized(f->state) ? MOAT_EV_CLOSED : MOAT_EV_NONE;
+	f->prev_state = f->state;
+	f->state = MOAT_TCPS_CLOSED;
+	if (dir)
+		f->flags |= MOAT_FLOW_RST_DIR1;
+	else
+		f->flags &= (u8)~MOAT_FLOW_RST_DIR1;
+	return MOAT_R_ESTABLISHED;
+}
+
+MOAT_INLINE enum moat_reason moat_track_syn(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
+					    u8 *event)
+{
+	if (dir == 0 && f->state == MOAT_TCPS_SYN_SENT) {
+		/* Retransmission, or a client that restarted with a new ISN. */
+		if (pkt->seq + moat_seg_len(pkt) != f->peer[0].end)
+			moat_peer_from_syn(&f->peer[0], pkt);
+		return MOAT_R_HANDSHAKE;
+	}
+	if (dir == 0 && (f->state == MOAT_TCPS_TIME_WAIT || f->state == MOAT_TCPS_CLOSED)) {
+		*event = MOAT_EV_REOPEN;
+		return MOAT_R_HANDSHAKE;
+	}
+	return MOAT_R_CHALLENGE_ACK; /* RFC 5961 section 4 */
+}
+
+MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
+					       const struct moat_pkt *pkt)
+{
+	if (dir != 1)
+		return MOAT_R_ACK_NO_FLOW;
+	if (f->state == MOAT_TCPS_SYN_SENT || f->state == MOAT_TCPS_SYN_RECV) {
+		if (pkt->ack != f->peer[0].end)
+			return MOAT_R_ACK_NO_FLOW;
+		moat_peer_from_syn(&f->peer[1], pkt);
+		if ((f->peer[0].flags & MOAT_PEER_WSCALE) && (f->peer[1].flags & MOAT_PEER_WSCALE))
+			f->flags |= MOAT_FLOW_SCALED;
+		f->state = MOAT_TCPS_SYN_RECV;
+		return MOAT_R_HANDSHAKE;
+	}
+	/* A SYN-ACK retransmitted because the final ACK was lost. */
+	if (pkt->seq + 1 == f->peer[1].end && pkt->ack == f->peer[0].end)
+		return MOAT_R_ESTABLISHED;
+	return MOAT_R_ACK_NO_FLOW;
+}
+
+MOAT_INLINE void moat_track_fin_progress(struct moat_flow *f)
+{
+	u8 fins = (f->peer[0].flags & MOAT_PEER_FIN ? 1 : 0) + (f->peer[1].flags & MOAT_PEER_FIN ? 1 : 0);
+
+	if (fins == 1 && f->state == MOAT_TCPS_ESTABLISHED)
+		f->state = MOAT_TCPS_FIN_WAIT;
+	else if (fins == 2 && f->state < MOAT_TCPS_CLOSING)
+		f->state = MOAT_TCPS_CLOSING;
+	/* Both FINs acknowledged: each side's ACK covers the other's end. */
+	if (fins == 2 && f->peer[0].ack == f->peer[1].end && f->peer[1].ack == f->peer[0].end)
+		f->state = MOAT_TCPS_TIME_WAIT;
+}
+
+/* ACK-bearing segments without SYN or RST. */
+MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
+					    u8 *event)
+{
+	const struct moat_peer *other = &f->peer[(dir ^ 1) & 1];
+	u8 was;
+
+	switch (f->state) {
+	case MOAT_TCPS_SYN_SENT:
+		return MOAT_R_ACK_NO_FLOW;
+	case MOAT_TCPS_SYN_RECV:
+		if (dir == 0 && pkt->ack == f->peer[1].end) {
+			moat_peer_update(&f->peer[0], pkt);
+			f->state = MOAT_TCPS_ESTABLISHED;
+			moat_track_fin_progress(f);
+			*event = MOAT_EV_ESTABLISHED;
+			return MOAT_R_HANDSHAKE;
+		}
+		return MOAT_R_ACK_NO_FLOW;
+	case MOAT_TCPS_CLOSED: {
+		/* The side that "reset" keeps talking in sequence: the RST was forged. */
+		u32 rst_dir = (f->flags & MOAT_FLOW_RST_DIR1) ? 1 : 0;
+		u32 exp = f->peer[dir & 1].end;
+
+		if (dir != rst_dir || !moat_tcp_state_synchronized(f->prev_state) ||
+		    pkt->seq - exp >= moat_peer_rcv_wnd(f, dir ^ 1))
+			return MOAT_R_ACK_NO_FLOW;
+		f->state = f->prev_state;
+		f->flags |= MOAT_FLOW_RESTORED;
+		*event = MOAT_EV_RESTORED;
+		break;
+	}
+	case MOAT_TCPS_TIME_WAIT:
+		/* Late retransmissions of the closing exchange are normal. */
+		break;
+	default:
+		break;
+	}
+	/* Acknowledging bytes the other side never sent (RFC 5961 section 5). */
+	if (moat_seq_lt(other->end, pkt->ack))
+		return MOAT_R_ACK_NO_FLOW;
+	was = f->state;
+	moat_peer_update(&f->peer[dir & 1], pkt);
+	moat_track_fin_progress(f);
+	if (moat_tcp_state_synchronized(was) && f->state == MOAT_TCPS_TIME_WAIT)
+		*event = MOAT_EV_CLOSED;
+	return MOAT_R_ESTABLISHED;
+}
+
+/* A packet of a known flow: the reason, and *event for the caller's accounting. */
+MOAT_INLINE enum moat_reason moat_track_packet(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
+					       const struct moat_track_cfg *cfg, u32 now_s, u8 *event)
+{
+	u8 flags = pkt->tcp_flags;
+	enum moat_reason r;
+
+	*event = MOAT_EV_NONE;
+	if (flags & MOAT_TCP_RST)
+		r = moat_track_rst(f, dir, pkt, cfg, event);
+	else if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK)) == MOAT_TCP_SYN)
+		r = moat_track_syn(f, dir, pkt, event);
+	else if (flags & MOAT_TCP_SYN)
+		r = moat_track_synack(f, dir, pkt);
+	else
+		r = moat_track_ack(f, dir, pkt, event);
+	if (moat_reason_verdict(r) == MOAT_PASS)
+		f->last_seen_s = now_s;
+	return r;
+}
+
+/* Has the flow been idle past its state's timeout? */
+MOAT_INLINE mbool moat_flow_expired(const struct moat_flow *f, u32 now_s)
+{
+	return now_s - f->last_seen_s > moat_tcp_state_timeout(f->state);
+}
+
+#endif
