@@ -295,21 +295,47 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
 	return nh == MOAT_IPPROTO_TCP ? MOAT_PARSE_TCP : MOAT_PARSE_NOT_TCP;
 }
 
-/* One option at opt[0..len): known options must have their exact lengths. */
-MOAT_INLINE int moat_tcp_opt_one(const struct moat_cursor *c, const u8 *opt, u8 kind, u8 len,
-				 u8 off_in_hdr, struct moat_tcp_opts *o)
+/*
+ * Options are copied to a 64-byte stack buffer first and walked there: the walk
+ * then needs no packet-bound checks, and the verifier sees one short copy loop
+ * instead of a packet walk multiplied by every path the headers took.
+ */
+#define MOAT_OPTBUF_LEN 64
+
+MOAT_INLINE int moat_copy_tcp_opts(const struct moat_cursor *c, const u8 *opt, u32 optlen, u8 *buf)
 {
+	u32 i;
+
+	if (moat_has(c, opt, MOAT_TCP_MAX_OPTLEN)) {
+		__builtin_memcpy(buf, opt, MOAT_TCP_MAX_OPTLEN);
+		return 0;
+	}
+	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i++) {
+		if (i >= optlen)
+			break;
+		if (!moat_has(c, opt + i, 1))
+			return -MOAT_EBADMSG;
+		buf[i] = opt[i];
+	}
+	return 0;
+}
+
+/* One option at b[off..off+len): known options must have their exact lengths. */
+MOAT_INLINE int moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct moat_tcp_opts *o)
+{
+	const u8 *p = b + (off & 0x1F); /* off < 40 - len for every read below */
+
 	switch (kind) {
 	case MOAT_TCPOPT_MSS:
-		if (len != 4 || !moat_has(c, opt, 4))
+		if (len != 4)
 			return -MOAT_EBADMSG;
-		o->mss = moat_get_be16(opt + 2);
+		o->mss = moat_get_be16(p + 2);
 		o->present |= MOAT_OPT_MSS;
 		break;
 	case MOAT_TCPOPT_WSCALE:
-		if (len != 3 || !moat_has(c, opt, 3))
+		if (len != 3)
 			return -MOAT_EBADMSG;
-		o->wscale = opt[2];
+		o->wscale = p[2];
 		o->present |= MOAT_OPT_WSCALE;
 		break;
 	case MOAT_TCPOPT_SACK_PERM:
@@ -321,15 +347,15 @@ MOAT_INLINE int moat_tcp_opt_one(const struct moat_cursor *c, const u8 *opt, u8 
 		if (len < 10 || ((len - 2) & 7) || len > 2 + 8 * MOAT_MAX_SACK_BLOCKS)
 			return -MOAT_EBADMSG;
 		o->sack_blocks = (u8)((len - 2) / 8);
-		o->sack_off = off_in_hdr;
+		o->sack_off = (u8)(MOAT_TCP_MIN_HLEN + off);
 		o->present |= MOAT_OPT_SACK;
 		break;
 	case MOAT_TCPOPT_TS:
-		if (len != 10 || !moat_has(c, opt, 10))
+		if (len != 10)
 			return -MOAT_EBADMSG;
-		o->tsval = moat_get_be32(opt + 2);
-		o->tsecr = moat_get_be32(opt + 6);
-		o->ts_off = off_in_hdr;
+		o->tsval = moat_get_be32(p + 2);
+		o->tsecr = moat_get_be32(p + 6);
+		o->ts_off = (u8)(MOAT_TCP_MIN_HLEN + off);
 		o->present |= MOAT_OPT_TS;
 		break;
 	case MOAT_TCPOPT_TFO:
@@ -345,40 +371,66 @@ MOAT_INLINE int moat_tcp_opt_one(const struct moat_cursor *c, const u8 *opt, u8 
 	return 0;
 }
 
-/* Walk the option space of a TCP header: bounded by its 40 bytes. */
+/*
+ * The option walk, one option per step. Targets drive the steps: plain C loops
+ * them; BPF defines MOAT_TCPOPT_LOOP to bpf_loop() before including core/, so the
+ * verifier checks one step once instead of every path through 40 iterations.
+ */
+struct moat_optwalk {
+	u8 buf[MOAT_OPTBUF_LEN];
+	struct moat_tcp_opts o;
+	u32 off;
+	u32 len;
+	s32 err;
+};
+
+/* One step: returns 1 to stop (end of options or error in w->err), 0 to go on. */
+MOAT_INLINE long moat_tcpopt_step(u32 i, struct moat_optwalk *w)
+{
+	u32 off = w->off;
+	u8 kind, len;
+
+	(void)i;
+	if (off >= w->len || off >= MOAT_TCP_MAX_OPTLEN)
+		return 1;
+	kind = w->buf[off & 0x3F];
+	if (kind == MOAT_TCPOPT_EOL)
+		return 1;
+	if (kind == MOAT_TCPOPT_NOP) {
+		w->off = off + 1;
+		return 0;
+	}
+	if (off + 2 > w->len)
+		goto bad;
+	len = w->buf[(off + 1) & 0x3F];
+	if (len < 2 || off + len > w->len)
+		goto bad;
+	if (moat_tcp_opt_one(w->buf, off, kind, len, &w->o))
+		goto bad;
+	w->off = off + len;
+	return 0;
+bad:
+	w->err = -MOAT_EBADMSG;
+	return 1;
+}
+
+#ifndef MOAT_TCPOPT_LOOP
+#define MOAT_TCPOPT_LOOP(w)                                                                        	do {                                                                                       		u32 i_;                                                                            		for (i_ = 0; i_ < MOAT_TCP_MAX_OPTLEN; i_++)                                       			if (moat_tcpopt_step(i_, (w)))                                             				break;                                                             	} while (0)
+#endif
+
 MOAT_INLINE int moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, u32 optlen,
 				    struct moat_tcp_opts *o)
 {
-	u32 off = 0;
-	int i;
+	struct moat_optwalk w = {};
 
-	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i++) {
-		const u8 *opt;
-		u8 kind, len;
-
-		if (off >= optlen)
-			break;
-		off &= 0x3F; /* off < optlen <= 40: tells the verifier the bound */
-		opt = tcp + MOAT_TCP_MIN_HLEN + off;
-		if (!moat_has(c, opt, 1))
-			return -MOAT_EBADMSG;
-		kind = opt[0];
-		if (kind == MOAT_TCPOPT_EOL)
-			break;
-		if (kind == MOAT_TCPOPT_NOP) {
-			off++;
-			continue;
-		}
-		if (off + 2 > optlen || !moat_has(c, opt, 2))
-			return -MOAT_EBADMSG;
-		len = opt[1];
-		if (len < 2 || off + len > optlen || !moat_has(c, opt, len & 0x3F))
-			return -MOAT_EBADMSG;
-		if (moat_tcp_opt_one(c, opt, kind, len, (u8)(MOAT_TCP_MIN_HLEN + off), o))
-			return -MOAT_EBADMSG;
-		off += len;
-	}
-	return 0;
+	if (!optlen)
+		return 0;
+	if (moat_copy_tcp_opts(c, tcp + MOAT_TCP_MIN_HLEN, optlen, w.buf))
+		return -MOAT_EBADMSG;
+	w.len = optlen;
+	MOAT_TCPOPT_LOOP(&w);
+	*o = w.o;
+	return w.err;
 }
 
 MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt)
