@@ -26,16 +26,7 @@
 #include "limits.h"
 #include "policy.h"
 #include "track.h"
-
-enum moat_list_match { MOAT_LIST_NONE = 0, MOAT_LIST_ALLOW, MOAT_LIST_DENY };
-
-/* Per source address (or prefix) limiter state. */
-struct moat_source {
-	struct moat_bucket syn;
-	struct moat_window conn;
-	u32 concurrent;
-	u32 last_seen_s;
-};
+#include "engine_types.h"
 
 struct moat_be;
 
@@ -46,22 +37,6 @@ MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
 					       u8 family, u32 plen, u64 now_ns);
 MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt);
-
-struct moat_engine {
-	const struct moat_policy *pol;
-	const struct moat_cookie_secrets *sec;
-	struct moat_be *be;
-	u64 now_ns;
-	u32 ts_clock; /* ms clock for our TSval */
-};
-
-struct moat_result {
-	enum moat_reason reason;
-	u32 dir;		   /* direction within the flow, when there is one */
-	struct moat_flow *flow;	   /* the flow touched, if any */
-	struct moat_cookie cookie; /* reason syn_cookie: what to answer with */
-	struct moat_syn_opts opts; /* reason cookie_valid: the client's options */
-};
 
 MOAT_INLINE u32 moat_now_s(const struct moat_engine *e)
 {

@@ -7,7 +7,18 @@
 #define MOAT_CORE_POLICY_H
 
 #include "types.h"
+#include "limits.h"
 #include "track.h"
+
+enum moat_list_match { MOAT_LIST_NONE = 0, MOAT_LIST_ALLOW, MOAT_LIST_DENY };
+
+/* Per source address (or prefix) limiter state. */
+struct moat_source {
+	struct moat_bucket syn;
+	struct moat_window conn;
+	u32 concurrent;
+	u32 last_seen_s;
+};
 
 enum moat_cookie_mode { MOAT_COOKIES_AUTO = 0, MOAT_COOKIES_ALWAYS, MOAT_COOKIES_OFF };
 

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * YAML config through libyaml's document API: the whole file is loaded as a
+ * node tree (with line marks), then walked against a table of known keys.
+ */
+#include "control/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+struct cfg_ctx {
+	const char *path;
+	yaml_document_t *doc;
+	struct moat_config *cfg;
+	char *err;
+	size_t errlen;
+};
+
+enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP };
+
+struct key_spec {
+	const char *name;
+	enum key_type type;
+	long long min, max;	  /* K_INT */
+	const char *const *names; /* K_ENUM: NULL-terminated, value = index */
+	size_t off;		  /* offset in struct moat_config */
+	size_t size;		  /* of the target integer field */
+	const struct key_spec *children; /* K_MAP */
+};
+
+static const char *const mode_names[] = { "xdp", "dpdk", NULL };
+static const char *const cookie_names[] = { "auto", "always", "off", NULL };
+static const char *const rst_names[] = { "rfc5961", "strict", "off", NULL };
+
+#define CFG_FIELD(f) .off = offsetof(struct moat_config, f), .size = sizeof(((struct moat_config *)0)->f)
+#define INT_KEY(n, f, lo, hi) { .name = n, .type = K_INT, .min = lo, .max = hi, CFG_FIELD(f) }
+#define RATE_MAX 100000000LL
+
+static const struct key_spec limit_keys[] = {
+	INT_KEY("source_syn_rate", pol.source.syn_rate, 0, RATE_MAX),
+	INT_KEY("source_syn_burst", pol.source.syn_burst, 0, RATE_MAX),
+	INT_KEY("source_new_conn", pol.source.new_conn, 0, RATE_MAX),
+	INT_KEY("source_new_conn_window", pol.source.new_conn_window_s, 1, 86400),
+	INT_KEY("source_concurrent", pol.source.concurrent, 0, RATE_MAX),
+	INT_KEY("prefix_v4", pol.prefix_v4, 0, 32),
+	INT_KEY("prefix_v6", pol.prefix_v6, 0, 128),
+	INT_KEY("prefix_syn_rate", pol.prefix.syn_rate, 0, RATE_MAX),
+	INT_KEY("prefix_syn_burst", pol.prefix.syn_burst, 0, RATE_MAX),
+	INT_KEY("prefix_new_conn", pol.prefix.new_conn, 0, RATE_MAX),
+	INT_KEY("prefix_new_conn_window", pol.prefix.new_conn_window_s, 1, 86400),
+	INT_KEY("prefix_concurrent", pol.prefix.concurrent, 0, RATE_MAX),
+	{ 0 },
+};
+
+static const struct key_spec table_keys[] = {
+	INT_KEY("flows", flow_table_size, 64, 1 << 26),
+	INT_KEY("sources", source_table_size, 64, 1 << 26),
+	{ 0 },
+};
+
+static const struct key_spec top_keys[] = {
+	{ .name = "mode", .type = K_ENUM, .names = mode_names, CFG_FIELD(mode) },
+	{ .name = "interfaces", .type = K_IFACES },
+	{ .name = "keep_attached", .type = K_BOOL, CFG_FIELD(keep_attached) },
+	{ .name = "protect_ports", .type = K_PORTS },
+	{ .name = "syn_cookies", .type = K_ENUM, .names = cookie_names, CFG_FIELD(pol.syn_cookies) },
+	INT_KEY("syn_trigger", pol.syn_trigger, 1, RATE_MAX),
+	INT_KEY("cookie_hold", pol.cookie_hold_s, 1, 3600),
+	{ .name = "rst_policy", .type = K_ENUM, .names = rst_names, CFG_FIELD(pol.rst_policy) },
+	INT_KEY("rst_ttl_tolerance", pol.rst_ttl_tolerance, 0, 255),
+	{ .name = "limits", .type = K_MAP, .children = limit_keys },
+	{ .name = "allow", .type = K_CIDRS, .off = offsetof(struct moat_config, allow) },
+	{ .name = "deny", .type = K_CIDRS, .off = offsetof(struct moat_config, deny) },
+	{ .name = "tables", .type = K_MAP, .children = table_keys },
+	{ 0 },
+};
+
+static int cfg_error(struct cfg_ctx *c, const yaml_node_t *node, const char *key, const char *fmt,
+		     ...)
+{
+	size_t n;
+	va_list ap;
+
+	if (key)
+		n = (size_t)snprintf(c->err, c->errlen, "%s:%zu: key '%s': ", c->path,
+				     node ? node->start_mark.line + 1 : 1, key);
+	else
+		n = (size_t)snprintf(c->err, c->errlen, "%s:%zu: ", c->path,
+				     node ? node->start_mark.line + 1 : 1);
+	if (n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE: return "a mapping";
+	case YAML_SEQUENCE_NODE: return "a list";
+	default: return "a scalar";
+	}
+}
+
+static void store_int(struct moat_config *cfg, const struct key_spec *k, long long v)
+{
+	void *p = (char *)cfg + k->off;
+
+	switch (k->size) {
+	case 1: *(u8 *)p = (u8)v; break;
+	case 2: *(u16 *)p = (u16)v; break;
+	case 4: *(u32 *)p = (u32)v; break;
+	default: *(u64 *)p = (u64)v; break;
+	}
+}
+
+/* Plain decimal integers only: '1e3', '0x10', '12abc' and quoted numbers are refused. */
+static int parse_int(const yaml_node_t *n, long long *out)
+{
+	const char *s;
+	char *end;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return -EINVAL;
+	s = scalar(n);
+	if (!*s || (s[0] != '-' && (s[0] < '0' || s[0] > '9')))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int load_int(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		    const yaml_node_t *n)
+{
+	long long v;
+
+	if (parse_int(n, &v))
+		return cfg_error(c, n, path, "expected an integer %lld..%lld, got %s%s%s", k->min,
+				 k->max, n->type == YAML_SCALAR_NODE ? "'" : "",
+				 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n),
+				 n->type == YAML_SCALAR_NODE ? "'" : "");
+	if (v < k->min || v > k->max)
+		return cfg_error(c, n, path, "%lld is out of range %lld..%lld", v, k->min, k->max);
+	store_int(c->cfg, k, v);
+	return 0;
+}
+
+static int load_bool(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		     const yaml_node_t *n)
+{
+	static const char *const yes[] = { "true", "yes", "on", NULL };
+	static const char *const no[] = { "false", "no", "off", NULL };
+	int i;
+
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		for (i = 0; yes[i]; i++)
+			if (!strcmp(scalar(n), yes[i])) {
+				*(bool *)((char *)c->cfg + k->off) = true;
+				return 0;
+			}
+		for (i = 0; no[i]; i++)
+			if (!strcmp(scalar(n), no[i])) {
+				*(bool *)((char *)c->cfg + k->off) = false;
+				return 0;
+			}
+	}
+	return cfg_error(c, n, path, "expected true or false, got %s",
+			 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n));
+}
+
+static int load_enum(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		     const yaml_node_t *n)
+{
+	char choices[128] = "";
+	int i;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		for (i = 0; k->names[i]; i++)
+			if (!strcmp(scalar(n), k->names[i])) {
+				store_int(c->cfg, k, i);
+				return 0;
+			}
+	}
+	for (i = 0; k->names[i]; i++) {
+		strncat(choices, i ? " | " : "", sizeof(choices) - strlen(choices) - 1);
+		strncat(choices, k->names[i], sizeof(choices) - strlen(choices) - 1);
+	}
+	return cfg_error(c, n, path, "expected one of %s, got %s%s%s", choices,
+			 n->type == YAML_SCALAR_NODE ? "'" : "",
+			 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n),
+			 n->type == YAML_SCALAR_NODE ? "'" : "");
+}
+
+static int expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
+{
+	if (n->type == YAML_SEQUENCE_NODE)
+		return 0;
+	/* `key:` with nothing after it is an empty list, as operators write it. */
+	if (n->type == YAML_SCALAR_NODE && !*scalar(n) &&
+	    n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return 1;
+	return cfg_error(c, n, path, "expected a list, got %s", node_kind(n));
+}
+
+#define FOR_EACH_ITEM(c, n, item)                                                                  \
+	for (yaml_node_item_t *it_ = (n)->data.sequence.items.start;                               \
+	     it_ < (n)->data.sequence.items.top &&                                                 \
+	     ((item) = yaml_document_get_node((c)->doc, *it_)) != NULL;                            \
+	     it_++)
+
+static int load_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
+{
+	const yaml_node_t *item;
+	long long v;
+	int r = expect_list(c, path, n);
+
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		if (parse_int(item, &v) || v < 1 || v > 65535)
+			return cfg_error(c, item, path, "expected a TCP port 1..65535, got %s%s%s",
+					 item->type == YAML_SCALAR_NODE ? "'" : "",
+					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
+					 item->type == YAML_SCALAR_NODE ? "'" : "");
+		moat_policy_protect_port(&c->cfg->pol, (u16)v);
+	}
+	return 0;
+}
+
+static int load_cidrs(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		      const yaml_node_t *n)
+{
+	struct moat_cidr_list *l = (struct moat_cidr_list *)((char *)c->cfg + k->off);
+	const yaml_node_t *item;
+	struct moat_cidr cidr;
+	int r = expect_list(c, path, n);
+
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		if (item->type != YAML_SCALAR_NODE || moat_cidr_parse(scalar(item), &cidr))
+			return cfg_error(c, item, path,
+					 "expected an IPv4 or IPv6 CIDR like 192.0.2.0/24, got %s%s%s",
+					 item->type == YAML_SCALAR_NODE ? "'" : "",
+					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
+					 item->type == YAML_SCALAR_NODE ? "'" : "");
+		if (moat_cidr_list_add(l, &cidr))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_ifaces(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
+{
+	const yaml_node_t *item;
+	int r = expect_list(c, path, n);
+
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		size_t len = item->type == YAML_SCALAR_NODE ? strlen(scalar(item)) : 0;
+
+		if (!len || len >= MOAT_IFNAME_LEN)
+			return cfg_error(c, item, path,
+					 "expected an interface name of 1..15 characters");
+		if (c->cfg->n_interfaces == MOAT_MAX_INTERFACES)
+			return cfg_error(c, item, path, "more than %d interfaces",
+					 MOAT_MAX_INTERFACES);
+		memcpy(c->cfg->interfaces[c->cfg->n_interfaces++], scalar(item), len + 1);
+	}
+	return 0;
+}
+
+static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *prefix,
+		    const yaml_node_t *map);
+
+static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		      const yaml_node_t *v)
+{
+	switch (k->type) {
+	case K_INT: return load_int(c, k, path, v);
+	case K_BOOL: return load_bool(c, k, path, v);
+	case K_ENUM: return load_enum(c, k, path, v);
+	case K_PORTS: return load_ports(c, path, v);
+	case K_CIDRS: return load_cidrs(c, k, path, v);
+	case K_IFACES: return load_ifaces(c, path, v);
+	case K_MAP: return load_map(c, k->children, path, v);
+	}
+	return -EINVAL;
+}
+
+static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *prefix,
+		    const yaml_node_t *map)
+{
+	yaml_node_pair_t *pair;
+
+	if (map->type == YAML_SCALAR_NODE && !*scalar(map) && prefix)
+		return 0; /* `limits:` with nothing under it */
+	if (map->type != YAML_MAPPING_NODE)
+		return cfg_error(c, map, prefix, "expected a mapping of keys, got %s",
+				 node_kind(map));
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, pair->key);
+		yaml_node_t *vn = yaml_document_get_node(c->doc, pair->value);
+		const struct key_spec *k;
+		char path[128];
+		int r;
+
+		if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
+			return cfg_error(c, kn, prefix, "keys must be plain names");
+		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+			 scalar(kn));
+		for (k = keys; k->name; k++)
+			if (!strcmp(k->name, scalar(kn)))
+				break;
+		if (!k->name)
+			return cfg_error(c, kn, NULL, "unknown key '%s'", path);
+		r = load_value(c, k, path, vn);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void moat_config_defaults(struct moat_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = MOAT_MODE_XDP;
+	moat_policy_defaults(&cfg->pol);
+	cfg->flow_table_size = 1 << 20;
+	cfg->source_table_size = 1 << 18;
+}
+
+static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map)
+{
+	yaml_node_pair_t *a, *b;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return 0;
+	for (a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+		yaml_node_t *ka = yaml_document_get_node(c->doc, a->key);
+		yaml_node_t *va = yaml_document_get_node(c->doc, a->value);
+
+		if (ka && ka->type == YAML_SCALAR_NODE)
+			for (b = map->data.mapping.pairs.start; b < a; b++) {
+				yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
+
+				if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
+					return cfg_error(c, ka, NULL, "key '%s' given twice (first on line %zu)",
+							 scalar(ka), kb->start_mark.line + 1);
+			}
+		if (va && check_duplicate_keys(c, va))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_document(struct cfg_ctx *c, FILE *f)
+{
+	yaml_parser_t parser;
+	yaml_node_t *root;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, c->doc)) {
+		snprintf(c->err, c->errlen, "%s:%zu: invalid YAML: %s%s%s", c->path,
+			 parser.problem_mark.line + 1, parser.problem ? parser.problem : "parse error",
+			 parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	root = yaml_document_get_root_node(c->doc);
+	if (root) {
+		r = check_duplicate_keys(c, root);
+		if (!r) {
+			if (root->type == YAML_SCALAR_NODE && !*scalar(root))
+				r = 0; /* a file holding only comments */
+			else
+				r = load_map(c, top_keys, NULL, root);
+		}
+	}
+	yaml_document_delete(c->doc);
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_t errlen)
+{
+	yaml_document_t doc;
+	struct cfg_ctx c = { .path = path, .doc = &doc, .cfg = cfg, .err = err, .errlen = errlen };
+	FILE *f;
+	int r;
+
+	moat_config_defaults(cfg);
+	f = fopen(path, "rb");
+	if (!f) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(errno));
+		return r;
+	}
+	r = parse_document(&c, f);
+	fclose(f);
+	if (r)
+		moat_config_free(cfg);
+	return r;
+}
+
+void moat_config_free(struct moat_config *cfg)
+{
+	moat_cidr_list_free(&cfg->allow);
+	moat_cidr_list_free(&cfg->deny);
+}

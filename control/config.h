@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The YAML configuration: every key has a default, so an empty file is valid. */
+#ifndef MOAT_CONTROL_CONFIG_H
+#define MOAT_CONTROL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "control/cidr.h"
+#include "core/policy.h"
+
+enum moat_mode { MOAT_MODE_XDP = 0, MOAT_MODE_DPDK };
+
+#define MOAT_MAX_INTERFACES 16
+#define MOAT_IFNAME_LEN 16
+#define MOAT_CONFIG_ERR_LEN 512
+
+struct moat_config {
+	enum moat_mode mode;
+	char interfaces[MOAT_MAX_INTERFACES][MOAT_IFNAME_LEN];
+	unsigned int n_interfaces;
+	bool keep_attached;
+	struct moat_policy pol;
+	struct moat_cidr_list allow;
+	struct moat_cidr_list deny;
+	unsigned int flow_table_size;	/* flows tracked (inline/explain) */
+	unsigned int source_table_size; /* limiter records */
+};
+
+void moat_config_defaults(struct moat_config *cfg);
+/*
+ * Load and validate FILE. On error returns a negative errno and writes one line
+ * to err: "FILE:LINE: key 'a.b': what is wrong".
+ */
+int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_t errlen);
+void moat_config_free(struct moat_config *cfg);
+
+#endif

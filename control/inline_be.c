@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "control/inline_be.h"
+
+#include "core/engine.h"
+
+#include <string.h>
+
+/* How eagerly a flow may be evicted: expired first, then closed, then embryonic. */
+static int flow_rank(const void *key, const void *val, void *ctx)
+{
+	const struct moat_be_flow *e = val;
+	const struct moat_be *be = ctx;
+
+	(void)key;
+	if (moat_flow_expired(&e->f, be->now_s))
+		return 3;
+	switch (e->f.state) {
+	case MOAT_TCPS_CLOSED:
+	case MOAT_TCPS_TIME_WAIT:
+		return 2;
+	case MOAT_TCPS_SYN_SENT:
+	case MOAT_TCPS_SYN_RECV:
+		return 1;
+	default:
+		return -1; /* established flows are never pushed out by new ones */
+	}
+}
+
+static void release_source(struct moat_be *be, const struct moat_addr *a, u8 family, u8 plen)
+{
+	struct moat_be_source_key k;
+	struct moat_source *s;
+
+	memset(&k, 0, sizeof(k));
+	moat_addr_mask(&k.addr, a, family, plen);
+	k.family = family;
+	k.plen = plen;
+	s = stab_find(&be->sources, &k);
+	if (s && s->concurrent)
+		s->concurrent--;
+}
+
+/* A counted flow leaves without closing through the engine (expiry, eviction). */
+static void release_counted(struct moat_be *be, const struct moat_flow_key *k,
+			    struct moat_be_flow *e)
+{
+	const struct moat_addr *origin = e->orig_is_b ? &k->b : &k->a;
+	const struct moat_policy *pol = &be->cfg->pol;
+
+	if (!(e->f.flags & MOAT_FLOW_COUNTED))
+		return;
+	e->f.flags &= (u8)~MOAT_FLOW_COUNTED;
+	if (moat_limits_active(&pol->source))
+		release_source(be, origin, k->family, k->family == 6 ? 128 : 32);
+	if (moat_limits_active(&pol->prefix))
+		release_source(be, origin, k->family, (u8)moat_prefix_len(pol, k->family));
+}
+
+static void flow_evict(const void *key, void *val, void *ctx)
+{
+	release_counted(ctx, key, val);
+}
+
+/* Limiter records holding live connections stay; otherwise the least recently seen goes. */
+static int source_rank(const void *key, const void *val, void *ctx)
+{
+	const struct moat_source *s = val;
+	const struct moat_be *be = ctx;
+	u32 idle = be->now_s - s->last_seen_s;
+
+	(void)key;
+	if (s->concurrent)
+		return -1;
+	return idle > (1u << 30) ? 1 << 30 : (int)idle;
+}
+
+static int dest_rank(const void *key, const void *val, void *ctx)
+{
+	(void)key;
+	(void)val;
+	(void)ctx;
+	return 1;
+}
+
+int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
+{
+	int r;
+
+	memset(be, 0, sizeof(*be));
+	be->cfg = cfg;
+	r = stab_init(&be->flows, cfg->flow_table_size, sizeof(struct moat_flow_key),
+		      sizeof(struct moat_be_flow), seed);
+	if (!r)
+		r = stab_init(&be->sources, cfg->source_table_size, sizeof(struct moat_be_source_key),
+			      sizeof(struct moat_source), seed ^ 0x5555);
+	if (!r)
+		r = stab_init(&be->dests, 4096, sizeof(struct moat_be_dest_key),
+			      sizeof(struct moat_trigger), seed ^ 0xaaaa);
+	if (r) {
+		moat_be_free(be);
+		return r;
+	}
+	be->flows.rank = flow_rank;
+	be->flows.on_evict = flow_evict;
+	be->flows.ctx = be;
+	be->sources.rank = source_rank;
+	be->sources.ctx = be;
+	be->dests.rank = dest_rank;
+	be->dests.ctx = be;
+	return 0;
+}
+
+void moat_be_free(struct moat_be *be)
+{
+	stab_free(&be->flows);
+	stab_free(&be->sources);
+	stab_free(&be->dests);
+}
+
+void moat_be_set_clock(struct moat_be *be, u64 now_ns)
+{
+	be->now_s = (u32)(now_ns / MOAT_NSEC_PER_SEC);
+}
+
+static int count_state(const void *key, void *val, void *ctx)
+{
+	const struct moat_be_flow *e = val;
+	u64 *counts = ctx;
+
+	(void)key;
+	if (e->f.state < MOAT_TCPS_COUNT)
+		counts[e->f.state]++;
+	return 0;
+}
+
+void moat_be_flow_states(struct moat_be *be, u64 counts[MOAT_TCPS_COUNT])
+{
+	memset(counts, 0, sizeof(u64) * MOAT_TCPS_COUNT);
+	stab_sweep(&be->flows, count_state, counts);
+}
+
+/* ---- the engine's backend hooks (core/engine.h) ---- */
+
+MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
+{
+	if (!be->cfg->allow.n && !be->cfg->deny.n)
+		return MOAT_LIST_NONE;
+	return moat_lists_decide(&be->cfg->allow, &be->cfg->deny, a, family);
+}
+
+MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
+						 u32 *dir)
+{
+	struct moat_flow_key k;
+	struct moat_be_flow *e;
+	u32 swapped = moat_flow_key_make(pkt, &k);
+
+	e = stab_find(&be->flows, &k);
+	if (!e || e->f.state == MOAT_TCPS_NONE)
+		return NULL;
+	if (moat_flow_expired(&e->f, be->now_s)) {
+		release_counted(be, &k, e);
+		e->f.state = MOAT_TCPS_NONE;
+		return NULL;
+	}
+	/* dir 0 is the originator: compare this packet's source with it. */
+	*dir = swapped ^ e->orig_is_b;
+	return &e->f;
+}
+
+MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	struct moat_flow_key k;
+	struct moat_be_flow *e;
+	u32 swapped = moat_flow_key_make(pkt, &k);
+	int created;
+
+	e = stab_insert(&be->flows, &k, &created);
+	if (!e)
+		return NULL;
+	if (!created)
+		release_counted(be, &k, e);
+	e->orig_is_b = (u8)swapped; /* the packet that adds a flow comes from its originator */
+	return &e->f;
+}
+
+MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
+					       u8 family, u32 plen, u64 now_ns)
+{
+	struct moat_be_source_key k;
+	struct moat_source *s;
+	int created;
+
+	memset(&k, 0, sizeof(k));
+	moat_addr_mask(&k.addr, a, family, plen);
+	k.family = family;
+	k.plen = (u8)plen;
+	s = stab_insert(&be->sources, &k, &created);
+	if (!s)
+		return NULL;
+	if (created) {
+		const struct moat_limits *l = plen == (family == 6 ? 128u : 32u) ?
+						      &be->cfg->pol.source : &be->cfg->pol.prefix;
+		u32 burst = l->syn_burst ? l->syn_burst : l->syn_rate;
+
+		moat_bucket_init(&s->syn, now_ns, burst ? burst : 1);
+		s->conn.start_ns = now_ns;
+	}
+	s->last_seen_s = (u32)(now_ns / MOAT_NSEC_PER_SEC);
+	return s;
+}
+
+MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	struct moat_be_dest_key k;
+	struct moat_trigger *t;
+	int created;
+
+	memset(&k, 0, sizeof(k));
+	k.addr = pkt->daddr;
+	k.port = pkt->dport;
+	k.family = pkt->family;
+	t = stab_insert(&be->dests, &k, &created);
+	return t;
+}
+
+enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,
+			     const u8 *end, struct moat_pkt *pkt, struct moat_result *res)
+{
+	moat_be_set_clock(be, e->now_ns);
+	return moat_engine_run(e, data, end, pkt, res);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The core/ engine's backend for userspace with inline semantics: bounded
+ * set-associative tables for flows, limiter records and per-destination flood
+ * detectors, and linear allow/deny lists. Used by `moatctl explain`.
+ */
+#ifndef MOAT_CONTROL_INLINE_BE_H
+#define MOAT_CONTROL_INLINE_BE_H
+
+#include "control/config.h"
+#include "control/stab.h"
+#include "core/flowkey.h"
+#include "core/policy.h"
+#include "core/reason.h"
+
+struct moat_engine;
+struct moat_result;
+
+struct moat_be {
+	struct stab flows;   /* struct moat_flow_key -> struct moat_be_flow */
+	struct stab sources; /* struct moat_be_source_key -> struct moat_source */
+	struct stab dests;   /* struct moat_be_dest_key -> struct moat_trigger */
+	const struct moat_config *cfg;
+	u32 now_s;
+};
+
+struct moat_be_flow {
+	struct moat_flow f;
+	u8 orig_is_b; /* the originator is endpoint b of the canonical key */
+};
+
+struct moat_be_source_key {
+	struct moat_addr addr;
+	u8 family;
+	u8 plen;
+	u8 pad[2];
+};
+
+struct moat_be_dest_key {
+	struct moat_addr addr;
+	u16 port;
+	u8 family;
+	u8 pad;
+};
+
+int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed);
+void moat_be_free(struct moat_be *be);
+/* Called once per packet before the engine runs: the clock for expiry decisions. */
+void moat_be_set_clock(struct moat_be *be, u64 now_ns);
+/* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */
+void moat_be_flow_states(struct moat_be *be, u64 counts[MOAT_TCPS_COUNT]);
+
+
+
+/* Run one frame through the engine on this backend. */
+enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,
+			     const u8 *end, struct moat_pkt *pkt, struct moat_result *res);
+#endif
