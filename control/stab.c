@@ -7,7 +7,7 @@
 
 #include "core/flowkey.h"
 
-/* Slot layout: [used byte, padded to 8][key][value]. */
+/* Slot layout: [used byte, padded to 8][key, padded to 8][value]. */
 #define SLOT_HDR 8
 
 static uint64_t key_hash(const struct stab *t, const void *key)
@@ -41,7 +41,8 @@ int stab_init(struct stab *t, size_t capacity, size_t key_size, size_t val_size,
 		nb <<= 1;
 	t->key_size = key_size;
 	t->val_size = val_size;
-	t->slot_size = (SLOT_HDR + key_size + val_size + 7) & ~(size_t)7;
+	t->val_off = (SLOT_HDR + key_size + 7) & ~(size_t)7;
+	t->slot_size = (t->val_off + val_size + 7) & ~(size_t)7;
 	t->nbuckets = nb;
 	t->seed = seed;
 	t->mem = calloc((size_t)nb * STAB_WAYS, t->slot_size);
@@ -73,7 +74,7 @@ void *stab_find(struct stab *t, const void *key)
 		unsigned char *s = slot_at(t, b, w);
 
 		if (s[0] && !memcmp(s + SLOT_HDR, key, t->key_size))
-			return s + SLOT_HDR + t->key_size;
+			return s + t->val_off;
 	}
 	return NULL;
 }
@@ -88,7 +89,7 @@ static unsigned char *pick_victim(struct stab *t, uint32_t b)
 		return NULL;
 	for (w = 0; w < STAB_WAYS; w++) {
 		unsigned char *s = slot_at(t, b, w);
-		int r = t->rank(s + SLOT_HDR, s + SLOT_HDR + t->key_size, t->ctx);
+		int r = t->rank(s + SLOT_HDR, s + t->val_off, t->ctx);
 
 		if (r > best_rank) {
 			best_rank = r;
@@ -96,7 +97,7 @@ static unsigned char *pick_victim(struct stab *t, uint32_t b)
 		}
 	}
 	if (best && t->on_evict)
-		t->on_evict(best + SLOT_HDR, best + SLOT_HDR + t->key_size, t->ctx);
+		t->on_evict(best + SLOT_HDR, best + t->val_off, t->ctx);
 	if (best) {
 		t->evictions++;
 		t->count--;
@@ -120,7 +121,7 @@ void *stab_insert(struct stab *t, const void *key, int *created)
 			continue;
 		}
 		if (!memcmp(s + SLOT_HDR, key, t->key_size))
-			return s + SLOT_HDR + t->key_size;
+			return s + t->val_off;
 	}
 	if (!free_slot)
 		free_slot = pick_victim(t, b);
@@ -133,7 +134,7 @@ void *stab_insert(struct stab *t, const void *key, int *created)
 	if (t->count > t->peak)
 		t->peak = t->count;
 	*created = 1;
-	return free_slot + SLOT_HDR + t->key_size;
+	return free_slot + t->val_off;
 }
 
 void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx), void *ctx)
@@ -143,7 +144,7 @@ void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx)
 	for (i = 0; i < n; i++) {
 		unsigned char *s = t->mem + i * t->slot_size;
 
-		if (s[0] && fn(s + SLOT_HDR, s + SLOT_HDR + t->key_size, ctx)) {
+		if (s[0] && fn(s + SLOT_HDR, s + t->val_off, ctx)) {
 			s[0] = 0;
 			t->count--;
 		}

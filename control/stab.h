@@ -23,6 +23,7 @@ struct stab {
 	size_t key_size;
 	size_t val_size;
 	size_t slot_size;
+	size_t val_off; /* values start 8-byte aligned */
 	uint32_t nbuckets; /* power of two */
 	uint64_t seed;
 	size_t count;
