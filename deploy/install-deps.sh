@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages moat builds, tests and demos with. Idempotent:
+# does nothing (and needs no network) when everything is already there.
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config meson ninja-build
+	clang llvm lld
+	libbpf-dev bpftool linux-libc-dev
+	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev
+	libdpdk-dev
+	python3-scapy tcpdump iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "moat: missing Debian packages: ${missing[*]}" >&2
+	echo "moat: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "moat: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
