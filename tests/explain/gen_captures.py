@@ -1,0 +1,594 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""
+Fixture captures for the `moatctl explain` end-to-end tests.
+
+    gen_captures.py OUTDIR
+        writes one pcap + one YAML config per scenario into OUTDIR and
+        OUTDIR/manifest.json: a list of runs {name, pcap, config, frames,
+        expect: [{frame, verdict, reason, fields?, note}]} (only frames whose
+        outcome is fixed by the contract are listed).
+
+    gen_captures.py --cookie-ack COOKIE OUTDIR
+        second pass of the SYN-cookie test: COOKIE is the "cookie" that
+        explain printed for OUTDIR/cookie_syn.pcap; writes cookie_ack.pcap and
+        cookie_expired.pcap (same SYN, same timestamp) and
+        OUTDIR/manifest_cookie.json.
+
+Inline semantics: both directions are in every capture. Client 10.1.0.2
+(TTL 64), server 10.2.0.2:80 (TTL 63 as seen by the filter). Timestamps are
+1 ms apart unless a scenario needs otherwise. Pcaps are written with
+nanosecond timestamps by a small writer here, so times are exact.
+"""
+import json
+import os
+import struct
+import sys
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+
+MS = 1_000_000
+# Start of a 64-second cookie slot plus a margin: the SYN and its ACK share a slot.
+T0 = (1_700_000_000 // 64) * 64 + 8
+CLIENT, SERVER = "10.1.0.2", "10.2.0.2"
+CLIENT6, SERVER6 = "2001:db8:1::2", "2001:db8:2::2"
+C_MAC, S_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+C_TTL, S_TTL = 64, 63
+C_WIN, S_WIN = 502, 509          # after the handshake, scaled by 2^7
+WS = 7
+C_RWND, S_RWND = C_WIN << WS, S_WIN << WS   # 64256, 65152 bytes
+SYN_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1000, 0)), ("NOP", None),
+            ("WScale", WS)]
+SYNACK_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (5000, 1000)), ("NOP", None),
+               ("WScale", WS)]
+M32 = 0xFFFFFFFF
+
+
+class Capture:
+    """One pcap and the expectations of its frames."""
+
+    def __init__(self, name, t0_s=T0):
+        self.name = name
+        self.t = t0_s * 1_000_000_000
+        self.frames = []    # (ts_ns, bytes)
+        self.expect = []
+
+    def add(self, frame, verdict=None, reason=None, note="", fields=None, gap_ns=MS, at_ns=None):
+        if at_ns is not None:
+            self.t = at_ns
+        elif self.frames:
+            self.t += gap_ns
+        self.frames.append((self.t, bytes(frame)))
+        if verdict is not None:
+            e = {"frame": len(self.frames), "verdict": verdict, "reason": reason, "note": note}
+            if fields:
+                e["fields"] = fields
+            self.expect.append(e)
+        return len(self.frames)
+
+    def write(self, outdir):
+        path = os.path.join(outdir, self.name + ".pcap")
+        with open(path, "wb") as f:
+            # nanosecond pcap, Ethernet
+            f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+            for ts, data in self.frames:
+                f.write(struct.pack("<IIII", ts // 1_000_000_000, ts % 1_000_000_000,
+                                    len(data), len(data)))
+                f.write(data)
+        return path
+
+
+def l2(src_mac, dst_mac, vlans):
+    """Ethernet with 0, 1 (802.1Q) or 2 (802.1ad outer + 802.1Q inner) tags."""
+    if not vlans:
+        return Ether(src=src_mac, dst=dst_mac)
+    if len(vlans) == 1:
+        return Ether(src=src_mac, dst=dst_mac) / Dot1Q(vlan=vlans[0])
+    return Ether(src=src_mac, dst=dst_mac, type=0x88A8) / Dot1AD(vlan=vlans[0]) / Dot1Q(vlan=vlans[1])
+
+
+class Flow:
+    """A TCP conversation; keeps each side's next sequence number and RCV.NXT."""
+
+    def __init__(self, cap, sport, dport=80, c_isn=0x11110000, s_isn=0x22220000, client=CLIENT,
+                 server=SERVER, v6=False, vlans=(), c_ttl=C_TTL, s_ttl=S_TTL):
+        self.cap, self.sport, self.dport = cap, sport, dport
+        self.client, self.server, self.v6, self.vlans = client, server, v6, vlans
+        self.c_ttl, self.s_ttl = c_ttl, s_ttl
+        self.c_isn, self.s_isn = c_isn, s_isn
+        self.c_nxt, self.s_nxt = c_isn, s_isn   # next SEQ each side sends
+        self.c_rcv, self.s_rcv = 0, 0           # each side's RCV.NXT (what it ACKs)
+
+    def frame(self, from_client, flags, seq, ack, payload=b"", win=None, opts=None, ttl=None):
+        if from_client:
+            src, dst, sp, dp, smac, dmac = self.client, self.server, self.sport, self.dport, C_MAC, S_MAC
+            ttl = self.c_ttl if ttl is None else ttl
+            win = C_WIN if win is None else win
+        else:
+            src, dst, sp, dp, smac, dmac = self.server, self.client, self.dport, self.sport, S_MAC, C_MAC
+            ttl = self.s_ttl if ttl is None else ttl
+            win = S_WIN if win is None else win
+        ip = IPv6(src=src, dst=dst, hlim=ttl) if self.v6 else IP(src=src, dst=dst, ttl=ttl, id=1)
+        tcp = TCP(sport=sp, dport=dp, flags=flags, seq=seq & M32, ack=ack & M32, window=win,
+                  options=opts or [])
+        p = l2(smac, dmac, self.vlans) / ip / tcp
+        if payload:
+            p = p / payload
+        return p
+
+    @staticmethod
+    def _seglen(flags, payload):
+        return len(payload) + ("S" in flags) + ("F" in flags)
+
+    def c(self, flags, payload=b"", seq=None, ack=None, advance=True, **kw):
+        """A segment from the client; by default in sequence, and delivered."""
+        s = self.c_nxt if seq is None else seq
+        a = (self.c_rcv if ack is None else ack) if "A" in flags else 0
+        p = self.frame(True, flags, s, a, payload, **kw)
+        if advance:
+            self.c_nxt = (s + self._seglen(flags, payload)) & M32
+            self.s_rcv = self.c_nxt
+        return p
+
+    def s(self, flags, payload=b"", seq=None, ack=None, advance=True, **kw):
+        s = self.s_nxt if seq is None else seq
+        a = (self.s_rcv if ack is None else ack) if "A" in flags else 0
+        p = self.frame(False, flags, s, a, payload, **kw)
+        if advance:
+            self.s_nxt = (s + self._seglen(flags, payload)) & M32
+            self.c_rcv = self.s_nxt
+        return p
+
+    def handshake(self, expect=("pass", "handshake"), syn_opts=SYN_OPTS, synack_opts=SYNACK_OPTS,
+                  fields=None):
+        cap = self.cap
+        cap.add(self.c("S", opts=syn_opts, win=64240), *expect, "client SYN", fields)
+        cap.add(self.s("SA", opts=synack_opts, win=65160), *expect, "SYN-ACK", fields)
+        cap.add(self.c("A"), *expect, "final ACK of the handshake", fields)
+
+    def exchange(self, n_c=100, n_s=200):
+        """Data both ways, each acknowledged: afterwards every byte is ACKed."""
+        cap = self.cap
+        cap.add(self.c("PA", b"C" * n_c), "pass", "established", "client data")
+        cap.add(self.s("A"), "pass", "established", "server ACKs client data")
+        cap.add(self.s("PA", b"S" * n_s), "pass", "established", "server data")
+        cap.add(self.c("A"), "pass", "established", "client ACKs server data")
+
+
+def cfg_text(**kv):
+    return "".join("%s: %s\n" % (k, v) for k, v in kv.items())
+
+
+class Suite:
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.runs = []
+
+    def config(self, name, text):
+        path = os.path.join(self.outdir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write("# generated by tests/explain/gen_captures.py\n" + text)
+        return path
+
+    def run(self, cap, cfg_name, cfg_body, expect=None, name=None):
+        """Register one explain run of cap under a config (cap written once)."""
+        pcap = os.path.join(self.outdir, cap.name + ".pcap")
+        if not os.path.exists(pcap):
+            cap.write(self.outdir)
+        self.runs.append({
+            "name": name or cap.name,
+            "pcap": pcap,
+            "config": self.config(cfg_name, cfg_body),
+            "frames": len(cap.frames),
+            "expect": cap.expect if expect is None else expect,
+        })
+
+    def write_manifest(self, fname="manifest.json"):
+        with open(os.path.join(self.outdir, fname), "w") as f:
+            json.dump({"runs": self.runs}, f, indent=1)
+
+
+OFF = cfg_text(syn_cookies="off")
+
+
+# ---------------------------------------------------------------- scenarios
+
+def legit_v4(su):
+    cap = Capture("legit_v4")
+    f = Flow(cap, 40000)
+    f.handshake()
+    cap.expect[-1]["fields"] = {"state": "ESTABLISHED"}
+    f.exchange()
+    cap.add(f.c("FA"), "pass", "established", "client FIN", {"state": "FIN_WAIT"})
+    cap.add(f.s("FA"), "pass", "established", "server FIN+ACK", {"state": "CLOSING"})
+    cap.add(f.c("A"), "pass", "established", "last ACK", {"state": "TIME_WAIT"})
+    su.run(cap, "legit_v4", OFF)
+
+
+def rfc5961(su):
+    cap = Capture("rfc5961")
+    # A: RST with SEQ exactly the server's RCV.NXT closes the flow.
+    a = Flow(cap, 41001)
+    a.handshake()
+    a.exchange()
+    cap.add(a.c("R", advance=False), "pass", "established", "A: RST seq == RCV.NXT", {"state": "CLOSED"})
+    cap.add(a.c("R", advance=False), "drop", "rst_no_flow", "A: second RST on the closed flow")
+    a.c_nxt = 0x55550000
+    cap.add(a.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "A: new SYN reopens the closed tuple")
+
+    # B: in-window / out-of-window RSTs (both directions, scaled windows).
+    b = Flow(cap, 41002)
+    b.handshake()
+    b.exchange()
+    rn = b.s_rcv  # server's RCV.NXT == client's SND.NXT
+    cap.add(b.c("R", seq=rn + 1000, advance=False), "tx", "challenge_ack", "B: RST in window, not exact")
+    cap.add(b.c("R", seq=rn + S_RWND - 1, advance=False), "tx", "challenge_ack",
+            "B: RST at the last byte of the (scaled) window")
+    cap.add(b.c("R", seq=rn + S_RWND, advance=False), "drop", "rst_out_of_window",
+            "B: RST one past the window")
+    cap.add(b.c("R", seq=rn + 10_000_000, advance=False), "drop", "rst_out_of_window", "B: RST far out")
+    cap.add(b.c("R", seq=rn - 1, advance=False), "drop", "rst_out_of_window", "B: RST just below RCV.NXT")
+    cap.add(b.c("RA", seq=rn + 1, advance=False), "tx", "challenge_ack", "B: RST+ACK at RCV.NXT+1")
+    cap.add(b.c("PA", b"x" * 10), "pass", "established", "B: flow still established after bad RSTs",
+            {"state": "ESTABLISHED"})
+    cap.add(b.s("A"), "pass", "established", "B: server ACK")
+    crn = b.c_rcv
+    cap.add(b.s("R", seq=crn + 100, advance=False), "tx", "challenge_ack", "B: server RST in window")
+    cap.add(b.s("R", seq=crn + C_RWND, advance=False), "drop", "rst_out_of_window",
+            "B: server RST one past the client's window")
+    cap.add(b.c("A", ack=b.c_rcv + 5000, advance=False), "drop", "ack_no_flow",
+            "B: ACK for data the server never sent (RFC 5961 s5)")
+    cap.add(b.s("RA", advance=False), "pass", "established", "B: server RST exact", {"state": "CLOSED"})
+
+    # C: SYN on a synchronized flow -> challenge ACK (RFC 5961 s4).
+    c = Flow(cap, 41003)
+    c.handshake()
+    cap.add(c.c("S", seq=0x77770000, opts=SYN_OPTS, win=64240, advance=False), "tx", "challenge_ack",
+            "C: client SYN on an established flow")
+    cap.add(c.s("S", seq=0x12340000, advance=False), "tx", "challenge_ack",
+            "C: server SYN on an established flow")
+    cap.add(c.c("PA", b"y" * 20), "pass", "established", "C: data after the SYNs")
+
+    # D: RFC 793 SYN-SENT: a RST is acceptable only if it ACKs the SYN.
+    d = Flow(cap, 41004)
+    cap.add(d.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "D: SYN")
+    cap.add(d.s("RA", seq=0, ack=d.c_isn + 5, advance=False, win=0), "drop", "rst_out_of_window",
+            "D: RST+ACK in SYN-SENT with a wrong ACK")
+    cap.add(d.s("R", seq=0, advance=False, win=0), "drop", "rst_out_of_window",
+            "D: RST without ACK in SYN-SENT")
+    cap.add(d.s("RA", seq=0, ack=d.c_isn + 1, advance=False, win=0), "pass", "established",
+            "D: RST+ACK acking the SYN (port closed)")
+
+    # No flow at all.
+    n = Flow(cap, 41010, client="10.1.0.3")
+    cap.add(n.c("R", seq=0x1000), "drop", "rst_no_flow", "RST with no flow")
+    cap.add(n.c("RA", seq=0x1000, ack=0x2000), "drop", "rst_no_flow", "RST+ACK with no flow")
+    m = Flow(cap, 41011, client="10.1.0.4")
+    cap.add(m.c("A", seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "ACK with no flow, cookies off")
+    cap.add(m.c("PA", b"z" * 30, seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "data with no flow")
+    cap.add(m.c("FA", seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "FIN+ACK with no flow")
+    cap.add(m.s("SA", seq=0x3000, ack=0x1001, opts=SYNACK_OPTS), "drop", "ack_no_flow",
+            "SYN-ACK from the server nobody asked for")
+    r = Flow(cap, 80, dport=41012, client="198.51.100.7", server=SERVER)
+    cap.add(r.c("SA", seq=0x4000, ack=0x5000), "drop", "ack_no_flow",
+            "reflected SYN-ACK from outside")
+
+    # E: SYN-ACK with a wrong ACK, then the right one.
+    e = Flow(cap, 41005)
+    cap.add(e.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "E: SYN")
+    cap.add(e.s("SA", ack=e.c_isn + 7, advance=False, opts=SYNACK_OPTS), "drop", "ack_no_flow",
+            "E: SYN-ACK not acking the SYN")
+    cap.add(e.c("A", ack=e.s_isn + 1, advance=False), "drop", "ack_no_flow",
+            "E: client ACK before any SYN-ACK")
+    cap.add(e.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "handshake", "E: right SYN-ACK")
+    su.run(cap, "rfc5961", OFF)
+
+
+def seq_wrap(su):
+    cap = Capture("seq_wrap")
+    f = Flow(cap, 42000, c_isn=0xFFFFFF00, s_isn=0xFFFFFFA0)
+    f.handshake()
+    cap.add(f.c("PA", b"a" * 0xEF), "pass", "established", "client data up to 0xFFFFFFF0")
+    cap.add(f.s("A"), "pass", "established", "server ACK 0xFFFFFFF0")
+    assert f.s_rcv == 0xFFFFFFF0
+    cap.add(f.c("R", seq=0x1F0, advance=False), "tx", "challenge_ack",
+            "RST in window across 2^32 (RCV.NXT 0xFFFFFFF0, SEQ 0x1F0)")
+    cap.add(f.c("PA", b"b" * 512), "pass", "established", "client data crossing 2^32")
+    cap.add(f.s("A"), "pass", "established", "server ACK 0x1F0")
+    assert f.s_rcv == 0x1F0
+    cap.add(f.s("PA", b"c" * 300), "pass", "established", "server data crossing 2^32")
+    cap.add(f.c("A"), "pass", "established", "client ACK 0xCD")
+    assert f.c_rcv == 0xCD
+    rn = f.s_rcv
+    cap.add(f.c("R", seq=rn + 100, advance=False), "tx", "challenge_ack", "RST in window after wrap")
+    cap.add(f.c("R", seq=0xFFFFFFF0, advance=False), "drop", "rst_out_of_window",
+            "RST below RCV.NXT (before the wrap)")
+    cap.add(f.c("R", seq=rn + S_RWND, advance=False), "drop", "rst_out_of_window",
+            "RST one past the window after wrap")
+    cap.add(f.c("R", seq=rn + S_RWND - 1, advance=False), "tx", "challenge_ack",
+            "RST at the window's last byte after wrap")
+    cap.add(f.c("A", ack=0xCD + 5000, advance=False), "drop", "ack_no_flow",
+            "ACK beyond the server's data after wrap")
+    cap.add(f.c("A", ack=0xFFFFFFF0, advance=False), "pass", "established",
+            "old duplicate ACK from before the wrap")
+    cap.add(f.s("R", advance=False), "pass", "established", "server RST exact (0xCD)",
+            {"state": "CLOSED"})
+    su.run(cap, "seq_wrap", OFF)
+
+
+def rst_ttl(su):
+    cap = Capture("rst_ttl")
+    f = Flow(cap, 43000)
+    f.handshake()
+    f.exchange()
+    strict = list(cap.expect)
+    rfc = list(cap.expect)
+    n = cap.add(f.s("R", ttl=200, advance=False))
+    strict.append({"frame": n, "verdict": "drop", "reason": "rst_suspect",
+                   "note": "exact RST with TTL 200 from a side seen at TTL 63"})
+    rfc.append({"frame": n, "verdict": "pass", "reason": "established",
+                "note": "rfc5961: the TTL is not judged"})
+    n = cap.add(f.s("R", ttl=62, advance=False))
+    strict.append({"frame": n, "verdict": "pass", "reason": "established",
+                   "note": "exact RST, TTL 62 within the tolerance of 2"})
+    rfc.append({"frame": n, "verdict": "drop", "reason": "rst_no_flow",
+                "note": "rfc5961: flow already closed by the previous RST"})
+    su.run(cap, "rst_ttl_strict", cfg_text(syn_cookies="off", rst_policy="strict"), strict,
+           name="rst_ttl_strict")
+    su.run(cap, "rst_ttl_rfc5961", cfg_text(syn_cookies="off", rst_policy="rfc5961"), rfc,
+           name="rst_ttl_rfc5961")
+
+
+def bad_flags(su):
+    cap = Capture("bad_flags")
+    cases = [("", "NULL"), ("SF", "SYN+FIN"), ("SR", "SYN+RST"), ("FPU", "XMAS"),
+             ("F", "FIN without ACK"), ("P", "PSH without ACK"), ("U", "URG without ACK"),
+             ("RF", "RST+FIN"), ("SFPU", "SYN+FIN+PSH+URG"), ("FSRPAU", "all flags")]
+    for i, (fl, what) in enumerate(cases):
+        f = Flow(cap, 44000 + i)
+        cap.add(f.c(fl, seq=0x1000 + i, ack=0x2000), "drop", "bad_flags", what)
+    land = Flow(cap, 80, client=SERVER, server=SERVER)
+    cap.add(land.c("S", seq=0x1234), "drop", "land", "land SYN (src == dst, same port)")
+    land2 = Flow(cap, 1234, client=SERVER, server=SERVER)
+    cap.add(land2.c("S", seq=0x1234), "drop", "land", "land SYN (src == dst address)")
+    land6 = Flow(cap, 80, client=SERVER6, server=SERVER6, v6=True)
+    cap.add(land6.c("S", seq=0x1234), "drop", "land", "IPv6 land SYN")
+    ok = Flow(cap, 44100)
+    cap.add(ok.c("SEC", opts=SYN_OPTS, win=64240), "pass", "handshake", "ECN-setup SYN is legal")
+    su.run(cap, "bad_flags", OFF)
+
+
+def eth_hdr(ethertype=0x0800):
+    return bytes.fromhex("020000000002" "020000000001") + struct.pack("!H", ethertype)
+
+
+def ipv4_hdr(total_len, proto=6, ihl=5, frag=0, ver=4):
+    return struct.pack("!BBHHHBBH4s4s", ver << 4 | ihl, 0, total_len, 1, frag, 64, proto, 0,
+                       bytes([10, 1, 0, 2]), bytes([10, 2, 0, 2]))
+
+
+def tcp_hdr(doff=5, opts=b"", flags=0x02, sport=45000, dport=80):
+    return struct.pack("!HHIIBBHHH", sport, dport, 0x1000, 0, doff << 4, flags, 64240, 0, 0) + opts
+
+
+def ipv6_hdr(plen, nh=6):
+    return (struct.pack("!IHBB", 6 << 28, plen, nh, 64) +
+            bytes.fromhex("20010db8000100000000000000000002") +
+            bytes.fromhex("20010db8000200000000000000000002"))
+
+
+def malformed(su):
+    cap = Capture("malformed")
+    good_tcp = tcp_hdr()
+    cases = [
+        (eth_hdr()[:10], "truncated Ethernet header (10 bytes)"),
+        (eth_hdr(0x8100) + b"\x00\x64", "truncated 802.1Q tag"),
+        (eth_hdr() + ipv4_hdr(40)[:12], "truncated IPv4 header (12 bytes)"),
+        (eth_hdr() + ipv4_hdr(40, ihl=4) + good_tcp, "IPv4 IHL 4"),
+        (eth_hdr() + ipv4_hdr(40, ver=6) + good_tcp, "IPv4 ethertype, version 6"),
+        (eth_hdr() + ipv4_hdr(200) + good_tcp, "IPv4 total length 200 > frame"),
+        (eth_hdr() + ipv4_hdr(16) + good_tcp, "IPv4 total length below its header"),
+        (eth_hdr() + ipv4_hdr(30) + good_tcp[:10], "truncated TCP header (10 bytes)"),
+        (eth_hdr() + ipv4_hdr(40) + good_tcp[:10], "TCP header cut by the frame end"),
+        (eth_hdr() + ipv4_hdr(36) + tcp_hdr(doff=4)[:16], "TCP data offset 4"),
+        (eth_hdr() + ipv4_hdr(40) + tcp_hdr(doff=8), "TCP data offset past the IP payload"),
+        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([8, 10, 0, 0])),
+         "TCP option (TS, length 10) runs past the header"),
+        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([2, 3, 5, 0])), "MSS option length 3"),
+        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([1, 1, 1, 3])),
+         "option kind without a length byte"),
+        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([3, 0, 0, 0])), "option length 0"),
+        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([3, 4, 7, 0])), "WSCALE option length 4"),
+        (eth_hdr() + ipv4_hdr(52) + tcp_hdr(doff=8, opts=bytes([8, 8]) + bytes(10)), "TS option length 8"),
+        (eth_hdr() + ipv4_hdr(40) + tcp_hdr(sport=0), "TCP source port 0"),
+        (eth_hdr() + ipv4_hdr(40, frag=1) + good_tcp, "TCP fragment at offset 8 (RFC 1858)"),
+        (eth_hdr(0x86DD) + ipv6_hdr(20)[:30], "truncated IPv6 header (30 bytes)"),
+        (eth_hdr(0x86DD) + ipv6_hdr(200) + good_tcp, "IPv6 payload length 200 > frame"),
+        (eth_hdr(0x86DD) + ipv6_hdr(10) + good_tcp, "IPv6 payload shorter than a TCP header"),
+        (eth_hdr(0x86DD) + ipv6_hdr(20) + good_tcp[:12], "IPv6: TCP header cut by the frame end"),
+        (eth_hdr(0x88A8) + b"\x00\xc8\x81\x00" + b"\x00\x64\x81\x00" + b"\x00\x01\x08\x00" +
+         ipv4_hdr(40) + good_tcp, "three VLAN tags"),
+    ]
+    for data, what in cases:
+        cap.add(data, "drop", "malformed", what)
+    # Controls: the same builders make a frame the parser accepts, padding included.
+    cap.add(eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([2, 4, 5, 0xB4])) + bytes(6),
+            "pass", "handshake", "control: valid SYN with MSS, padded to 64 bytes")
+    cap.add(eth_hdr(0x86DD) + ipv6_hdr(20) + tcp_hdr(sport=45001), "pass", "handshake",
+            "control: valid IPv6 SYN")
+    su.run(cap, "malformed", OFF)
+
+
+def ipv6_and_vlans(su):
+    cap = Capture("ipv6")
+    f = Flow(cap, 46000, client=CLIENT6, server=SERVER6, v6=True)
+    f.handshake()
+    f.exchange()
+    cap.add(f.c("R", seq=f.s_rcv + 500, advance=False), "tx", "challenge_ack", "IPv6 RST in window")
+    cap.add(f.c("R", advance=False), "pass", "established", "IPv6 RST exact")
+    su.run(cap, "ipv6", OFF)
+
+    cap = Capture("vlan")
+    f = Flow(cap, 47000, vlans=(100,))
+    f.handshake(fields={"vlans": 1})
+    f.exchange()
+    g = Flow(cap, 47001, vlans=(200, 100))
+    g.handshake(fields={"vlans": 2})
+    g.exchange()
+    h = Flow(cap, 47002, vlans=(300,), client=CLIENT6, server=SERVER6, v6=True)
+    h.handshake(fields={"vlans": 1})
+    su.run(cap, "vlan", OFF)
+
+
+def lists(su):
+    cap = Capture("deny")
+    f = Flow(cap, 48000)
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "drop", "denylisted", "SYN from 10.1.0.2 (deny 10.1.0.0/16)")
+    cap.add(f.s("SA", opts=SYNACK_OPTS), "drop", "denylisted", "reply towards a denied host")
+    g = Flow(cap, 48001, client="10.3.0.2")
+    cap.add(g.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "SYN from 10.3.0.2 (not listed)")
+    su.run(cap, "deny", cfg_text(syn_cookies="off", deny="[10.1.0.0/16]"))
+
+    cap = Capture("allow")
+    f = Flow(cap, 48010)
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "pass", "allowlisted",
+            "SYN from 10.1.0.2: allow /32 beats deny /8")
+    cap.add(f.s("SA", opts=SYNACK_OPTS), "pass", "allowlisted",
+            "reply to the allow-listed host: its /32 beats the server's deny /8")
+    cap.add(f.c("A"), "pass", "allowlisted", "ACK from the allow-listed host")
+    g = Flow(cap, 48011, client="10.1.0.3")
+    cap.add(g.c("S", opts=SYN_OPTS, win=64240), "drop", "denylisted", "SYN from 10.1.0.3 (deny /8 only)")
+    su.run(cap, "allow", cfg_text(syn_cookies="off", allow="[10.1.0.2/32]", deny="[10.0.0.0/8]"))
+
+
+def limits(su):
+    cap = Capture("source_rate")
+    for i in range(5):
+        f = Flow(cap, 49000 + i, dport=80 + i)
+        exp = ("pass", "handshake") if i < 2 else ("drop", "source_rate")
+        cap.add(f.c("S", opts=SYN_OPTS, win=64240), *exp, "SYN %d of 5 within 1 s" % (i + 1))
+    f = Flow(cap, 49010, dport=90)
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "SYN 1 s later: bucket refilled",
+            gap_ns=1000 * MS)
+    other = Flow(cap, 49011, client="10.1.0.9")
+    cap.add(other.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "another source has its own bucket")
+    su.run(cap, "source_rate", "syn_cookies: off\nlimits: {source_syn_rate: 2, source_syn_burst: 2}\n")
+
+    cap = Capture("source_concurrent")
+    a = Flow(cap, 49100)
+    a.handshake()
+    b = Flow(cap, 49101, s_isn=0x33330000)
+    cap.add(b.c("S", opts=SYN_OPTS, win=64240), "drop", "source_concurrent",
+            "second connection while the first is established")
+    o = Flow(cap, 49102, client="10.1.0.9")
+    o.handshake()
+    cap.add(a.c("FA"), "pass", "established", "first connection: client FIN")
+    cap.add(a.s("FA"), "pass", "established", "first connection: server FIN")
+    cap.add(a.c("A"), "pass", "established", "first connection closed", {"state": "TIME_WAIT"})
+    c = Flow(cap, 49103, s_isn=0x44440000)
+    c.handshake()
+    su.run(cap, "source_concurrent", "syn_cookies: off\nlimits:\n  source_concurrent: 1\n")
+
+    cap = Capture("source_new_conn")
+    a = Flow(cap, 49200)
+    a.handshake()
+    b = Flow(cap, 49201)
+    cap.add(b.c("S", opts=SYN_OPTS, win=64240), "drop", "source_new_conn",
+            "second new connection within the window")
+    o = Flow(cap, 49202, client="10.1.0.9")
+    cap.add(o.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "another source is not limited")
+    su.run(cap, "source_new_conn", "syn_cookies: off\nlimits:\n  source_new_conn: 1\n")
+
+
+COOKIE_SYN_ISN = 0x0BADF00D
+COOKIE_SPORT = 50000
+COOKIE_OPTS = [("MSS", 1460), ("SAckOK", b""), ("NOP", None), ("WScale", WS)]  # no TS
+ALWAYS = cfg_text(syn_cookies="always")
+
+
+def cookie_syn_frame():
+    cap = Capture("tmp")
+    f = Flow(cap, COOKIE_SPORT, c_isn=COOKIE_SYN_ISN)
+    return f, f.c("S", opts=COOKIE_OPTS, win=64240)
+
+
+def cookies(su):
+    cap = Capture("cookies")
+    f = Flow(cap, 50100)
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "tx", "syn_cookie", "SYN answered with a cookie",
+            {"flows": 0, "mss": 1460, "cookie": "int"})
+    g = Flow(cap, 50101, client="10.1.0.7")
+    cap.add(g.c("A", seq=0x12345678, ack=0x9ABCDEF0), "drop", "cookie_invalid", "random ACK",
+            {"flows": 0})
+    cap.add(g.c("PA", b"GET / HTTP/1.1\r\n\r\n", seq=0x12345678, ack=0x9ABCDEF0), "drop",
+            "cookie_invalid", "random data segment")
+    h = Flow(cap, 50102, client="10.1.0.8")
+    cap.add(h.s("SA", seq=0x4000, ack=0x5000), "drop", "ack_no_flow", "SYN-ACK with no flow")
+    cap.add(h.c("R", seq=0x5000), "drop", "rst_no_flow", "RST with no flow")
+    i = Flow(cap, 50103, client=CLIENT6, server=SERVER6, v6=True)
+    cap.add(i.c("S", opts=SYN_OPTS, win=64240), "tx", "syn_cookie", "IPv6 SYN answered with a cookie",
+            {"flows": 0, "mss": 1440, "cookie": "int"})
+    su.run(cap, "cookies", ALWAYS)
+
+    cap = Capture("protect_ports")
+    f = Flow(cap, 50200, dport=443)
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "tx", "syn_cookie", "SYN to a protected port")
+    g = Flow(cap, 50201, dport=80)
+    cap.add(g.c("S", opts=SYN_OPTS, win=64240), "pass", "not_protected", "SYN to an unprotected port")
+    su.run(cap, "protect_ports", "syn_cookies: always\nprotect_ports: [443]\n")
+
+    # Pass 1 of the valid-cookie test: the SYN alone (no TS option: the JSON has no TSval).
+    cap = Capture("cookie_syn")
+    _, syn = cookie_syn_frame()
+    cap.add(syn, "tx", "syn_cookie", "client SYN (no TS option)", {"flows": 0, "cookie": "int"})
+    su.run(cap, "cookie_syn", ALWAYS)
+
+
+def cookie_ack(outdir, cookie):
+    su = Suite(outdir)
+    cap = Capture("cookie_ack")
+    f, syn = cookie_syn_frame()
+    cap.add(syn, "tx", "syn_cookie", "same SYN, same time: same cookie", {"cookie": cookie})
+    f.s_nxt = (cookie + 1) & M32        # the filter's SYN-ACK carried ISN = cookie
+    f.c_nxt = (COOKIE_SYN_ISN + 1) & M32
+    f.c_rcv = f.s_nxt
+    bad = f.c("A", ack=cookie + 2, advance=False)
+    cap.add(bad, "drop", "cookie_invalid", "ACK of cookie+1 (off by one)")
+    cap.add(f.c("A"), "pass", "cookie_valid", "ACK seq=isn+1 ack=cookie+1",
+            {"mss": 1460, "wscale": None, "sack": False, "state": "ESTABLISHED", "flows": 1})
+    cap.add(f.c("PA", b"GET / HTTP/1.1\r\nHost: moat\r\n\r\n"), "pass", "established", "client data")
+    cap.add(f.s("A"), "pass", "established", "server ACK")
+    cap.add(f.s("PA", b"HTTP/1.1 200 OK\r\n\r\n"), "pass", "established", "server data")
+    cap.add(f.c("A"), "pass", "established", "client ACK")
+    su.run(cap, "cookie_ack", ALWAYS)
+
+    cap = Capture("cookie_expired")
+    f, syn = cookie_syn_frame()
+    cap.add(syn, "tx", "syn_cookie", "same SYN, same time", {"cookie": cookie})
+    cap.add(f.frame(True, "A", COOKIE_SYN_ISN + 1, cookie + 1), "drop", "cookie_invalid",
+            "valid cookie ACK 200 s later (slots are 64 s, 2 accepted)", gap_ns=200_000 * MS)
+    su.run(cap, "cookie_expired", ALWAYS)
+    su.write_manifest("manifest_cookie.json")
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--cookie-ack":
+        cookie_ack(argv[3], int(argv[2]))
+        return 0
+    if len(argv) != 2:
+        sys.stderr.write("usage: gen_captures.py OUTDIR | --cookie-ack COOKIE OUTDIR\n")
+        return 2
+    outdir = argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    su = Suite(outdir)
+    for scenario in (legit_v4, rfc5961, seq_wrap, rst_ttl, bad_flags, malformed, ipv6_and_vlans,
+                     lists, limits, cookies):
+        scenario(su)
+    su.write_manifest()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
