@@ -529,7 +529,7 @@ def cookies(su):
     cap.add(h.c("R", seq=0x5000), "drop", "rst_no_flow", "RST with no flow")
     i = Flow(cap, 50103, client=CLIENT6, server=SERVER6, v6=True)
     cap.add(i.c("S", opts=SYN_OPTS, win=64240), "tx", "syn_cookie", "IPv6 SYN answered with a cookie",
-            {"flows": 0, "mss": 1440, "cookie": "int"})
+            {"flows": 0, "mss": 1460, "cookie": "int"})
     su.run(cap, "cookies", ALWAYS)
 
     cap = Capture("protect_ports")
