@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fixed-width types and byte order for core/, built on compiler builtins only:
+ * Fixed-width types and byte order for core/ without any header:
  * no libc header may be pulled in, because the same headers are compiled with
  * `clang -target bpf` (where glibc headers do not work) and into DPDK binaries.
  */
 #ifndef MOAT_CORE_TYPES_H
 #define MOAT_CORE_TYPES_H
 
-typedef __UINT8_TYPE__ u8;
-typedef __UINT16_TYPE__ u16;
-typedef __UINT32_TYPE__ u32;
-typedef __UINT64_TYPE__ u64;
-typedef __INT8_TYPE__ s8;
-typedef __INT16_TYPE__ s16;
-typedef __INT32_TYPE__ s32;
-typedef __INT64_TYPE__ s64;
+/* Spelled as the kernel spells them, so vmlinux.h-style headers may coexist. */
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef signed char s8;
+typedef short s16;
+typedef int s32;
+typedef long long s64;
 typedef _Bool mbool;
 
 #ifndef NULL

@@ -26,7 +26,7 @@ import struct
 import sys
 
 from scapy.layers.inet import IP, TCP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
 MS = 1_000_000
@@ -55,7 +55,10 @@ class Capture:
         self.frames = []    # (ts_ns, bytes)
         self.expect = []
 
-    def add(self, frame, verdict=None, reason=None, note="", fields=None, gap_ns=MS, at_ns=None):
+    def add(self, frame, verdict=None, reason=None, note="", fields=None, gap_ns=MS, at_ns=None,
+            alt=()):
+        """Append a frame; verdict/reason (and JSON fields) are what explain must say.
+        alt: other acceptable [verdict, reason] pairs, where the RFC allows either."""
         if at_ns is not None:
             self.t = at_ns
         elif self.frames:
@@ -65,6 +68,8 @@ class Capture:
             e = {"frame": len(self.frames), "verdict": verdict, "reason": reason, "note": note}
             if fields:
                 e["fields"] = fields
+            if alt:
+                e["alt"] = [list(a) for a in alt]
             self.expect.append(e)
         return len(self.frames)
 
@@ -283,6 +288,53 @@ def rfc5961(su):
     cap.add(e.c("A", ack=e.s_isn + 1, advance=False), "drop", "ack_no_flow",
             "E: client ACK before any SYN-ACK")
     cap.add(e.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "handshake", "E: right SYN-ACK")
+
+    # F: SYN-RECEIVED. The SYN-ACK's window (65160) is never scaled (RFC 7323 s2.2),
+    # so a client RST 70000 past RCV.NXT is outside the server's window.
+    g = Flow(cap, 41006)
+    cap.add(g.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "F: SYN")
+    cap.add(g.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "handshake", "F: SYN-ACK, window 65160")
+    cap.add(g.c("R", seq=g.s_rcv + 1000, advance=False), "tx", "challenge_ack",
+            "F: RST in SYN-RECEIVED, in the SYN-ACK's window")
+    cap.add(g.c("R", seq=g.s_rcv + 70000, advance=False), "drop", "rst_out_of_window",
+            "F: RST in SYN-RECEIVED 70000 past RCV.NXT (SYN-ACK window 65160 is unscaled)")
+    cap.add(g.c("R", advance=False), "pass", "established", "F: RST exact in SYN-RECEIVED")
+
+    # I: the SYN-ACK was lost: the client retransmits its SYN (same ISN) while the
+    # flow is in SYN-RECEIVED, which is not a synchronized state (RFC 793), so no
+    # RFC 5961 s4 challenge ACK: it must reach the server, which resends its SYN-ACK.
+    i = Flow(cap, 41009)
+    cap.add(i.c("S", opts=SYN_OPTS, win=64240), "pass", "handshake", "I: SYN")
+    cap.add(i.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "handshake", "I: SYN-ACK (lost on the way)")
+    cap.add(i.c("S", seq=i.c_isn, opts=SYN_OPTS, win=64240, advance=False), "pass", "handshake",
+            "I: SYN retransmitted in SYN-RECEIVED, same ISN")
+    cap.add(i.s("SA", seq=i.s_isn, opts=SYNACK_OPTS, win=65160, advance=False), "pass", "handshake",
+            "I: SYN-ACK retransmitted")
+    cap.add(i.c("A"), "pass", "handshake", "I: final ACK", {"state": "ESTABLISHED"})
+
+    # G: established, but the server has not sent since its SYN-ACK: its window is
+    # still the unscaled 65160 bytes.
+    h = Flow(cap, 41007)
+    h.handshake()
+    cap.add(h.c("R", seq=h.s_rcv + 65159, advance=False), "tx", "challenge_ack",
+            "G: RST at the last byte of the SYN-ACK's (unscaled) window")
+    cap.add(h.c("R", seq=h.s_rcv + 65160, advance=False), "drop", "rst_out_of_window",
+            "G: RST one past the SYN-ACK's window (65160 is not scaled by 2^7)")
+    cap.add(h.s("PA", b"w" * 10), "pass", "established", "G: server data, window 509 (x128)")
+    cap.add(h.c("R", seq=h.s_rcv + S_RWND - 1, advance=False), "tx", "challenge_ack",
+            "G: RST at the last byte of the scaled window 509<<7")
+
+    # H: RFC 5961 s5.2: SEG.ACK must lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+    k = Flow(cap, 41008)
+    k.handshake()
+    k.exchange()
+    old = (["tx", "challenge_ack"],)  # s5.2: "discarded and an ACK sent back"
+    cap.add(k.c("PA", b"evil", ack=k.c_rcv - 0x40000000, advance=False), "drop", "ack_no_flow",
+            "H: data whose ACK is 1 GiB behind SND.UNA (blind injection)", alt=old)
+    cap.add(k.c("PA", b"evil", ack=k.c_rcv - 3 * 65536, advance=False), "drop", "ack_no_flow",
+            "H: data whose ACK is 3 windows behind SND.UNA", alt=old)
+    cap.add(k.c("PA", b"fine", ack=k.c_rcv - 100), "pass", "established",
+            "H: data whose ACK is a little behind (reordering)")
     su.run(cap, "rfc5961", OFF)
 
 
@@ -428,6 +480,17 @@ def ipv6_and_vlans(su):
     f.exchange()
     cap.add(f.c("R", seq=f.s_rcv + 500, advance=False), "tx", "challenge_ack", "IPv6 RST in window")
     cap.add(f.c("R", advance=False), "pass", "established", "IPv6 RST exact")
+    # Extension headers and IPv4 options are walked, not refused.
+    e = Ether(src=C_MAC, dst=S_MAC)
+    cap.add(e / IPv6(src=CLIENT6, dst=SERVER6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() /
+            TCP(sport=46001, dport=80, flags="S", seq=1000, options=SYN_OPTS), "pass", "handshake",
+            "IPv6 SYN behind hop-by-hop and destination options headers")
+    cap.add(e / IPv6(src=CLIENT6, dst=SERVER6) / IPv6ExtHdrFragment(offset=0, m=0) /
+            TCP(sport=46002, dport=80, flags="S", seq=1000), "pass", "handshake",
+            "IPv6 SYN in an atomic fragment")
+    cap.add(e / IP(src=CLIENT, dst=SERVER, ttl=64, options=b"\x01\x01\x01\x00") /
+            TCP(sport=46003, dport=80, flags="S", seq=1000), "pass", "handshake",
+            "IPv4 SYN with IP options (IHL 6)")
     su.run(cap, "ipv6", OFF)
 
     cap = Capture("vlan")

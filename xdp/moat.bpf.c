@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * moat host mode: the XDP fast path on core/. The kernel's sockets are the flow
+ * state: a packet is checked against the socket it is addressed to (looked up
+ * from XDP), SYNs to protected ports are answered with cookie SYN-ACKs (XDP_TX),
+ * and a valid cookie ACK is passed up to moat_tc.bpf.o, which turns it into an
+ * ordinary request socket of the listener (bpf_sk_assign_tcp_reqsk, 6.9+).
+ *
+ * In-window RSTs and SYNs on live connections are counted as challenge_ack and
+ * passed: the kernel's own RFC 5961 code answers them with the socket's exact
+ * sequence, window and timestamp state.
+ */
+#include "xdp/moat_bpf_common.h"
+
+/* Set by the loader: 1 when moat_tc.bpf.o is attached, so cookies can complete. */
+const volatile u8 have_reqsk = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} moat_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MOAT_R_COUNT);
+	__type(key, u32);
+	__type(value, u64);
+} moat_event_tick SEC(".maps");
+
+/* Connection TTLs learned at handshake completion, for rst_policy: strict. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct moat_src_key); /* peer address, family, and plen carries nothing */
+	__type(value, u8);
+} moat_ttl SEC(".maps");
+
+/* The fields of the kernel's tcp_sock moat reads, relocated by CO-RE. */
+struct tcp_sock {
+	u32 rcv_nxt;
+	u32 snd_nxt;
+	u32 rcv_wup;
+	u32 rcv_wnd;
+} __attribute__((preserve_access_index));
+
+MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum moat_reason r,
+			   const struct moat_runtime *rt, u64 now)
+{
+	u32 idx = (u32)r & 31;
+	struct moat_event *ev;
+	u64 *tick;
+	u32 every;
+
+	if (idx >= MOAT_R_COUNT)
+		return;
+	every = rt->event_every[idx];
+	if (!every)
+		return;
+	tick = bpf_map_lookup_elem(&moat_event_tick, &idx);
+	if (!tick || ++*tick % every)
+		return;
+	ev = bpf_ringbuf_reserve(&moat_events, sizeof(*ev), 0);
+	if (!ev)
+		return;
+	ev->ts_ns = now;
+	ev->saddr = pkt->saddr;
+	ev->daddr = pkt->daddr;
+	ev->sport = pkt->sport;
+	ev->dport = pkt->dport;
+	ev->reason = (u8)r;
+	ev->family = pkt->family;
+	ev->ttl = pkt->ttl;
+	ev->tcp_flags = pkt->tcp_flags;
+	ev->ifindex = ctx->ingress_ifindex;
+	ev->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(ev, 0);
+}
+
+MOAT_INLINE struct moat_src_key moat_ttl_key(const struct moat_pkt *pkt)
+{
+	struct moat_src_key k = { .addr = pkt->saddr, .family = pkt->family };
+
+	/* Port pair in plen/pad: one connection, not one host. */
+	k.plen = (u8)pkt->sport;
+	k.pad[0] = (u8)(pkt->sport >> 8);
+	k.pad[1] = (u8)pkt->dport;
+	return k;
+}
+
+/* A handshake completed (cookie or the kernel's own): count it, learn its TTL. */
+MOAT_INLINE void moat_host_established(const struct moat_engine *e, const struct moat_pkt *pkt)
+{
+	struct moat_src_key k = moat_ttl_key(pkt);
+	struct moat_flow f = {};
+	u8 ttl = pkt->ttl;
+
+	moat_account_established(e, pkt, 0, &f, 1);
+	bpf_map_update_elem(&moat_ttl, &k, &ttl, BPF_ANY);
+}
+
+MOAT_INLINE enum moat_reason moat_host_rst(const struct moat_engine *e, const struct moat_pkt *pkt,
+					   struct bpf_sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct moat_flow f = {};
+	u32 win;
+	int cls;
+
+	if (!tp)
+		return MOAT_R_ESTABLISHED; /* TIME_WAIT: the kernel's rules apply */
+	if (e->pol->rst_policy == MOAT_RST_STRICT) {
+		struct moat_src_key k = moat_ttl_key(pkt);
+		u8 *ttl = bpf_map_lookup_elem(&moat_ttl, &k);
+
+		f.peer[0].ttl = ttl ? *ttl : 0;
+		if (moat_ttl_suspect(&f.peer[0], pkt->ttl, e->pol->rst_ttl_tolerance))
+			return MOAT_R_RST_SUSPECT;
+	}
+	if (sk->state == MOAT_KTCP_SYN_SENT) {
+		/* Our SYN is out: acceptable only if it acknowledges it. */
+		f.state = MOAT_TCPS_SYN_SENT;
+		f.peer[0].end = tp->snd_nxt;
+		cls = moat_rst_classify(&f, 1, pkt);
+	} else {
+		/* The kernel's own receive window: rcv_wup + rcv_wnd - rcv_nxt. */
+		win = tp->rcv_wup + tp->rcv_wnd - tp->rcv_nxt;
+		f.state = MOAT_TCPS_ESTABLISHED;
+		f.peer[0].end = tp->rcv_nxt;
+		f.peer[1].ack = tp->rcv_nxt;
+		f.peer[1].win = (u16)(win > 0xFFFF ? 0xFFFF : win);
+		f.peer[1].flags = MOAT_PEER_ACKED;
+		if (win > 0xFFFF) {
+			/* Express a large window exactly through the scale shift. */
+			f.flags = MOAT_FLOW_SCALED;
+			f.peer[1].wscale = 14;
+			f.peer[1].win = (u16)(win >> 14);
+		}
+		cls = moat_rst_classify(&f, 0, pkt);
+	}
+	if (cls == MOAT_RST_EXACT)
+		return MOAT_R_ESTABLISHED;
+	return cls == MOAT_RST_IN_WINDOW ? MOAT_R_CHALLENGE_ACK : MOAT_R_RST_OUT_OF_WINDOW;
+}
+
+/* An ACK that reached a listener: a cookie completing, or out of state. */
+MOAT_INLINE enum moat_reason moat_host_listener_ack(const struct moat_engine *e,
+						    const struct moat_pkt *pkt,
+						    struct moat_result *res)
+{
+	enum moat_reason r;
+
+	if (e->pol->syn_cookies == MOAT_COOKIES_OFF || !have_reqsk)
+		return MOAT_R_ACK_NO_FLOW;
+	if (moat_cookie_check(e->sec, pkt, e->now_ns, &res->opts))
+		return moat_cookies_engaged(e, pkt, 0) ? MOAT_R_COOKIE_INVALID : MOAT_R_ACK_NO_FLOW;
+	r = moat_completion_limits(e, pkt);
+	if (r)
+		return r;
+	moat_host_established(e, pkt);
+	return MOAT_R_COOKIE_VALID;
+}
+
+MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
+					   struct moat_result *res)
+{
+	const struct moat_policy *pol = e->pol;
+	enum moat_reason r;
+
+	r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->source, pkt->family == 6 ? 128 : 32),
+			    &pol->source);
+	if (r)
+		return r;
+	r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->prefix,
+						   moat_prefix_len(pol, pkt->family)),
+			    &pol->prefix);
+	if (r)
+		return r;
+	/* Without the TC half a cookie could not complete: leave SYNs to the kernel. */
+	if (have_reqsk && moat_cookies_engaged(e, pkt, 1)) {
+		moat_cookie_make(&e->sec->cur, pkt, e->now_ns, e->ts_clock, &res->cookie);
+		return MOAT_R_SYN_COOKIE;
+	}
+	return MOAT_R_HANDSHAKE;
+}
+
+MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
+					      const struct moat_pkt *pkt, struct bpf_sock *sk,
+					      struct moat_result *res)
+{
+	u8 flags = pkt->tcp_flags;
+	enum moat_reason r;
+
+	switch (sk->state) {
+	case MOAT_KTCP_LISTEN:
+		if (flags & MOAT_TCP_RST)
+			return MOAT_R_RST_NO_FLOW;
+		if (flags & MOAT_TCP_SYN)
+			return MOAT_R_ACK_NO_FLOW; /* SYN-ACK to a listener: reflection */
+		return moat_host_listener_ack(e, pkt, res);
+	case MOAT_KTCP_NEW_SYN_RECV:
+		/* The kernel's own half-open connection: it judges RSTs and ACKs. */
+		if (flags & (MOAT_TCP_RST | MOAT_TCP_SYN))
+			return MOAT_R_HANDSHAKE;
+		r = moat_completion_limits(e, pkt);
+		if (r)
+			return r;
+		moat_host_established(e, pkt);
+		return MOAT_R_HANDSHAKE;
+	case MOAT_KTCP_SYN_SENT:
+		if (flags & MOAT_TCP_RST)
+			return moat_host_rst(e, pkt, sk);
+		return MOAT_R_HANDSHAKE;
+	default:
+		if (flags & MOAT_TCP_RST)
+			return moat_host_rst(e, pkt, sk);
+		if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK)) == MOAT_TCP_SYN)
+			return MOAT_R_CHALLENGE_ACK; /* RFC 5961 4: the kernel answers */
+		return MOAT_R_ESTABLISHED;
+	}
+}
+
+MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat_engine *e,
+					   const struct moat_pkt *pkt, struct moat_result *res)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	enum moat_reason r;
+	u8 flags = pkt->tcp_flags;
+	u32 size;
+
+	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN) {
+		if (!moat_port_protected(e->pol, pkt->dport))
+			return MOAT_R_NOT_PROTECTED;
+		return moat_host_syn(e, pkt, res);
+	}
+	moat_tuple(pkt, &tuple, &size);
+	sk = bpf_skc_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk) {
+		if (!moat_port_protected(e->pol, pkt->dport))
+			return MOAT_R_NOT_PROTECTED;
+		return (flags & MOAT_TCP_RST) ? MOAT_R_RST_NO_FLOW : MOAT_R_ACK_NO_FLOW;
+	}
+	r = moat_host_socket(e, pkt, sk, res);
+	bpf_sk_release(sk);
+	return r;
+}
+
+/* Turn the SYN into our cookie SYN-ACK in place. */
+MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
+				const struct moat_result *res, const struct moat_runtime *rt)
+{
+	struct moat_synack_cfg scfg = { .wscale = rt->synack_wscale };
+	struct moat_reply reply;
+	u8 *data, *data_end;
+	int delta;
+
+	moat_synack_build(&reply, pkt, &res->cookie, &scfg);
+	delta = (int)moat_reply_len(pkt, reply.tcp_len) -
+		(int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (u8 *)(long)ctx->data;
+	data_end = (u8 *)(long)ctx->data_end;
+	if (moat_reply_write(data, data_end, pkt, &reply))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
+SEC("xdp")
+int moat_xdp(struct xdp_md *ctx)
+{
+	const u8 *data = (const u8 *)(long)ctx->data;
+	const u8 *data_end = (const u8 *)(long)ctx->data_end;
+	struct moat_be be = {};
+	struct moat_engine e = { .be = &be };
+	const struct moat_runtime *rt;
+	struct moat_result res = {};
+	struct moat_pkt pkt;
+	enum moat_reason r;
+	u32 zero = 0;
+	int st, act;
+
+	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
+	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
+	if (!e.pol || !e.sec || !rt)
+		return XDP_PASS;
+	e.now_ns = bpf_ktime_get_ns();
+	e.ts_clock = (u32)(e.now_ns / 1000000);
+
+	st = moat_parse(data, data_end, &pkt);
+	if (!moat_classify_stateless(st, &pkt, &r)) {
+		int list = moat_engine_lists(&e, &pkt);
+
+		if (list == MOAT_LIST_DENY)
+			r = MOAT_R_DENYLISTED;
+		else if (list == MOAT_LIST_ALLOW)
+			r = MOAT_R_ALLOWLISTED;
+		else if (st != MOAT_PARSE_TCP)
+			r = MOAT_R_NOT_PROTECTED;
+		else
+			r = moat_host_tcp(ctx, &e, &pkt, &res);
+	}
+	moat_count(r);
+	moat_emit(ctx, &pkt, r, rt, e.now_ns);
+	switch (moat_reason_verdict(r)) {
+	case MOAT_DROP:
+		return XDP_DROP;
+	case MOAT_TX:
+		if (r == MOAT_R_SYN_COOKIE)
+			return moat_answer_syn(ctx, &pkt, &res, rt);
+		return XDP_PASS; /* challenge ACKs: the kernel sends them */
+	default:
+		act = XDP_PASS;
+	}
+	return act;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

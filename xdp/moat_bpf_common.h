@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * What the host-mode BPF programs share: the bpf_loop glue for the TCP option
+ * walk, the maps, the engine backend hooks over those maps, and socket lookup.
+ */
+#ifndef MOAT_XDP_BPF_COMMON_H
+#define MOAT_XDP_BPF_COMMON_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+/* Drive the TCP option walk through bpf_loop (see core/parse.h). */
+static long moat_tcpopt_cb(__u32 i, void *ctx);
+#define MOAT_TCPOPT_LOOP(w) bpf_loop(MOAT_TCP_MAX_OPTLEN, moat_tcpopt_cb, (w), 0)
+
+#include "core/engine.h"
+#include "core/reply.h"
+#include "xdp/moat_maps.h"
+
+static long moat_tcpopt_cb(__u32 i, void *ctx)
+{
+	return moat_tcpopt_step(i, ctx);
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_policy);
+} moat_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_cookie_secrets);
+} moat_secrets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_runtime);
+} moat_runtime SEC(".maps");
+
+/* Limiter state is shared across CPUs: per-CPU copies would multiply every limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct moat_src_key);
+	__type(value, struct moat_source);
+} moat_sources SEC(".maps");
+
+/* Established connections per source (and prefix), written by moatd from sock_diag. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct moat_src_key);
+	__type(value, u32);
+} moat_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct moat_dst_key);
+	__type(value, struct moat_trigger);
+} moat_dests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_lpm4_key);
+	__type(value, u32); /* enum moat_list_match */
+} moat_lpm4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct moat_lpm6_key);
+	__type(value, u32);
+} moat_lpm6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MOAT_R_COUNT);
+	__type(key, u32);
+	__type(value, u64);
+} moat_reasons SEC(".maps");
+
+struct moat_be {
+	int unused;
+};
+
+MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
+{
+	u32 *m;
+
+	(void)be;
+	if (family == 6) {
+		struct moat_lpm6_key k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, a->w, 16);
+		m = bpf_map_lookup_elem(&moat_lpm6, &k);
+	} else {
+		struct moat_lpm4_key k = { .prefixlen = 32, .addr = a->w[0] };
+
+		m = bpf_map_lookup_elem(&moat_lpm4, &k);
+	}
+	return m ? (int)*m : MOAT_LIST_NONE;
+}
+
+/* Host mode tracks no flows: the kernel's sockets are the state. */
+MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
+						 u32 *dir)
+{
+	(void)be;
+	(void)pkt;
+	(void)dir;
+	return NULL;
+}
+
+MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	(void)be;
+	(void)pkt;
+	return NULL;
+}
+
+MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
+					       u8 family, u32 plen, u64 now_ns)
+{
+	struct moat_src_key k = { .family = family, .plen = (u8)plen };
+	struct moat_source *s;
+	u32 *conns;
+
+	(void)be;
+	moat_addr_mask(&k.addr, a, family, plen);
+	s = bpf_map_lookup_elem(&moat_sources, &k);
+	if (!s) {
+		struct moat_source fresh = {};
+		const struct moat_policy *pol;
+		u32 zero = 0;
+
+		pol = bpf_map_lookup_elem(&moat_policy, &zero);
+		if (pol) {
+			const struct moat_limits *l =
+				plen == (family == 6 ? 128u : 32u) ? &pol->source : &pol->prefix;
+			u32 burst = l->syn_burst ? l->syn_burst : l->syn_rate;
+
+			moat_bucket_init(&fresh.syn, now_ns, burst ? burst : 1);
+		}
+		fresh.conn.start_ns = now_ns;
+		bpf_map_update_elem(&moat_sources, &k, &fresh, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&moat_sources, &k);
+		if (!s)
+			return NULL;
+	}
+	/* The kernel's sockets, counted by moatd, are the truth for concurrency. */
+	conns = bpf_map_lookup_elem(&moat_conns, &k);
+	s->concurrent = conns ? *conns : 0;
+	return s;
+}
+
+MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	struct moat_dst_key k = { .addr = pkt->daddr, .port = pkt->dport, .family = pkt->family };
+	struct moat_trigger *t, fresh = {};
+
+	(void)be;
+	t = bpf_map_lookup_elem(&moat_dests, &k);
+	if (t)
+		return t;
+	bpf_map_update_elem(&moat_dests, &k, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&moat_dests, &k);
+}
+
+/* The socket a packet is addressed to (reference held: release it), or NULL. */
+MOAT_INLINE struct bpf_sock_tuple *moat_tuple(const struct moat_pkt *pkt,
+					      struct bpf_sock_tuple *t, u32 *size)
+{
+	if (pkt->family == 6) {
+		__builtin_memcpy(t->ipv6.saddr, pkt->saddr.w, 16);
+		__builtin_memcpy(t->ipv6.daddr, pkt->daddr.w, 16);
+		t->ipv6.sport = moat_htons(pkt->sport);
+		t->ipv6.dport = moat_htons(pkt->dport);
+		*size = sizeof(t->ipv6);
+	} else {
+		t->ipv4.saddr = pkt->saddr.w[0];
+		t->ipv4.daddr = pkt->daddr.w[0];
+		t->ipv4.sport = moat_htons(pkt->sport);
+		t->ipv4.dport = moat_htons(pkt->dport);
+		*size = sizeof(t->ipv4);
+	}
+	return t;
+}
+
+/* Kernel TCP states as struct bpf_sock reports them. */
+enum moat_ktcp_state {
+	MOAT_KTCP_ESTABLISHED = 1,
+	MOAT_KTCP_SYN_SENT = 2,
+	MOAT_KTCP_SYN_RECV = 3,
+	MOAT_KTCP_LISTEN = 10,
+	MOAT_KTCP_NEW_SYN_RECV = 12,
+};
+
+MOAT_INLINE u64 moat_count(enum moat_reason r)
+{
+	u32 idx = (u32)r;
+	u64 *cnt = bpf_map_lookup_elem(&moat_reasons, &idx);
+
+	if (cnt)
+		*cnt += 1;
+	return 0;
+}
+
+#endif

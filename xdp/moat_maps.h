@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Structs shared by the BPF programs and their userspace loader: map keys and
+ * values, the event record and the run-time settings. One definition each.
+ */
+#ifndef MOAT_XDP_MAPS_H
+#define MOAT_XDP_MAPS_H
+
+#include "core/policy.h"
+#include "core/reason.h"
+
+/* LPM trie keys: prefixlen first, as the kernel requires. */
+struct moat_lpm4_key {
+	u32 prefixlen;
+	u32 addr;
+};
+
+struct moat_lpm6_key {
+	u32 prefixlen;
+	u32 addr[4];
+};
+
+/* Limiter record key: address masked to plen. */
+struct moat_src_key {
+	struct moat_addr addr;
+	u8 family;
+	u8 plen;
+	u8 pad[2];
+};
+
+/* Per-destination flood detector key. */
+struct moat_dst_key {
+	struct moat_addr addr;
+	u16 port;
+	u8 family;
+	u8 pad;
+};
+
+/* Run-time settings beside the policy (map moat_runtime). */
+struct moat_runtime {
+	u32 event_every[MOAT_R_COUNT]; /* emit one event per N packets of a reason; 0 = none */
+	u8 synack_wscale;	       /* window scale our cookie SYN-ACKs announce */
+	u8 pad[3];
+};
+
+/* One sampled event (ring buffer moat_events). */
+struct moat_event {
+	u64 ts_ns;
+	struct moat_addr saddr;
+	struct moat_addr daddr;
+	u16 sport;
+	u16 dport;
+	u8 reason;
+	u8 family;
+	u8 ttl;
+	u8 tcp_flags;
+	u32 ifindex;
+	u32 cpu;
+};
+
+#endif
