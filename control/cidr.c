@@ -111,8 +111,8 @@ int moat_lists_decide(const struct moat_cidr_list *allow, const struct moat_cidr
 	int d = moat_cidr_list_match(deny, addr, family);
 
 	if (d >= 0 && d >= a)
-		return MOAT_LIST_DENY;
+		return MOAT_LIST_MATCH(MOAT_LIST_DENY, d);
 	if (a >= 0)
-		return MOAT_LIST_ALLOW;
+		return MOAT_LIST_MATCH(MOAT_LIST_ALLOW, a);
 	return MOAT_LIST_NONE;
 }

@@ -31,7 +31,7 @@ int moat_cidr_list_match(const struct moat_cidr_list *l, const struct moat_addr 
 
 /*
  * Allow/deny decision for one address: the longest matching prefix over both
- * lists wins; on equal length the deny list wins. enum moat_list_match.
+ * lists wins; on equal length the deny list wins. MOAT_LIST_MATCH(action, plen).
  */
 int moat_lists_decide(const struct moat_cidr_list *allow, const struct moat_cidr_list *deny,
 		      const struct moat_addr *addr, u8 family);

@@ -9,7 +9,7 @@
  * engine stays free of globals and helpers:
  *
  *   int moat_be_list(struct moat_be *, const struct moat_addr *, u8 family);
- *       -> enum moat_list_match for one address
+ *       -> MOAT_LIST_MATCH(enum moat_list_match, prefix length) for one address
  *   struct moat_flow *moat_be_flow_find(struct moat_be *, const struct moat_pkt *, u32 *dir);
  *   struct moat_flow *moat_be_flow_add(struct moat_be *, const struct moat_pkt *);
  *       -> NULL when the table is full of flows it must not evict
@@ -22,6 +22,7 @@
 
 #include "anomaly.h"
 #include "cookie.h"
+#include "reply.h"
 #include "flowkey.h"
 #include "limits.h"
 #include "policy.h"
@@ -43,14 +44,16 @@ MOAT_INLINE u32 moat_now_s(const struct moat_engine *e)
 	return (u32)(e->now_ns / MOAT_NSEC_PER_SEC);
 }
 
-/* Lists look at both endpoints so replies to an allow-listed host pass too. */
+/*
+ * Lists look at both endpoints, so replies to an allow-listed host pass too:
+ * the longest prefix matched on either side decides (deny on a tie).
+ */
 MOAT_INLINE int moat_engine_lists(const struct moat_engine *e, const struct moat_pkt *pkt)
 {
-	int m = moat_be_list(e->be, &pkt->saddr, pkt->family);
+	int s = moat_be_list(e->be, &pkt->saddr, pkt->family);
+	int d = moat_be_list(e->be, &pkt->daddr, pkt->family);
 
-	if (m != MOAT_LIST_NONE)
-		return m;
-	return moat_be_list(e->be, &pkt->daddr, pkt->family);
+	return MOAT_LIST_ACTION(moat_list_pick(s, d));
 }
 
 MOAT_INLINE u32 moat_prefix_len(const struct moat_policy *pol, u8 family)
@@ -232,17 +235,19 @@ MOAT_INLINE enum moat_reason moat_engine_cookie_ack(const struct moat_engine *e,
 		return MOAT_R_TABLE_FULL;
 	/* The flow as the client sees it: our cookie was the server's ISN. */
 	__builtin_memset(f, 0, sizeof(*f));
+	f->flags = MOAT_FLOW_COOKIE | (res->opts.has_wscale ? MOAT_FLOW_SCALED : 0);
 	f->peer[0].end = pkt->seq;
 	f->peer[0].ttl = pkt->ttl;
 	f->peer[0].wscale = res->opts.wscale;
 	f->peer[0].flags = res->opts.has_wscale ? MOAT_PEER_WSCALE : 0;
-	moat_peer_update(&f->peer[0], pkt);
+	moat_peer_update(f, &f->peer[0], pkt);
 	f->peer[1].end = pkt->ack;
 	f->peer[1].ack = pkt->seq;
-	f->peer[1].win = 0xFFFF;
-	f->peer[1].flags = MOAT_PEER_ACKED;
+	f->peer[1].win = MOAT_SYNACK_WINDOW;
+	f->peer[1].max_win = MOAT_SYNACK_WINDOW;
+	f->peer[1].wscale = res->opts.has_wscale ? e->pol->synack_wscale : 0;
+	f->peer[1].flags = MOAT_PEER_ACKED | MOAT_PEER_SYNWIN;
 	f->state = MOAT_TCPS_ESTABLISHED;
-	f->flags = MOAT_FLOW_COOKIE;
 	f->last_seen_s = moat_now_s(e);
 	res->flow = f;
 	res->dir = 0;

@@ -12,6 +12,26 @@
 
 enum moat_list_match { MOAT_LIST_NONE = 0, MOAT_LIST_ALLOW, MOAT_LIST_DENY };
 
+/*
+ * A list lookup's answer: the action in the low byte, the length of the prefix
+ * that matched above it, so matches on the two endpoints can be weighed.
+ */
+#define MOAT_LIST_MATCH(action, plen) ((int)(action) | (int)(plen) << 8)
+#define MOAT_LIST_ACTION(m) ((m) & 0xFF)
+#define MOAT_LIST_PLEN(m) ((m) >> 8)
+
+/* The longer prefix wins; on equal length deny wins. */
+MOAT_INLINE int moat_list_pick(int a, int b)
+{
+	if (MOAT_LIST_ACTION(a) == MOAT_LIST_NONE)
+		return b;
+	if (MOAT_LIST_ACTION(b) == MOAT_LIST_NONE)
+		return a;
+	if (MOAT_LIST_PLEN(a) != MOAT_LIST_PLEN(b))
+		return MOAT_LIST_PLEN(a) > MOAT_LIST_PLEN(b) ? a : b;
+	return MOAT_LIST_ACTION(a) == MOAT_LIST_DENY ? a : b;
+}
+
 /* Per source address (or prefix) limiter state. */
 struct moat_source {
 	struct moat_bucket syn;
@@ -39,7 +59,8 @@ struct moat_policy {
 	u8 protect_all_ports;
 	u8 prefix_v4; /* aggregation prefix for the prefix_* limits */
 	u8 prefix_v6;
-	u8 pad[2];
+	u8 synack_wscale; /* window scale our cookie SYN-ACKs announce for the protected stack */
+	u8 pad;
 	u32 syn_trigger;  /* SYN/s per destination that engages cookies in auto mode */
 	u32 cookie_hold_s; /* how long auto cookies stay engaged after the rate falls */
 	struct moat_limits source; /* per source address */
@@ -70,6 +91,7 @@ MOAT_INLINE void moat_policy_defaults(struct moat_policy *pol)
 	pol->protect_all_ports = 1;
 	pol->prefix_v4 = 24;
 	pol->prefix_v6 = 64;
+	pol->synack_wscale = 7;
 	pol->syn_trigger = 1000;
 	pol->cookie_hold_s = 10;
 	pol->source.new_conn_window_s = 60;

@@ -16,11 +16,6 @@
 #define MOAT_SYNACK_WINDOW 65535
 #define MOAT_REPLY_MAX_TCP 40 /* header + the options below */
 
-/* Our half of the handshake a cookie answers with. */
-struct moat_synack_cfg {
-	u8 wscale; /* the window scale we announce (the protected stack's) */
-};
-
 /* TCP header with options, the IP header length, for one reply. */
 struct moat_reply {
 	u8 tcp[MOAT_REPLY_MAX_TCP];
@@ -49,9 +44,10 @@ MOAT_INLINE void moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 
 /*
  * SYN-ACK options: MSS; then SACK-permitted + timestamps + window scale only
  * when the client sent a timestamp (the cookie can carry them only through it).
+ * wscale is the scale we announce on behalf of the protected stack.
  */
 MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *syn,
-				   const struct moat_cookie *c, const struct moat_synack_cfg *cfg)
+				   const struct moat_cookie *c, u8 wscale)
 {
 	const struct moat_tcp_opts *o = &syn->opt;
 	u8 *t = r->tcp;
@@ -79,7 +75,7 @@ MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *
 			t[n++] = MOAT_TCPOPT_NOP;
 			t[n++] = MOAT_TCPOPT_WSCALE;
 			t[n++] = 3;
-			t[n++] = cfg->wscale;
+			t[n++] = wscale;
 		}
 	}
 	moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1,

@@ -41,6 +41,7 @@ enum moat_peer_flag {
 	MOAT_PEER_WSCALE = 1 << 2, /* announced window scaling */
 	MOAT_PEER_SACK = 1 << 3,
 	MOAT_PEER_TS = 1 << 4,
+	MOAT_PEER_SYNWIN = 1 << 5, /* .win came from a SYN: never scaled (RFC 7323 2.2) */
 };
 
 enum moat_flow_flag {
@@ -52,9 +53,10 @@ enum moat_flow_flag {
 };
 
 struct moat_peer {
-	u32 end; /* highest SEQ + length (SYN and FIN count) sent */
-	u32 ack; /* highest ACK sent: its RCV.NXT */
-	u16 win; /* last window, unscaled */
+	u32 end;     /* highest SEQ + length (SYN and FIN count) sent */
+	u32 ack;     /* highest ACK sent: its RCV.NXT */
+	u32 max_win; /* largest window it offered, in bytes: MAX.SND.WND of the other side */
+	u16 win;     /* last window field, as sent */
 	u8 wscale;
 	u8 ttl;
 	u8 flags; /* enum moat_peer_flag */
@@ -134,8 +136,9 @@ MOAT_INLINE void moat_peer_from_syn(struct moat_peer *p, const struct moat_pkt *
 	p->end = pkt->seq + moat_seg_len(pkt);
 	p->ack = pkt->ack;
 	p->win = pkt->window;
+	p->max_win = pkt->window;
 	p->ttl = pkt->ttl;
-	p->flags = (pkt->tcp_flags & MOAT_TCP_ACK) ? MOAT_PEER_ACKED : 0;
+	p->flags = MOAT_PEER_SYNWIN | ((pkt->tcp_flags & MOAT_TCP_ACK) ? MOAT_PEER_ACKED : 0);
 	p->wscale = 0;
 	if (pkt->opt.present & MOAT_OPT_WSCALE) {
 		p->flags |= MOAT_PEER_WSCALE;
@@ -162,15 +165,17 @@ MOAT_INLINE u32 moat_peer_rcv_wnd(const struct moat_flow *f, u32 d)
 	const struct moat_peer *p = &f->peer[d & 1];
 	u32 win = p->win;
 
-	if (f->flags & MOAT_FLOW_SCALED)
+	if ((f->flags & MOAT_FLOW_SCALED) && !(p->flags & MOAT_PEER_SYNWIN))
 		win <<= p->wscale;
 	return win ? win : 1;
 }
 
 /* Advance the sender's view after a packet the filter lets through. */
-MOAT_INLINE void moat_peer_update(struct moat_peer *p, const struct moat_pkt *pkt)
+MOAT_INLINE void moat_peer_update(const struct moat_flow *f, struct moat_peer *p,
+				  const struct moat_pkt *pkt)
 {
 	u32 end = pkt->seq + moat_seg_len(pkt);
+	u32 win = pkt->window;
 
 	p->end = moat_seq_max(p->end, end);
 	if (pkt->tcp_flags & MOAT_TCP_ACK) {
@@ -181,6 +186,13 @@ MOAT_INLINE void moat_peer_update(struct moat_peer *p, const struct moat_pkt *pk
 		p->flags |= MOAT_PEER_ACKED;
 	}
 	p->win = pkt->window;
+	if (!(pkt->tcp_flags & MOAT_TCP_SYN)) {
+		p->flags &= (u8)~MOAT_PEER_SYNWIN;
+		if (f->flags & MOAT_FLOW_SCALED)
+			win <<= p->wscale;
+	}
+	if (win > p->max_win)
+		p->max_win = win;
 	if (pkt->tcp_flags & MOAT_TCP_FIN)
 		p->flags |= MOAT_PEER_FIN;
 }
@@ -251,10 +263,14 @@ MOAT_INLINE enum moat_reason moat_track_rst(struct moat_flow *f, u32 dir, const 
 MOAT_INLINE enum moat_reason moat_track_syn(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
 					    u8 *event)
 {
-	if (dir == 0 && f->state == MOAT_TCPS_SYN_SENT) {
-		/* Retransmission, or a client that restarted with a new ISN. */
-		if (pkt->seq + moat_seg_len(pkt) != f->peer[0].end)
+	if (dir == 0 && (f->state == MOAT_TCPS_SYN_SENT || f->state == MOAT_TCPS_SYN_RECV)) {
+		/* Retransmission; or a client that restarted with a new ISN, whose
+		 * handshake starts over. Neither state is synchronized yet. */
+		if (pkt->seq + moat_seg_len(pkt) != f->peer[0].end) {
 			moat_peer_from_syn(&f->peer[0], pkt);
+			f->state = MOAT_TCPS_SYN_SENT;
+			f->flags &= (u8)~MOAT_FLOW_SCALED;
+		}
 		return MOAT_R_HANDSHAKE;
 	}
 	if (dir == 0 && (f->state == MOAT_TCPS_TIME_WAIT || f->state == MOAT_TCPS_CLOSED)) {
@@ -297,11 +313,29 @@ MOAT_INLINE void moat_track_fin_progress(struct moat_flow *f)
 		f->state = MOAT_TCPS_TIME_WAIT;
 }
 
+/*
+ * The ACK field of a segment from side `dir`: not beyond what the other side
+ * sent (acknowledging unsent data), and not further behind this side's latest
+ * ACK than the largest window this side offered (a blind injection guessing the
+ * ACK). The window is taken as at least 64 KiB so reordered ACKs survive.
+ */
+MOAT_INLINE mbool moat_ack_acceptable(const struct moat_flow *f, u32 dir, const struct moat_pkt *pkt)
+{
+	const struct moat_peer *self = &f->peer[dir & 1];
+	const struct moat_peer *other = &f->peer[(dir ^ 1) & 1];
+	u32 span = self->max_win > 0xFFFF ? self->max_win : 0xFFFF;
+
+	if (moat_seq_lt(other->end, pkt->ack))
+		return 0;
+	if ((self->flags & MOAT_PEER_ACKED) && moat_seq_lt(pkt->ack, self->ack - span))
+		return 0;
+	return 1;
+}
+
 /* ACK-bearing segments without SYN or RST. */
 MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
 					    u8 *event)
 {
-	const struct moat_peer *other = &f->peer[(dir ^ 1) & 1];
 	u8 was;
 
 	switch (f->state) {
@@ -309,7 +343,7 @@ MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const 
 		return MOAT_R_ACK_NO_FLOW;
 	case MOAT_TCPS_SYN_RECV:
 		if (dir == 0 && pkt->ack == f->peer[1].end) {
-			moat_peer_update(&f->peer[0], pkt);
+			moat_peer_update(f, &f->peer[0], pkt);
 			f->state = MOAT_TCPS_ESTABLISHED;
 			moat_track_fin_progress(f);
 			*event = MOAT_EV_ESTABLISHED;
@@ -335,11 +369,11 @@ MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const 
 	default:
 		break;
 	}
-	/* Acknowledging bytes the other side never sent (RFC 5961 section 5). */
-	if (moat_seq_lt(other->end, pkt->ack))
+	/* RFC 5961 section 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT. */
+	if ((pkt->tcp_flags & MOAT_TCP_ACK) && !moat_ack_acceptable(f, dir, pkt))
 		return MOAT_R_ACK_NO_FLOW;
 	was = f->state;
-	moat_peer_update(&f->peer[dir & 1], pkt);
+	moat_peer_update(f, &f->peer[dir & 1], pkt);
 	moat_track_fin_progress(f);
 	if (moat_tcp_state_synchronized(was) && f->state == MOAT_TCPS_TIME_WAIT)
 		*event = MOAT_EV_CLOSED;

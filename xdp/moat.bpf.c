@@ -247,14 +247,13 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 
 /* Turn the SYN into our cookie SYN-ACK in place. */
 MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
-				const struct moat_result *res, const struct moat_runtime *rt)
+				const struct moat_result *res, const struct moat_policy *pol)
 {
-	struct moat_synack_cfg scfg = { .wscale = rt->synack_wscale };
 	struct moat_reply reply;
 	u8 *data, *data_end;
 	int delta;
 
-	moat_synack_build(&reply, pkt, &res->cookie, &scfg);
+	moat_synack_build(&reply, pkt, &res->cookie, pol->synack_wscale);
 	delta = (int)moat_reply_len(pkt, reply.tcp_len) -
 		(int)(ctx->data_end - ctx->data);
 	if (delta && bpf_xdp_adjust_tail(ctx, delta))
@@ -308,7 +307,7 @@ int moat_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	case MOAT_TX:
 		if (r == MOAT_R_SYN_COOKIE)
-			return moat_answer_syn(ctx, &pkt, &res, rt);
+			return moat_answer_syn(ctx, &pkt, &res, e.pol);
 		return XDP_PASS; /* challenge ACKs: the kernel sends them */
 	default:
 		act = XDP_PASS;

@@ -72,7 +72,7 @@ struct {
 	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct moat_lpm4_key);
-	__type(value, u32); /* enum moat_list_match */
+	__type(value, u32); /* MOAT_LIST_MATCH(action, prefix length) */
 } moat_lpm4 SEC(".maps");
 
 struct {

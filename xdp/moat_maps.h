@@ -39,8 +39,6 @@ struct moat_dst_key {
 /* Run-time settings beside the policy (map moat_runtime). */
 struct moat_runtime {
 	u32 event_every[MOAT_R_COUNT]; /* emit one event per N packets of a reason; 0 = none */
-	u8 synack_wscale;	       /* window scale our cookie SYN-ACKs announce */
-	u8 pad[3];
 };
 
 /* One sampled event (ring buffer moat_events). */

@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * core/engine.h through a tiny backend of fixed arrays: lists, SYN cookies,
+ * per-source limits, protected ports and the no-flow paths.
+ */
+#include <criterion/criterion.h>
+
+#include "core/engine.h"
+#include "frames.h"
+
+#define NSLOTS 16
+
+struct be_flow {
+	struct moat_flow_key k;
+	struct moat_flow f;
+	u8 used;
+	u8 orig_is_b;
+};
+
+struct be_source {
+	struct moat_addr a;
+	u8 family, plen, used;
+	struct moat_source s;
+};
+
+struct be_dest {
+	struct moat_addr a;
+	u16 port;
+	u8 family, used;
+	struct moat_trigger t;
+};
+
+struct moat_be {
+	const struct moat_policy *pol;
+	struct be_flow flows[NSLOTS];
+	struct be_source sources[NSLOTS];
+	struct be_dest dests[NSLOTS];
+	struct moat_addr allow[4], deny[4];
+	int nallow, ndeny;
+	int flows_added;
+};
+
+MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
+{
+	int i;
+
+	(void)family;
+	for (i = 0; i < be->ndeny; i++)
+		if (moat_addr_eq(&be->deny[i], a))
+			return MOAT_LIST_DENY;
+	for (i = 0; i < be->nallow; i++)
+		if (moat_addr_eq(&be->allow[i], a))
+			return MOAT_LIST_ALLOW;
+	return MOAT_LIST_NONE;
+}
+
+MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
+						 u32 *dir)
+{
+	struct moat_flow_key k;
+	u32 swapped = moat_flow_key_make(pkt, &k);
+	int i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		if (be->flows[i].used && moat_flow_key_eq(&be->flows[i].k, &k)) {
+			*dir = swapped ^ be->flows[i].orig_is_b;
+			return &be->flows[i].f;
+		}
+	}
+	return NULL;
+}
+
+MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	struct moat_flow_key k;
+	u32 swapped = moat_flow_key_make(pkt, &k);
+	int i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		if (!be->flows[i].used) {
+			be->flows[i].used = 1;
+			be->flows[i].k = k;
+			be->flows[i].orig_is_b = (u8)swapped;
+			be->flows_added++;
+			return &be->flows[i].f;
+		}
+	}
+	return NULL;
+}
+
+MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
+					       u8 family, u32 plen, u64 now_ns)
+{
+	struct moat_addr m;
+	struct be_source *free_slot = NULL;
+	const struct moat_limits *l;
+	u32 burst;
+	int i;
+
+	moat_addr_mask(&m, a, family, plen);
+	for (i = 0; i < NSLOTS; i++) {
+		struct be_source *s = &be->sources[i];
+
+		if (s->used && s->family == family && s->plen == plen && moat_addr_eq(&s->a, &m))
+			return &s->s;
+		if (!s->used && !free_slot)
+			free_slot = s;
+	}
+	if (!free_slot)
+		return NULL;
+	free_slot->used = 1;
+	free_slot->a = m;
+	free_slot->family = family;
+	free_slot->plen = (u8)plen;
+	l = plen == (family == 6 ? 128u : 32u) ? &be->pol->source : &be->pol->prefix;
+	burst = l->syn_burst ? l->syn_burst : l->syn_rate;
+	moat_bucket_init(&free_slot->s.syn, now_ns, burst ? burst : 1);
+	free_slot->s.conn.start_ns = now_ns;
+	return &free_slot->s;
+}
+
+MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt)
+{
+	int i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		struct be_dest *d = &be->dests[i];
+
+		if (d->used && d->family == pkt->family && d->port == pkt->dport &&
+		    moat_addr_eq(&d->a, &pkt->daddr))
+			return &d->t;
+		if (!d->used) {
+			d->used = 1;
+			d->family = pkt->family;
+			d->port = pkt->dport;
+			d->a = pkt->daddr;
+			return &d->t;
+		}
+	}
+	return NULL;
+}
+
+/* ---- fixture ---- */
+
+#define CLIENT 0x0a000001u
+#define CLIENT2 0x0a000063u /* same /24 */
+#define SERVER 0xc0a80002u
+#define T0 ((u64)1700000000 * MOAT_NSEC_PER_SEC)
+#define MS(x) ((u64)(x) * 1000000ULL)
+
+static struct moat_policy pol;
+static struct moat_be be;
+static struct moat_engine eng;
+static const struct moat_cookie_secrets sec = { { 0xfeed, 0xbeef }, { 0x1234, 0x5678 } };
+
+static void setup(void)
+{
+	moat_policy_defaults(&pol);
+	memset(&be, 0, sizeof(be));
+	be.pol = &pol;
+	eng.pol = &pol;
+	eng.sec = &sec;
+	eng.be = &be;
+	eng.now_ns = T0;
+	eng.ts_clock = 0x40000000;
+}
+
+TestSuite(engine, .init = setup);
+
+static struct moat_addr addr4(u32 host)
+{
+	struct moat_addr a = { { moat_htonl(host), 0, 0, 0 } };
+
+	return a;
+}
+
+/* Run one frame from src:sport to dst:dport through the engine. */
+static enum moat_reason run4(u32 src, u16 sport, u32 dst, u16 dport, u8 flags, u32 seq, u32 ack,
+			     const u8 *opts, size_t optlen, size_t payload, struct moat_result *res,
+			     struct moat_pkt *pkt)
+{
+	u8 b[FRAME_MAX];
+	struct tcp_spec s = { .family = 4, .saddr4 = src, .daddr4 = dst, .sport = sport,
+			      .dport = dport, .seq = seq, .ack = ack, .flags = flags, .win = 1000,
+			      .opts = opts, .optlen = optlen, .payload = payload };
+	struct moat_pkt local;
+	size_t n = build_tcp_frame(b, &s);
+
+	return moat_engine_run(&eng, b, b + n, pkt ? pkt : &local, res);
+}
+
+static enum moat_reason c2s(u16 sport, u8 flags, u32 seq, u32 ack, struct moat_result *res)
+{
+	return run4(CLIENT, sport, SERVER, 80, flags, seq, ack, NULL, 0, 0, res, NULL);
+}
+
+static enum moat_reason s2c(u16 sport, u8 flags, u32 seq, u32 ack, struct moat_result *res)
+{
+	return run4(SERVER, 80, CLIENT, sport, flags, seq, ack, NULL, 0, 0, res, NULL);
+}
+
+/* A full tracked handshake (cookies off) from CLIENT:sport; returns the last reason. */
+static enum moat_reason open_conn(u16 sport, u32 cisn, u32 sisn)
+{
+	struct moat_result res;
+	enum moat_reason r;
+
+	r = c2s(sport, MOAT_TCP_SYN, cisn, 0, &res);
+	if (r != MOAT_R_HANDSHAKE)
+		return r;
+	cr_assert_eq(s2c(sport, MOAT_TCP_SYN | MOAT_TCP_ACK, sisn, cisn + 1, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(res.dir, 1);
+	return c2s(sport, MOAT_TCP_ACK, cisn + 1, sisn + 1, &res);
+}
+
+/* ---- lists ---- */
+
+Test(engine, denylisted)
+{
+	struct moat_result res;
+
+	be.deny[be.ndeny++] = addr4(CLIENT);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_DENYLISTED);
+	/* replies towards a denied host too */
+	cr_assert_eq(s2c(40000, MOAT_TCP_ACK, 1, 1, &res), MOAT_R_DENYLISTED);
+	cr_assert_eq(be.flows_added, 0);
+}
+
+Test(engine, allowlisted)
+{
+	struct moat_result res;
+
+	be.allow[be.nallow++] = addr4(CLIENT);
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_ALLOWLISTED);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 12345, 999, &res), MOAT_R_ALLOWLISTED);
+	cr_assert_eq(be.flows_added, 0);
+}
+
+Test(engine, deny_wins_over_allow)
+{
+	struct moat_result res;
+
+	be.allow[be.nallow++] = addr4(SERVER);
+	be.deny[be.ndeny++] = addr4(CLIENT);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_DENYLISTED);
+}
+
+/* ---- SYN cookies ---- */
+
+static size_t syn_opts(u8 *o)
+{
+	size_t ol = 0;
+
+	ol += opt_mss(o + ol, 1460);
+	ol += opt_sackperm(o + ol);
+	ol += opt_ts(o + ol, 0x1000, 0);
+	ol += opt_nop(o + ol);
+	ol += opt_ws(o + ol, 7);
+	return ol;
+}
+
+Test(engine, cookie_always_round_trip)
+{
+	struct moat_result res;
+	struct moat_pkt pkt;
+	struct moat_cookie c;
+	u8 o[40], ao[12];
+	size_t aol;
+	u32 dir = 9;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(run4(CLIENT, 40000, SERVER, 80, MOAT_TCP_SYN, 7777, 0, o, syn_opts(o), 0, &res,
+			  &pkt),
+		     MOAT_R_SYN_COOKIE);
+	cr_assert_eq(moat_reason_verdict(MOAT_R_SYN_COOKIE), MOAT_TX);
+	cr_assert_eq(be.flows_added, 0, "a cookie keeps no state");
+	cr_assert_null(res.flow);
+	c = res.cookie;
+	cr_assert_eq(c.mss, 1460);
+
+	aol = opt_nop(ao);
+	aol += opt_nop(ao + aol);
+	aol += opt_ts(ao + aol, 0x1001, c.tsval);
+	cr_assert_eq(run4(CLIENT, 40000, SERVER, 80, MOAT_TCP_ACK, 7778, c.isn + 1, ao, aol, 0, &res,
+			  &pkt),
+		     MOAT_R_COOKIE_VALID);
+	cr_assert_eq(be.flows_added, 1);
+	cr_assert_not_null(res.flow);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_ESTABLISHED);
+	cr_assert(res.flow->flags & MOAT_FLOW_COOKIE);
+	cr_assert_eq(res.opts.mss, 1460);
+	cr_assert(res.opts.has_ts);
+	cr_assert(res.opts.has_wscale);
+	cr_assert_eq(res.opts.wscale, 7);
+	cr_assert(res.opts.sack_ok);
+	cr_assert_not(res.opts.ecn);
+	cr_assert(moat_be_flow_find(&be, &pkt, &dir) == res.flow);
+	cr_assert_eq(dir, 0);
+
+	/* the connection then flows both ways as established */
+	cr_assert_eq(run4(CLIENT, 40000, SERVER, 80, MOAT_TCP_ACK | MOAT_TCP_PSH, 7778, c.isn + 1,
+			  NULL, 0, 100, &res, NULL),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(s2c(40000, MOAT_TCP_ACK | MOAT_TCP_PSH, c.isn + 1, 7878, &res),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(res.dir, 1);
+	cr_assert_eq(be.flows_added, 1);
+}
+
+Test(engine, cookie_random_ack_invalid)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 0x11111111, 0x22222222, &res), MOAT_R_COOKIE_INVALID);
+	cr_assert_eq(be.flows_added, 0);
+}
+
+Test(engine, cookie_ack_other_port_invalid)
+{
+	struct moat_result res;
+	u32 isn;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 500, 0, &res), MOAT_R_SYN_COOKIE);
+	isn = res.cookie.isn;
+	cr_assert_eq(c2s(40001, MOAT_TCP_ACK, 501, isn + 1, &res), MOAT_R_COOKIE_INVALID);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 501, isn + 1, &res), MOAT_R_COOKIE_VALID);
+	/* the same ACK later than two slots */
+	setup();
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 500, 0, &res), MOAT_R_SYN_COOKIE);
+	isn = res.cookie.isn;
+	eng.now_ns += 200 * MOAT_NSEC_PER_SEC;
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 501, isn + 1, &res), MOAT_R_COOKIE_INVALID);
+}
+
+Test(engine, cookies_off_tracks_handshake)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 100, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(be.flows_added, 1);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_SYN_SENT);
+	cr_assert_eq(s2c(40000, MOAT_TCP_SYN | MOAT_TCP_ACK, 900, 101, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_SYN_RECV);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 101, 901, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_ESTABLISHED);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 101, 901, &res), MOAT_R_ESTABLISHED);
+	cr_assert_eq(be.flows_added, 1);
+}
+
+Test(engine, cookies_auto_engage_above_trigger)
+{
+	struct moat_result res;
+	int i;
+
+	pol.syn_cookies = MOAT_COOKIES_AUTO;
+	pol.syn_trigger = 3;
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(c2s((u16)(40000 + i), MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE,
+			     "SYN %d", i);
+	cr_assert_eq(c2s(40003, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_SYN_COOKIE);
+	/* while engaged an unknown ACK is a bad cookie; after the hold it is out of state */
+	cr_assert_eq(c2s(41000, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_COOKIE_INVALID);
+	eng.now_ns += (u64)(pol.cookie_hold_s + 1) * MOAT_NSEC_PER_SEC;
+	cr_assert_eq(c2s(41000, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(c2s(40010, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+}
+
+/* ---- per-source limits ---- */
+
+Test(engine, source_syn_rate)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.source.syn_rate = 2;
+	pol.source.syn_burst = 2;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+	eng.now_ns += MS(100);
+	cr_assert_eq(c2s(40001, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+	eng.now_ns += MS(100);
+	cr_assert_eq(c2s(40002, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_SOURCE_RATE);
+	cr_assert_eq(be.flows_added, 2);
+	/* another source has its own bucket */
+	cr_assert_eq(run4(CLIENT2, 40002, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_HANDSHAKE);
+	/* half a second later one token is back */
+	eng.now_ns += MS(400);
+	cr_assert_eq(c2s(40002, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40003, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_SOURCE_RATE);
+}
+
+Test(engine, prefix_syn_rate)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.prefix.syn_rate = 1;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(run4(CLIENT2, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_SOURCE_RATE, "same /24");
+	cr_assert_eq(run4(0x0a000101, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_HANDSHAKE, "another /24");
+}
+
+Test(engine, source_concurrent)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.source.concurrent = 1;
+	cr_assert_eq(open_conn(40000, 1000, 5000), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40001, MOAT_TCP_SYN, 2000, 0, &res), MOAT_R_SOURCE_CONCURRENT);
+	/* the first one is reset: the slot is free again */
+	cr_assert_eq(s2c(40000, MOAT_TCP_RST, 5001, 0, &res), MOAT_R_ESTABLISHED);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_CLOSED);
+	cr_assert_eq(open_conn(40001, 2000, 6000), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40002, MOAT_TCP_SYN, 3000, 0, &res), MOAT_R_SOURCE_CONCURRENT);
+}
+
+Test(engine, source_concurrent_two_open_handshakes)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.source.concurrent = 1;
+	/* two SYNs before either completes: the second completion is refused */
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1000, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40001, MOAT_TCP_SYN, 2000, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(s2c(40000, MOAT_TCP_SYN | MOAT_TCP_ACK, 5000, 1001, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(s2c(40001, MOAT_TCP_SYN | MOAT_TCP_ACK, 6000, 2001, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 1001, 5001, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40001, MOAT_TCP_ACK, 2001, 6001, &res), MOAT_R_SOURCE_CONCURRENT);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_SYN_RECV);
+}
+
+Test(engine, source_new_conn)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.source.new_conn = 1;
+	pol.source.new_conn_window_s = 60;
+	cr_assert_eq(open_conn(40000, 1000, 5000), MOAT_R_HANDSHAKE);
+	eng.now_ns += MS(30000);
+	cr_assert_eq(c2s(40001, MOAT_TCP_SYN, 2000, 0, &res), MOAT_R_SOURCE_NEW_CONN);
+	/* two windows later the count has aged out */
+	eng.now_ns += MS(100000);
+	cr_assert_eq(open_conn(40002, 3000, 7000), MOAT_R_HANDSHAKE);
+}
+
+Test(engine, cookie_completion_counts_against_limits)
+{
+	struct moat_result res;
+	u32 isn;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	pol.source.concurrent = 1;
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 500, 0, &res), MOAT_R_SYN_COOKIE);
+	isn = res.cookie.isn;
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 501, isn + 1, &res), MOAT_R_COOKIE_VALID);
+	cr_assert_eq(c2s(40001, MOAT_TCP_SYN, 600, 0, &res), MOAT_R_SOURCE_CONCURRENT);
+}
+
+/* ---- ports ---- */
+
+Test(engine, protect_ports)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	moat_policy_protect_port(&pol, 80);
+	cr_assert_eq(run4(CLIENT, 40000, SERVER, 22, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_NOT_PROTECTED);
+	cr_assert_eq(be.flows_added, 1, "unprotected ports are still tracked");
+	cr_assert_eq(run4(CLIENT, 40001, SERVER, 22, MOAT_TCP_ACK, 1, 1, NULL, 0, 0, &res, NULL),
+		     MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(run4(CLIENT, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_SYN_COOKIE);
+}
+
+/* ---- no flow ---- */
+
+Test(engine, no_flow_segments)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	cr_assert_eq(c2s(40000, MOAT_TCP_RST, 1, 0, &res), MOAT_R_RST_NO_FLOW);
+	cr_assert_eq(c2s(40000, MOAT_TCP_RST | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_RST_NO_FLOW);
+	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(s2c(40000, MOAT_TCP_SYN | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(c2s(40000, MOAT_TCP_FIN | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(be.flows_added, 0);
+	pol.rst_policy = MOAT_RST_OFF;
+	cr_assert_eq(c2s(40000, MOAT_TCP_RST, 1, 0, &res), MOAT_R_NOT_PROTECTED);
+}
+
+Test(engine, synack_no_flow_with_cookies)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	cr_assert_eq(s2c(40000, MOAT_TCP_SYN | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ACK_NO_FLOW);
+}
+
+Test(engine, table_full)
+{
+	struct moat_result res;
+	int i;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	for (i = 0; i < NSLOTS; i++)
+		cr_assert_eq(c2s((u16)(30000 + i), MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_TABLE_FULL);
+}
+
+/* ---- stateless ---- */
+
+Test(engine, malformed_bad_flags_land)
+{
+	struct moat_result res;
+	u8 b[FRAME_MAX];
+	struct tcp_spec s = { .family = 4, .saddr4 = CLIENT, .daddr4 = SERVER, .sport = 40000,
+			      .dport = 80, .flags = MOAT_TCP_SYN, .win = 1 };
+	struct moat_pkt pkt;
+	size_t n = build_tcp_frame(b, &s);
+
+	be.allow[be.nallow++] = addr4(CLIENT); /* stateless checks come before the lists */
+	cr_assert_eq(moat_engine_run(&eng, b, b + n - 1, &pkt, &res), MOAT_R_MALFORMED);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN | MOAT_TCP_FIN, 1, 0, &res), MOAT_R_BAD_FLAGS);
+	cr_assert_eq(c2s(40000, 0, 1, 0, &res), MOAT_R_BAD_FLAGS);
+	cr_assert_eq(c2s(40000, MOAT_TCP_FIN | MOAT_TCP_PSH | MOAT_TCP_URG, 1, 0, &res),
+		     MOAT_R_BAD_FLAGS);
+	cr_assert_eq(run4(CLIENT, 40000, CLIENT, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_LAND);
+	cr_assert_eq(be.flows_added, 0);
+}
+
+Test(engine, not_tcp_not_protected)
+{
+	struct moat_result res;
+	struct moat_pkt pkt;
+	u8 b[FRAME_MAX];
+	size_t off = put_eth(b, 0x0806);
+
+	memset(b + off, 0, 28);
+	cr_assert_eq(moat_engine_run(&eng, b, b + off + 28, &pkt, &res), MOAT_R_NOT_PROTECTED);
+	off = put_eth(b, 0x0800);
+	off += put_ipv4(b + off, 5, 28, 0, 64, 17, CLIENT, SERVER);
+	memset(b + off, 0, 8);
+	cr_assert_eq(moat_engine_run(&eng, b, b + off + 8, &pkt, &res), MOAT_R_NOT_PROTECTED);
+	be.deny[be.ndeny++] = addr4(CLIENT);
+	cr_assert_eq(moat_engine_run(&eng, b, b + off + 8, &pkt, &res), MOAT_R_DENYLISTED);
+}
+
+Test(engine, ipv6_cookie_round_trip)
+{
+	struct moat_result res;
+	struct moat_pkt pkt;
+	u8 b[FRAME_MAX], o[4];
+	struct tcp_spec s = { .family = 6, .sport = 50000, .dport = 443, .seq = 0xFFFFFFFF,
+			      .flags = MOAT_TCP_SYN, .win = 100, .opts = o };
+	size_t n;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	s.optlen = opt_mss(o, 1400);
+	s.saddr6[0] = 0x20;
+	s.saddr6[15] = 1;
+	s.daddr6[0] = 0x20;
+	s.daddr6[15] = 2;
+	n = build_tcp_frame(b, &s);
+	cr_assert_eq(moat_engine_run(&eng, b, b + n, &pkt, &res), MOAT_R_SYN_COOKIE);
+	cr_assert_eq(res.cookie.mss, 1400);
+	s.flags = MOAT_TCP_ACK;
+	s.seq = 0;
+	s.ack = res.cookie.isn + 1;
+	s.optlen = 0;
+	n = build_tcp_frame(b, &s);
+	cr_assert_eq(moat_engine_run(&eng, b, b + n, &pkt, &res), MOAT_R_COOKIE_VALID);
+	cr_assert_eq(res.opts.mss, 1400);
+	cr_assert_not(res.opts.has_ts);
+}
