@@ -20,7 +20,7 @@ struct cfg_ctx {
 	size_t errlen;
 };
 
-enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP };
+enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING };
 
 struct key_spec {
 	const char *name;
@@ -35,6 +35,7 @@ struct key_spec {
 static const char *const mode_names[] = { "xdp", "dpdk", NULL };
 static const char *const cookie_names[] = { "auto", "always", "off", NULL };
 static const char *const rst_names[] = { "rfc5961", "strict", "off", NULL };
+static const char *const xdp_mode_names[] = { "native", "generic", NULL };
 
 #define CFG_FIELD(f) .off = offsetof(struct moat_config, f), .size = sizeof(((struct moat_config *)0)->f)
 #define INT_KEY(n, f, lo, hi) { .name = n, .type = K_INT, .min = lo, .max = hi, CFG_FIELD(f) }
@@ -76,6 +77,12 @@ static const struct key_spec top_keys[] = {
 	{ .name = "allow", .type = K_CIDRS, .off = offsetof(struct moat_config, allow) },
 	{ .name = "deny", .type = K_CIDRS, .off = offsetof(struct moat_config, deny) },
 	{ .name = "tables", .type = K_MAP, .children = table_keys },
+	{ .name = "xdp_mode", .type = K_ENUM, .names = xdp_mode_names, CFG_FIELD(xdp_generic) },
+	{ .name = "pin_dir", .type = K_STRING, CFG_FIELD(pin_dir) },
+	INT_KEY("cookie_rotate", cookie_rotate_s, 10, 86400),
+	{ .name = "events", .type = K_STRING, CFG_FIELD(events) },
+	INT_KEY("event_sample", event_sample, 0, 1000000),
+	INT_KEY("synack_wscale", pol.synack_wscale, 0, 14),
 	{ 0 },
 };
 
@@ -203,6 +210,19 @@ static int load_enum(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 			 n->type == YAML_SCALAR_NODE ? "'" : "");
 }
 
+static int load_string(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		       const yaml_node_t *n)
+{
+	char *dst = (char *)c->cfg + k->off;
+
+	if (n->type != YAML_SCALAR_NODE)
+		return cfg_error(c, n, path, "expected a string, got %s", node_kind(n));
+	if (strlen(scalar(n)) >= k->size)
+		return cfg_error(c, n, path, "longer than %zu characters", k->size - 1);
+	strcpy(dst, scalar(n));
+	return 0;
+}
+
 static int expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 {
 	if (n->type == YAML_SEQUENCE_NODE)
@@ -300,6 +320,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_CIDRS: return load_cidrs(c, k, path, v);
 	case K_IFACES: return load_ifaces(c, path, v);
 	case K_MAP: return load_map(c, k->children, path, v);
+	case K_STRING: return load_string(c, k, path, v);
 	}
 	return -EINVAL;
 }
@@ -344,6 +365,9 @@ void moat_config_defaults(struct moat_config *cfg)
 	moat_policy_defaults(&cfg->pol);
 	cfg->flow_table_size = 1 << 20;
 	cfg->source_table_size = 1 << 18;
+	strcpy(cfg->pin_dir, "/sys/fs/bpf/moat");
+	cfg->cookie_rotate_s = 300;
+	cfg->event_sample = 100;
 }
 
 static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map)

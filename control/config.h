@@ -25,6 +25,11 @@ struct moat_config {
 	struct moat_cidr_list deny;
 	unsigned int flow_table_size;	/* flows tracked (inline/explain) */
 	unsigned int source_table_size; /* limiter records */
+	unsigned char xdp_generic;	/* xdp_mode: 0 native, 1 generic (skb) */
+	char pin_dir[128];		/* bpffs folder for pinned maps */
+	unsigned int cookie_rotate_s;	/* SYN cookie secret rotation period */
+	char events[256];		/* event log: a file, "-" for stdout, "" for none */
+	unsigned int event_sample;	/* one event per N packets of each drop reason */
 };
 
 void moat_config_defaults(struct moat_config *cfg);

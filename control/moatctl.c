@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* moatctl: the operator's command line. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "control/explain.h"
+#include "control/proto.h"
+#include "core/reason.h"
 
 struct command {
 	const char *name;
@@ -14,12 +18,15 @@ struct command {
 };
 
 static int cmd_explain(int argc, char **argv);
+static int cmd_daemon(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "explain", "[--json] [--config FILE] [--quiet] PCAP",
 	  "run a capture through the engine, one verdict per packet", cmd_explain },
+	{ "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path", cmd_daemon },
+	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
 	{ "version", "", "print the version", cmd_version },
 	{ "help", "[COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL },
@@ -32,7 +39,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: moatctl [--help] COMMAND [ARGS]\n\ncommands:\n");
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %-8s %-42s %s\n", c->name, c->args, c->help);
-	fprintf(f, "\nexit codes: 0 ok, 1 bad input or runtime error, 2 usage or config error\n");
+	fprintf(f, "\nexit codes: 0 ok, 1 bad input or an error from the daemon, 2 usage or config\n"
+		   "error, 3 no daemon on the socket (default %s)\n", MOAT_DEFAULT_SOCKET);
 }
 
 static void explain_usage(FILE *f)
@@ -90,6 +98,94 @@ static int cmd_explain(int argc, char **argv)
 	}
 	o.pcap = argv[optind];
 	return moat_explain(&o, stdout, stderr);
+}
+
+static void print_stats_text(json_object *reply)
+{
+	json_object *reasons, *verdicts, *v;
+	int r;
+
+	if (json_object_object_get_ex(reply, "verdicts", &verdicts))
+		printf("verdicts: pass %s, drop %s, tx %s\n",
+		       json_object_get_string(json_object_object_get(verdicts, "pass")),
+		       json_object_get_string(json_object_object_get(verdicts, "drop")),
+		       json_object_get_string(json_object_object_get(verdicts, "tx")));
+	if (!json_object_object_get_ex(reply, "reasons", &reasons))
+		return;
+	printf("%-18s %-7s %14s\n", "reason", "verdict", "packets");
+	for (r = 0; r < MOAT_R_COUNT; r++)
+		if (json_object_object_get_ex(reasons, moat_reason_name(r), &v))
+			printf("%-18s %-7s %14s\n", moat_reason_name(r),
+			       moat_verdict_name(moat_reason_verdict(r)), json_object_get_string(v));
+}
+
+static void print_status_text(json_object *reply)
+{
+	json_object_object_foreach(reply, key, val)
+	{
+		if (strcmp(key, "ok"))
+			printf("%-18s %s\n", key, json_object_get_string(val));
+	}
+}
+
+/* Commands answered by moatd: one request, one reply. */
+static int cmd_daemon(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = MOAT_DEFAULT_SOCKET, *name = argv[0];
+	json_object *req, *reply = NULL, *ok;
+	char err[512];
+	bool json = false;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			printf("usage: moatctl %s [-j|--json] [--socket PATH]\n", name);
+			return 0;
+		default:
+			return MOAT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "moatctl %s: unexpected argument '%s'\n", name, argv[optind]);
+		return MOAT_EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(name));
+	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
+	json_object_put(req);
+	if (rc) {
+		fprintf(stderr, "moatctl %s: %s\n", name, err);
+		return rc == -ENOENT || rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
+	}
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		json_object *e = json_object_object_get(reply, "error");
+
+		fprintf(stderr, "moatctl %s: moatd: %s\n", name, e ? json_object_get_string(e) : "error");
+		json_object_put(reply);
+		return MOAT_EXIT_ERROR;
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	else if (!strcmp(name, "stats"))
+		print_stats_text(reply);
+	else
+		print_status_text(reply);
+	json_object_put(reply);
+	return MOAT_EXIT_OK;
 }
 
 static int cmd_version(int argc, char **argv)

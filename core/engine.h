@@ -56,11 +56,6 @@ MOAT_INLINE int moat_engine_lists(const struct moat_engine *e, const struct moat
 	return MOAT_LIST_ACTION(moat_list_pick(s, d));
 }
 
-MOAT_INLINE u32 moat_prefix_len(const struct moat_policy *pol, u8 family)
-{
-	return family == 6 ? pol->prefix_v6 : pol->prefix_v4;
-}
-
 MOAT_INLINE mbool moat_limits_active(const struct moat_limits *l)
 {
 	return l->syn_rate || l->new_conn || l->concurrent;

@@ -11,8 +11,12 @@
 
 /* One token is MOAT_NSEC_PER_SEC units, so refill is elapsed_ns * rate: no division. */
 #define MOAT_TOKEN MOAT_NSEC_PER_SEC
-/* Refill at most 1000 s at a time so elapsed * rate cannot overflow 64 bits. */
-#define MOAT_BUCKET_MAX_ELAPSED (1000ULL * MOAT_NSEC_PER_SEC)
+/*
+ * Idle this long, a bucket is full: elapsed * rate then stays below 2^64 for any
+ * rate up to 1.8e8/s (config allows 1e8). Bursts deeper than 100 s of the rate
+ * are therefore refilled after 100 s.
+ */
+#define MOAT_BUCKET_MAX_ELAPSED (100ULL * MOAT_NSEC_PER_SEC)
 
 struct moat_bucket {
 	u64 tokens; /* in units of 1/MOAT_TOKEN */
@@ -33,9 +37,11 @@ MOAT_INLINE void moat_bucket_refill(struct moat_bucket *b, u64 now_ns, u32 rate,
 	if (now_ns <= b->last_ns)
 		return;
 	elapsed = now_ns - b->last_ns;
-	if (elapsed > MOAT_BUCKET_MAX_ELAPSED)
-		elapsed = MOAT_BUCKET_MAX_ELAPSED;
 	b->last_ns = now_ns;
+	if (elapsed >= MOAT_BUCKET_MAX_ELAPSED) {
+		b->tokens = cap;
+		return;
+	}
 	b->tokens += elapsed * rate;
 	if (b->tokens > cap)
 		b->tokens = cap;

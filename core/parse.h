@@ -323,7 +323,7 @@ MOAT_INLINE int moat_copy_tcp_opts(const struct moat_cursor *c, const u8 *opt, u
 /* One option at b[off..off+len): known options must have their exact lengths. */
 MOAT_INLINE int moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct moat_tcp_opts *o)
 {
-	const u8 *p = b + (off & 0x1F); /* off < 40 - len for every read below */
+	const u8 *p = b + (off & 0x3F); /* off + len <= 40 < MOAT_OPTBUF_LEN */
 
 	switch (kind) {
 	case MOAT_TCPOPT_MSS:

@@ -81,6 +81,12 @@ MOAT_INLINE void moat_policy_protect_port(struct moat_policy *pol, u16 port)
 	pol->protect_all_ports = 0;
 }
 
+/* The prefix the prefix_* limits aggregate a family's sources by. */
+MOAT_INLINE u32 moat_prefix_len(const struct moat_policy *pol, u8 family)
+{
+	return family == 6 ? pol->prefix_v6 : pol->prefix_v4;
+}
+
 /* Defaults of DESIGN.md: an empty config file means exactly this. */
 MOAT_INLINE void moat_policy_defaults(struct moat_policy *pol)
 {

@@ -356,7 +356,8 @@ MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const 
 		u32 exp = f->peer[dir & 1].end;
 
 		if (dir != rst_dir || !moat_tcp_state_synchronized(f->prev_state) ||
-		    pkt->seq - exp >= moat_peer_rcv_wnd(f, dir ^ 1))
+		    pkt->seq - exp >= moat_peer_rcv_wnd(f, dir ^ 1) ||
+		    ((pkt->tcp_flags & MOAT_TCP_ACK) && !moat_ack_acceptable(f, dir, pkt)))
 			return MOAT_R_ACK_NO_FLOW;
 		f->state = f->prev_state;
 		f->flags |= MOAT_FLOW_RESTORED;

@@ -183,12 +183,105 @@ MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const st
 	return MOAT_R_HANDSHAKE;
 }
 
+/*
+ * The big steps are global functions: the verifier checks each once, on its
+ * own, instead of once per path through everything before it (inlined, the
+ * whole program exceeds the one-million-instruction budget).
+ */
+__attribute__((noinline)) int moat_g_parse(struct xdp_md *ctx, struct moat_pkt *pkt)
+{
+	const u8 *data = (const u8 *)(long)ctx->data;
+	const u8 *data_end = (const u8 *)(long)ctx->data_end;
+
+	if (!pkt)
+		return MOAT_PARSE_MALFORMED;
+	return moat_parse(data, data_end, pkt);
+}
+
+/* Limits, flood detection and the cookie for a SYN; the reason (cookie in *c). */
+__attribute__((noinline)) int moat_g_syn(const struct moat_pkt *pkt, struct moat_cookie *c)
+{
+	struct moat_be be = {};
+	struct moat_engine e = { .be = &be };
+	struct moat_result res = {};
+	enum moat_reason r;
+	u32 zero = 0;
+
+	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
+	if (!pkt || !c || !e.pol || !e.sec)
+		return MOAT_R_HANDSHAKE;
+	e.now_ns = bpf_ktime_get_ns();
+	e.ts_clock = (u32)(e.now_ns / 1000000);
+	r = moat_host_syn(&e, pkt, &res);
+	*c = res.cookie;
+	return r;
+}
+
+/* An ACK addressed to a listener. */
+__attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt)
+{
+	struct moat_be be = {};
+	struct moat_engine e = { .be = &be };
+	struct moat_result res = {};
+	u32 zero = 0;
+
+	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
+	if (!pkt || !e.pol || !e.sec)
+		return MOAT_R_ACK_NO_FLOW;
+	e.now_ns = bpf_ktime_get_ns();
+	return moat_host_listener_ack(&e, pkt, &res);
+}
+
+/* The kernel's handshake completing on a request socket: limits and accounting. */
+__attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt)
+{
+	struct moat_be be = {};
+	struct moat_engine e = { .be = &be };
+	enum moat_reason r;
+	u32 zero = 0;
+
+	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	if (!pkt || !e.pol)
+		return MOAT_R_HANDSHAKE;
+	e.now_ns = bpf_ktime_get_ns();
+	r = moat_completion_limits(&e, pkt);
+	if (r)
+		return r;
+	moat_host_established(&e, pkt);
+	return MOAT_R_HANDSHAKE;
+}
+
+/* Turn the SYN into our cookie SYN-ACK in place. */
+__attribute__((noinline)) int moat_g_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
+						const struct moat_cookie *c)
+{
+	struct moat_reply reply;
+	const struct moat_policy *pol;
+	u8 *data, *data_end;
+	u32 zero = 0;
+	int delta;
+
+	pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	if (!pkt || !c || !pol)
+		return XDP_DROP;
+	moat_synack_build(&reply, pkt, c, pol->synack_wscale);
+	delta = (int)moat_reply_len(pkt, reply.tcp_len) -
+		(int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (u8 *)(long)ctx->data;
+	data_end = (u8 *)(long)ctx->data_end;
+	if (moat_reply_write(data, data_end, pkt, &reply))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
 MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
-					      const struct moat_pkt *pkt, struct bpf_sock *sk,
-					      struct moat_result *res)
+					      const struct moat_pkt *pkt, struct bpf_sock *sk)
 {
 	u8 flags = pkt->tcp_flags;
-	enum moat_reason r;
 
 	switch (sk->state) {
 	case MOAT_KTCP_LISTEN:
@@ -196,16 +289,12 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 			return MOAT_R_RST_NO_FLOW;
 		if (flags & MOAT_TCP_SYN)
 			return MOAT_R_ACK_NO_FLOW; /* SYN-ACK to a listener: reflection */
-		return moat_host_listener_ack(e, pkt, res);
+		return moat_g_listener_ack(pkt);
 	case MOAT_KTCP_NEW_SYN_RECV:
 		/* The kernel's own half-open connection: it judges RSTs and ACKs. */
 		if (flags & (MOAT_TCP_RST | MOAT_TCP_SYN))
 			return MOAT_R_HANDSHAKE;
-		r = moat_completion_limits(e, pkt);
-		if (r)
-			return r;
-		moat_host_established(e, pkt);
-		return MOAT_R_HANDSHAKE;
+		return moat_g_reqsk_ack(pkt);
 	case MOAT_KTCP_SYN_SENT:
 		if (flags & MOAT_TCP_RST)
 			return moat_host_rst(e, pkt, sk);
@@ -231,7 +320,7 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN) {
 		if (!moat_port_protected(e->pol, pkt->dport))
 			return MOAT_R_NOT_PROTECTED;
-		return moat_host_syn(e, pkt, res);
+		return moat_g_syn(pkt, &res->cookie);
 	}
 	moat_tuple(pkt, &tuple, &size);
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);
@@ -240,36 +329,14 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 			return MOAT_R_NOT_PROTECTED;
 		return (flags & MOAT_TCP_RST) ? MOAT_R_RST_NO_FLOW : MOAT_R_ACK_NO_FLOW;
 	}
-	r = moat_host_socket(e, pkt, sk, res);
+	r = moat_host_socket(e, pkt, sk);
 	bpf_sk_release(sk);
 	return r;
-}
-
-/* Turn the SYN into our cookie SYN-ACK in place. */
-MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
-				const struct moat_result *res, const struct moat_policy *pol)
-{
-	struct moat_reply reply;
-	u8 *data, *data_end;
-	int delta;
-
-	moat_synack_build(&reply, pkt, &res->cookie, pol->synack_wscale);
-	delta = (int)moat_reply_len(pkt, reply.tcp_len) -
-		(int)(ctx->data_end - ctx->data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	data = (u8 *)(long)ctx->data;
-	data_end = (u8 *)(long)ctx->data_end;
-	if (moat_reply_write(data, data_end, pkt, &reply))
-		return XDP_DROP;
-	return XDP_TX;
 }
 
 SEC("xdp")
 int moat_xdp(struct xdp_md *ctx)
 {
-	const u8 *data = (const u8 *)(long)ctx->data;
-	const u8 *data_end = (const u8 *)(long)ctx->data_end;
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	const struct moat_runtime *rt;
@@ -277,7 +344,7 @@ int moat_xdp(struct xdp_md *ctx)
 	struct moat_pkt pkt;
 	enum moat_reason r;
 	u32 zero = 0;
-	int st, act;
+	int st;
 
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
@@ -285,9 +352,8 @@ int moat_xdp(struct xdp_md *ctx)
 	if (!e.pol || !e.sec || !rt)
 		return XDP_PASS;
 	e.now_ns = bpf_ktime_get_ns();
-	e.ts_clock = (u32)(e.now_ns / 1000000);
 
-	st = moat_parse(data, data_end, &pkt);
+	st = moat_g_parse(ctx, &pkt);
 	if (!moat_classify_stateless(st, &pkt, &r)) {
 		int list = moat_engine_lists(&e, &pkt);
 
@@ -307,12 +373,11 @@ int moat_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	case MOAT_TX:
 		if (r == MOAT_R_SYN_COOKIE)
-			return moat_answer_syn(ctx, &pkt, &res, e.pol);
+			return moat_g_answer_syn(ctx, &pkt, &res.cookie);
 		return XDP_PASS; /* challenge ACKs: the kernel sends them */
 	default:
-		act = XDP_PASS;
+		return XDP_PASS;
 	}
-	return act;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

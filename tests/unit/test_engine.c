@@ -30,28 +30,37 @@ struct be_dest {
 	struct moat_trigger t;
 };
 
+struct be_list {
+	struct moat_addr a; /* masked to plen */
+	u8 family, plen, action;
+};
+
 struct moat_be {
 	const struct moat_policy *pol;
 	struct be_flow flows[NSLOTS];
 	struct be_source sources[NSLOTS];
 	struct be_dest dests[NSLOTS];
-	struct moat_addr allow[4], deny[4];
-	int nallow, ndeny;
+	struct be_list lists[8];
+	int nlists;
 	int flows_added;
 };
 
+/* The longest matching prefix among the entries, deny first on equal length. */
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
-	int i;
+	int i, best = MOAT_LIST_NONE;
 
-	(void)family;
-	for (i = 0; i < be->ndeny; i++)
-		if (moat_addr_eq(&be->deny[i], a))
-			return MOAT_LIST_DENY;
-	for (i = 0; i < be->nallow; i++)
-		if (moat_addr_eq(&be->allow[i], a))
-			return MOAT_LIST_ALLOW;
-	return MOAT_LIST_NONE;
+	for (i = 0; i < be->nlists; i++) {
+		const struct be_list *l = &be->lists[i];
+		struct moat_addr m;
+
+		if (l->family != family)
+			continue;
+		moat_addr_mask(&m, a, family, l->plen);
+		if (moat_addr_eq(&m, &l->a))
+			best = moat_list_pick(best, MOAT_LIST_MATCH(l->action, l->plen));
+	}
+	return best;
 }
 
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
@@ -174,6 +183,17 @@ static struct moat_addr addr4(u32 host)
 	return a;
 }
 
+static void list_add(u32 host, u8 plen, u8 action)
+{
+	struct be_list *l = &be.lists[be.nlists++];
+	struct moat_addr a = addr4(host);
+
+	moat_addr_mask(&l->a, &a, 4, plen);
+	l->family = 4;
+	l->plen = plen;
+	l->action = action;
+}
+
 /* Run one frame from src:sport to dst:dport through the engine. */
 static enum moat_reason run4(u32 src, u16 sport, u32 dst, u16 dport, u8 flags, u32 seq, u32 ack,
 			     const u8 *opts, size_t optlen, size_t payload, struct moat_result *res,
@@ -219,7 +239,7 @@ Test(engine, denylisted)
 {
 	struct moat_result res;
 
-	be.deny[be.ndeny++] = addr4(CLIENT);
+	list_add(CLIENT, 32, MOAT_LIST_DENY);
 	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_DENYLISTED);
 	/* replies towards a denied host too */
 	cr_assert_eq(s2c(40000, MOAT_TCP_ACK, 1, 1, &res), MOAT_R_DENYLISTED);
@@ -230,20 +250,41 @@ Test(engine, allowlisted)
 {
 	struct moat_result res;
 
-	be.allow[be.nallow++] = addr4(CLIENT);
+	list_add(CLIENT, 32, MOAT_LIST_ALLOW);
 	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
 	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_ALLOWLISTED);
 	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 12345, 999, &res), MOAT_R_ALLOWLISTED);
 	cr_assert_eq(be.flows_added, 0);
 }
 
-Test(engine, deny_wins_over_allow)
+Test(engine, deny_wins_tie_across_endpoints)
 {
 	struct moat_result res;
 
-	be.allow[be.nallow++] = addr4(SERVER);
-	be.deny[be.ndeny++] = addr4(CLIENT);
+	list_add(SERVER, 32, MOAT_LIST_ALLOW);
+	list_add(CLIENT, 32, MOAT_LIST_DENY);
 	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_DENYLISTED);
+	cr_assert_eq(s2c(40000, MOAT_TCP_ACK, 1, 1, &res), MOAT_R_DENYLISTED);
+}
+
+Test(engine, longer_prefix_wins_across_endpoints)
+{
+	struct moat_result res;
+
+	/* the client's whole /8 is denied, but this server is allow-listed by /32 */
+	list_add(CLIENT, 8, MOAT_LIST_DENY);
+	list_add(SERVER, 32, MOAT_LIST_ALLOW);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_ALLOWLISTED);
+	cr_assert_eq(s2c(40000, MOAT_TCP_SYN | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ALLOWLISTED);
+	/* the other way round: a /16 allow loses to a /24 deny */
+	setup();
+	list_add(SERVER, 16, MOAT_LIST_ALLOW);
+	list_add(CLIENT, 24, MOAT_LIST_DENY);
+	cr_assert_eq(c2s(40000, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_DENYLISTED);
+	/* a host outside every entry is judged normally */
+	cr_assert_eq(run4(0x0b000001, 40000, 0x0c000001, 80, MOAT_TCP_RST, 1, 0, NULL, 0, 0, &res,
+			  NULL),
+		     MOAT_R_RST_NO_FLOW);
 }
 
 /* ---- SYN cookies ---- */
@@ -289,6 +330,11 @@ Test(engine, cookie_always_round_trip)
 	cr_assert_not_null(res.flow);
 	cr_assert_eq(res.flow->state, MOAT_TCPS_ESTABLISHED);
 	cr_assert(res.flow->flags & MOAT_FLOW_COOKIE);
+	/* our SYN-ACK's window (65535, a SYN's: unscaled) and the scale it announced */
+	cr_assert(res.flow->flags & MOAT_FLOW_SCALED);
+	cr_assert_eq(res.flow->peer[1].win, 65535);
+	cr_assert_eq(res.flow->peer[1].wscale, pol.synack_wscale);
+	cr_assert_eq(res.flow->peer[0].wscale, 7);
 	cr_assert_eq(res.opts.mss, 1460);
 	cr_assert(res.opts.has_ts);
 	cr_assert(res.opts.has_wscale);
@@ -438,6 +484,19 @@ Test(engine, source_concurrent_two_open_handshakes)
 	cr_assert_eq(res.flow->state, MOAT_TCPS_SYN_RECV);
 }
 
+Test(engine, prefix_concurrent)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.prefix.concurrent = 1;
+	cr_assert_eq(open_conn(40000, 1000, 5000), MOAT_R_HANDSHAKE);
+	cr_assert_eq(run4(CLIENT2, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_SOURCE_CONCURRENT, "same /24 as a connected client");
+	cr_assert_eq(run4(0x0a000101, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
+		     MOAT_R_HANDSHAKE, "another /24");
+}
+
 Test(engine, source_new_conn)
 {
 	struct moat_result res;
@@ -530,7 +589,7 @@ Test(engine, malformed_bad_flags_land)
 	struct moat_pkt pkt;
 	size_t n = build_tcp_frame(b, &s);
 
-	be.allow[be.nallow++] = addr4(CLIENT); /* stateless checks come before the lists */
+	list_add(CLIENT, 32, MOAT_LIST_ALLOW); /* stateless checks come before the lists */
 	cr_assert_eq(moat_engine_run(&eng, b, b + n - 1, &pkt, &res), MOAT_R_MALFORMED);
 	cr_assert_eq(c2s(40000, MOAT_TCP_SYN | MOAT_TCP_FIN, 1, 0, &res), MOAT_R_BAD_FLAGS);
 	cr_assert_eq(c2s(40000, 0, 1, 0, &res), MOAT_R_BAD_FLAGS);
@@ -554,7 +613,7 @@ Test(engine, not_tcp_not_protected)
 	off += put_ipv4(b + off, 5, 28, 0, 64, 17, CLIENT, SERVER);
 	memset(b + off, 0, 8);
 	cr_assert_eq(moat_engine_run(&eng, b, b + off + 8, &pkt, &res), MOAT_R_NOT_PROTECTED);
-	be.deny[be.ndeny++] = addr4(CLIENT);
+	list_add(CLIENT, 32, MOAT_LIST_DENY);
 	cr_assert_eq(moat_engine_run(&eng, b, b + off + 8, &pkt, &res), MOAT_R_DENYLISTED);
 }
 

@@ -492,6 +492,7 @@ Test(parse, known_options_wrong_length)
 	const u8 ts8[8] = { 8, 8, 0, 0, 0, 1, 0, 0 };
 	const u8 sack9[12] = { 5, 9, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1 };
 	const u8 sackp3[4] = { 4, 3, 0, 1 };
+	const u8 sack2[4] = { 5, 2, 1, 1 }; /* no block at all */
 	struct moat_pkt p;
 
 	cr_assert_eq(parse_opts(mss3, sizeof(mss3), &p), MOAT_PARSE_MALFORMED);
@@ -499,6 +500,7 @@ Test(parse, known_options_wrong_length)
 	cr_assert_eq(parse_opts(ts8, sizeof(ts8), &p), MOAT_PARSE_MALFORMED);
 	cr_assert_eq(parse_opts(sack9, sizeof(sack9), &p), MOAT_PARSE_MALFORMED);
 	cr_assert_eq(parse_opts(sackp3, sizeof(sackp3), &p), MOAT_PARSE_MALFORMED);
+	cr_assert_eq(parse_opts(sack2, sizeof(sack2), &p), MOAT_PARSE_MALFORMED);
 }
 
 Test(parse, sack_length_not_multiple_of_8)

@@ -218,6 +218,63 @@ Test(track, window_scaling_needs_both_sides)
 		     MOAT_R_CHALLENGE_ACK);
 }
 
+/* RFC 7323 2.2: the window of a SYN is never scaled, even on a scaled flow. */
+Test(track, syn_window_not_scaled)
+{
+	struct moat_flow f;
+	u8 ev;
+
+	handshake(&f, 1000, 5000, 1000, 7, 7);
+	cr_assert(f.flags & MOAT_FLOW_SCALED);
+	/* the server has sent only its SYN-ACK: its receive window is 1000 bytes */
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_RST, 1001 + 999, 0, 0, 0), &ev),
+		     MOAT_R_CHALLENGE_ACK);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_RST, 1001 + 1000, 0, 0, 0), &ev),
+		     MOAT_R_RST_OUT_OF_WINDOW);
+	/* the client's final ACK carried a scaled window: 1000 << 7 */
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_RST, 5001 + 127999, 0, 0, 0), &ev),
+		     MOAT_R_CHALLENGE_ACK);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_RST, 5001 + 128000, 0, 0, 0), &ev),
+		     MOAT_R_RST_OUT_OF_WINDOW);
+	/* once the server sends a segment its window field is scaled too */
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5001, 1001, 1000, 0), &ev),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_RST, 1001 + 127999, 0, 0, 0), &ev),
+		     MOAT_R_CHALLENGE_ACK);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_RST, 1001 + 128000, 0, 0, 0), &ev),
+		     MOAT_R_RST_OUT_OF_WINDOW);
+}
+
+/* RFC 5961 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK, the window taken as >= 64 KiB. */
+Test(track, ack_too_old)
+{
+	struct moat_flow f;
+	u8 ev;
+
+	with_data_in_flight(&f, 1000, 5000, 1000, -1);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301, 1000, 0), &ev), MOAT_R_ESTABLISHED);
+	cr_assert_eq(f.peer[0].ack, 5301);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301 - 65536, 1000, 0), &ev),
+		     MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301 - 65535, 1000, 0), &ev),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(f.peer[0].ack, 5301, "an old ACK does not move RCV.NXT back");
+}
+
+Test(track, ack_too_old_scaled_window)
+{
+	struct moat_flow f;
+	u8 ev;
+
+	/* the client offered 1000 << 7 = 128000 bytes */
+	with_data_in_flight(&f, 1000, 5000, 1000, 7);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301, 1000, 0), &ev), MOAT_R_ESTABLISHED);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301 - 128001, 1000, 0), &ev),
+		     MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1201, 5301 - 128000, 1000, 0), &ev),
+		     MOAT_R_ESTABLISHED);
+}
+
 Test(track, wraparound)
 {
 	const u32 c = 0xFFFFFFF0u, s = 0xFFFFFFF8u;
@@ -234,6 +291,9 @@ Test(track, wraparound)
 	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_RST, s + 1 + 1000, 0, 0, 0), &ev),
 		     MOAT_R_RST_OUT_OF_WINDOW);
 	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_RST, s, 0, 0, 0), &ev), MOAT_R_RST_OUT_OF_WINDOW);
+	/* an old ACK from before the wrap is not "beyond" 0x125 */
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, c + 201, s + 1, 1000, 0), &ev),
+		     MOAT_R_ESTABLISHED);
 	/* ACKs across the wrap: all of the server's data is fine, one byte more is not */
 	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, c + 201, 0x126u, 1000, 0), &ev),
 		     MOAT_R_ACK_NO_FLOW);
@@ -288,6 +348,31 @@ Test(track, syn_retransmit_in_syn_sent)
 		     MOAT_R_ACK_NO_FLOW);
 	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_SYN | MOAT_TCP_ACK, 5000, 3001, 1000, 0), &ev),
 		     MOAT_R_HANDSHAKE);
+}
+
+Test(track, syn_retransmit_in_syn_recv)
+{
+	struct moat_flow f;
+	struct moat_pkt p = syn_ws(MOAT_TCP_SYN, 1000, 0, 1000, 7, 64);
+	u8 ev;
+
+	moat_track_new(&f, &p, NOW);
+	cr_assert_eq(pkt_in(&f, 1, syn_ws(MOAT_TCP_SYN | MOAT_TCP_ACK, 5000, 1001, 1000, 7, 64), &ev),
+		     MOAT_R_HANDSHAKE);
+	cr_assert(f.flags & MOAT_FLOW_SCALED);
+	/* the SYN-ACK was lost on the way to the client, which sends its SYN again */
+	cr_assert_eq(pkt_in(&f, 0, p, &ev), MOAT_R_HANDSHAKE);
+	cr_assert_eq(f.state, MOAT_TCPS_SYN_RECV);
+	/* a restarted client: the handshake starts over */
+	cr_assert_eq(pkt_in(&f, 0, syn_ws(MOAT_TCP_SYN, 3000, 0, 1000, -1, 64), &ev),
+		     MOAT_R_HANDSHAKE);
+	cr_assert_eq(f.state, MOAT_TCPS_SYN_SENT);
+	cr_assert_eq(f.flags & MOAT_FLOW_SCALED, 0);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 1001, 5001, 1000, 0), &ev), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_SYN | MOAT_TCP_ACK, 6000, 3001, 1000, 0), &ev),
+		     MOAT_R_HANDSHAKE);
+	cr_assert_eq(pkt_in(&f, 0, seg(MOAT_TCP_ACK, 3001, 6001, 1000, 0), &ev), MOAT_R_HANDSHAKE);
+	cr_assert_eq(ev, MOAT_EV_ESTABLISHED);
 }
 
 Test(track, synack_from_originator)
@@ -451,6 +536,22 @@ Test(track, after_rst_other_side_not_restored)
 	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5301 + 1000, 1201, 1000, 0), &ev),
 		     MOAT_R_ACK_NO_FLOW);
 	cr_assert_eq(f.state, MOAT_TCPS_CLOSED);
+}
+
+/* A segment the filter drops must not be the one that undoes the RST. */
+Test(track, restore_needs_acceptable_ack)
+{
+	struct moat_flow f;
+	u8 ev;
+
+	with_data_in_flight(&f, 1000, 5000, 1000, -1);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_RST, 5001, 0, 0, 0), &ev), MOAT_R_ESTABLISHED);
+	/* in-window SEQ from the resetting side, but it ACKs 1000 bytes never sent */
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK | MOAT_TCP_PSH, 5301, 2201, 1000, 10), &ev),
+		     MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(f.state, MOAT_TCPS_CLOSED, "flow restored by a dropped segment");
+	cr_assert_eq(ev, MOAT_EV_NONE);
+	cr_assert_eq(f.flags & MOAT_FLOW_RESTORED, 0);
 }
 
 Test(track, rst_in_syn_sent_not_restored)

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * moatd: the control-plane daemon. Loads the configured backend (today: xdp),
+ * keeps policy, secrets and lists in it, answers moatctl on a Unix socket,
+ * writes sampled events, and detaches on SIGINT/SIGTERM unless keep_attached.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/config.h"
+#include "control/proto.h"
+#include "control/sockdiag.h"
+#include "core/flowkey.h"
+#include "xdp/moat_xdp.h"
+
+struct moatd {
+	const char *config_path;
+	const char *socket_path;
+	struct moat_config cfg;
+	struct moat_xdp *xdp;
+	struct moat_xdp_opts xopts;
+	struct moat_cookie_secrets secrets;
+	FILE *events;
+	int epfd, sigfd, listenfd, timerfd;
+	time_t started;
+	u64 rotations;
+	time_t next_rotation;
+	bool stop;
+};
+
+static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "moatd: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: moatd --config FILE [--socket PATH]\n"
+		"       moatd --check FILE\n\n"
+		"Runs in the foreground until SIGINT/SIGTERM. With mode: xdp it loads the XDP\n"
+		"program, attaches it to the configured interfaces of this network namespace and\n"
+		"detaches on stop unless keep_attached: true.\n\n"
+		"  -c, --config FILE   moat YAML config\n"
+		"  -s, --socket PATH   control socket (default %s)\n"
+		"  -C, --check FILE    validate FILE and exit (0 valid, 2 invalid)\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n",
+		MOAT_DEFAULT_SOCKET);
+}
+
+static int fill_random(void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom((char *)buf + got, len - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int new_secret(struct moat_siphash_key *k)
+{
+	return fill_random(k, sizeof(*k));
+}
+
+/* Adopt the secrets a previous moatd left in the pinned map; otherwise make new ones. */
+static int init_secrets(struct moatd *d)
+{
+	static const struct moat_cookie_secrets zero;
+	int err;
+
+	if (!moat_xdp_get_secrets(d->xdp, &d->secrets) && memcmp(&d->secrets, &zero, sizeof(zero)))
+		logmsg("adopted the SYN cookie secrets already in %s", d->cfg.pin_dir);
+	else if ((err = new_secret(&d->secrets.cur)) || (err = new_secret(&d->secrets.prev)))
+		return err;
+	d->next_rotation = time(NULL) + d->cfg.cookie_rotate_s;
+	return moat_xdp_set_secrets(d->xdp, &d->secrets);
+}
+
+static int rotate_secrets(struct moatd *d)
+{
+	struct moat_cookie_secrets s = { .prev = d->secrets.cur };
+	int err = new_secret(&s.cur);
+
+	if (err)
+		return err;
+	err = moat_xdp_set_secrets(d->xdp, &s);
+	if (err)
+		return err;
+	d->secrets = s;
+	d->rotations++;
+	return 0;
+}
+
+static int push_lists(struct moatd *d)
+{
+	size_t n = d->cfg.allow.n + d->cfg.deny.n, i, k = 0;
+	struct moat_xdp_list_entry *v = calloc(n ? n : 1, sizeof(*v));
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	/* Deny after allow: the same prefix in both lists ends as deny. */
+	for (i = 0; i < d->cfg.allow.n; i++, k++) {
+		v[k].family = d->cfg.allow.v[i].family;
+		v[k].plen = d->cfg.allow.v[i].plen;
+		v[k].addr = d->cfg.allow.v[i].addr;
+		v[k].action = MOAT_LIST_ALLOW;
+	}
+	for (i = 0; i < d->cfg.deny.n; i++, k++) {
+		v[k].family = d->cfg.deny.v[i].family;
+		v[k].plen = d->cfg.deny.v[i].plen;
+		v[k].addr = d->cfg.deny.v[i].addr;
+		v[k].action = MOAT_LIST_DENY;
+	}
+	err = moat_xdp_set_lists(d->xdp, v, n);
+	free(v);
+	return err;
+}
+
+static int push_runtime(struct moatd *d)
+{
+	struct moat_runtime rt = { { 0 } };
+	int r;
+
+	/* Sample drops (and the filter's own answers) for the event log. */
+	for (r = 0; r < MOAT_R_COUNT; r++)
+		if (moat_reason_verdict(r) != MOAT_PASS && d->cfg.events[0])
+			rt.event_every[r] = d->cfg.event_sample;
+	return moat_xdp_set_runtime(d->xdp, &rt);
+}
+
+/* Established connections per source (and prefix) for the concurrent limits. */
+static void refresh_conns(struct moatd *d)
+{
+	const struct moat_policy *pol = &d->cfg.pol;
+	struct moat_conn_count *c = NULL;
+	struct moat_src_key *keys;
+	u32 *counts;
+	size_t nk = 0, i, j;
+	int n;
+
+	if (!pol->source.concurrent && !pol->prefix.concurrent)
+		return;
+	n = moat_sockdiag_count(&c);
+	if (n < 0) {
+		logmsg("sock_diag failed: %s", strerror(-n));
+		return;
+	}
+	keys = calloc((size_t)n * 2 + 1, sizeof(*keys));
+	counts = calloc((size_t)n * 2 + 1, sizeof(*counts));
+	for (i = 0; keys && counts && i < (size_t)n; i++) {
+		u32 plens[2] = { c[i].family == 6 ? 128u : 32u, moat_prefix_len(pol, c[i].family) };
+		int g;
+
+		for (g = 0; g < 2; g++) {
+			struct moat_src_key k = { .family = c[i].family, .plen = (u8)plens[g] };
+
+			moat_addr_mask(&k.addr, &c[i].addr, c[i].family, plens[g]);
+			for (j = 0; j < nk; j++)
+				if (!memcmp(&keys[j], &k, sizeof(k)))
+					break;
+			if (j == nk)
+				keys[nk++] = k;
+			counts[j] += c[i].count;
+		}
+	}
+	if (keys && counts)
+		moat_xdp_set_conns(d->xdp, keys, counts, nk);
+	free(keys);
+	free(counts);
+	free(c);
+}
+
+static int print_event(void *ctx, void *data, size_t len)
+{
+	struct moatd *d = ctx;
+	const struct moat_event *ev = data;
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	struct timespec now;
+	json_object *j;
+
+	if (len < sizeof(*ev) || !d->events)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	inet_ntop(ev->family == 6 ? AF_INET6 : AF_INET, ev->saddr.w, src, sizeof(src));
+	inet_ntop(ev->family == 6 ? AF_INET6 : AF_INET, ev->daddr.w, dst, sizeof(dst));
+	j = json_object_new_object();
+	json_object_object_add(j, "time", json_object_new_double((double)now.tv_sec + now.tv_nsec / 1e9));
+	json_object_object_add(j, "reason", json_object_new_string(moat_reason_name(ev->reason)));
+	json_object_object_add(j, "verdict", json_object_new_string(moat_verdict_name(moat_reason_verdict(ev->reason))));
+	json_object_object_add(j, "src", json_object_new_string(src));
+	json_object_object_add(j, "sport", json_object_new_int(ev->sport));
+	json_object_object_add(j, "dst", json_object_new_string(dst));
+	json_object_object_add(j, "dport", json_object_new_int(ev->dport));
+	json_object_object_add(j, "proto", json_object_new_string("tcp"));
+	json_object_object_add(j, "ttl", json_object_new_int(ev->ttl));
+	json_object_object_add(j, "tcp_flags", json_object_new_int(ev->tcp_flags));
+	json_object_object_add(j, "ifindex", json_object_new_int((int)ev->ifindex));
+	json_object_object_add(j, "cpu", json_object_new_int((int)ev->cpu));
+	json_object_object_add(j, "sampled_one_in", json_object_new_int((int)d->cfg.event_sample));
+	fprintf(d->events, "%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	fflush(d->events);
+	json_object_put(j);
+	return 0;
+}
+
+static json_object *reply_stats(struct moatd *d)
+{
+	json_object *j = json_object_new_object(), *reasons = json_object_new_object();
+	json_object *verdicts = json_object_new_object(), *cookies = json_object_new_object();
+	u64 cnt[MOAT_R_COUNT] = { 0 }, v[3] = { 0 }, assigned, failed;
+	int r;
+
+	if (moat_xdp_read_reasons(d->xdp, cnt)) {
+		json_object_put(reasons);
+		json_object_put(verdicts);
+		json_object_put(cookies);
+		json_object_object_add(j, "ok", json_object_new_boolean(0));
+		json_object_object_add(j, "error", json_object_new_string("cannot read counters"));
+		return j;
+	}
+	for (r = 0; r < MOAT_R_COUNT; r++) {
+		json_object_object_add(reasons, moat_reason_name(r), json_object_new_int64((int64_t)cnt[r]));
+		v[moat_reason_verdict(r)] += cnt[r];
+	}
+	json_object_object_add(verdicts, "pass", json_object_new_int64((int64_t)v[MOAT_PASS]));
+	json_object_object_add(verdicts, "drop", json_object_new_int64((int64_t)v[MOAT_DROP]));
+	json_object_object_add(verdicts, "tx", json_object_new_int64((int64_t)v[MOAT_TX]));
+	moat_xdp_read_tc(d->xdp, &assigned, &failed);
+	json_object_object_add(cookies, "reqsk_assigned", json_object_new_int64((int64_t)assigned));
+	json_object_object_add(cookies, "reqsk_failed", json_object_new_int64((int64_t)failed));
+	json_object_object_add(cookies, "secret_rotations", json_object_new_int64((int64_t)d->rotations));
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "mode", json_object_new_string("xdp"));
+	json_object_object_add(j, "reasons", reasons);
+	json_object_object_add(j, "verdicts", verdicts);
+	json_object_object_add(j, "cookies", cookies);
+	return j;
+}
+
+static json_object *reply_status(struct moatd *d)
+{
+	json_object *j = json_object_new_object(), *ifs = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; i < d->cfg.n_interfaces; i++)
+		json_object_array_add(ifs, json_object_new_string(d->cfg.interfaces[i]));
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "version", json_object_new_string(MOAT_VERSION));
+	json_object_object_add(j, "mode", json_object_new_string("xdp"));
+	json_object_object_add(j, "xdp_mode", json_object_new_string(d->cfg.xdp_generic ? "generic" : "native"));
+	json_object_object_add(j, "interfaces", ifs);
+	json_object_object_add(j, "config", json_object_new_string(d->config_path));
+	json_object_object_add(j, "pin_dir", json_object_new_string(d->cfg.pin_dir));
+	json_object_object_add(j, "cookie_completion",
+			       json_object_new_string(moat_xdp_has_reqsk(d->xdp) ? "tc_reqsk" : "kernel"));
+	json_object_object_add(j, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - d->started)));
+	return j;
+}
+
+static json_object *dispatch(struct moatd *d, const char *line)
+{
+	json_object *req = json_tokener_parse(line), *cmd, *out;
+	int id = -1;
+
+	if (req && json_object_object_get_ex(req, "cmd", &cmd) && json_object_is_type(cmd, json_type_string))
+		id = moat_cmd_lookup(json_object_get_string(cmd));
+	switch (id) {
+	case MOAT_CMD_STATS:
+		out = reply_stats(d);
+		break;
+	case MOAT_CMD_STATUS:
+		out = reply_status(d);
+		break;
+	default:
+		out = json_object_new_object();
+		json_object_object_add(out, "ok", json_object_new_boolean(0));
+		json_object_object_add(out, "error", json_object_new_string(req ? "unknown command" : "request is not JSON"));
+	}
+	json_object_put(req);
+	return out;
+}
+
+/* One request per connection: read a line, answer it, close. */
+static void serve_client(struct moatd *d, int fd)
+{
+	char buf[4096];
+	size_t len = 0;
+	json_object *out;
+
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	out = dispatch(d, buf);
+	dprintf(fd, "%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+	json_object_put(out);
+	close(fd);
+}
+
+static int peer_is_root(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) && cred.uid == 0;
+}
+
+static int open_socket(struct moatd *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d->socket_path);
+	strcpy(dir, d->socket_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(d->socket_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(d->socket_path, 0600) ||
+	    listen(fd, 16)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int setup_loop(struct moatd *d)
+{
+	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0)
+		return -errno;
+	timerfd_settime(d->timerfd, 0, &tick, NULL);
+	if (epoll_add(d->epfd, d->sigfd) || epoll_add(d->epfd, d->timerfd) ||
+	    epoll_add(d->epfd, d->listenfd))
+		return -errno;
+	if (moat_xdp_events_fd(d->xdp) >= 0 && epoll_add(d->epfd, moat_xdp_events_fd(d->xdp)))
+		return -errno;
+	return 0;
+}
+
+static void on_tick(struct moatd *d)
+{
+	u64 expirations;
+
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	refresh_conns(d);
+	if (time(NULL) >= d->next_rotation) {
+		if (rotate_secrets(d))
+			logmsg("secret rotation failed; the current secret stays");
+		d->next_rotation = time(NULL) + d->cfg.cookie_rotate_s;
+	}
+}
+
+static void on_signal(struct moatd *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		logmsg("SIGHUP: reload is not implemented yet; the running policy stays");
+		return;
+	}
+	logmsg("%s: stopping", strsignal((int)si.ssi_signo));
+	d->stop = true;
+}
+
+static int run_loop(struct moatd *d)
+{
+	struct epoll_event evs[8];
+	int n, i;
+
+	while (!d->stop) {
+		n = epoll_wait(d->epfd, evs, 8, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == d->sigfd) {
+				on_signal(d);
+			} else if (fd == d->timerfd) {
+				on_tick(d);
+			} else if (fd == d->listenfd) {
+				int c = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC);
+
+				if (c < 0)
+					continue;
+				if (!peer_is_root(c)) {
+					dprintf(c, "{\"ok\":false,\"error\":\"permission denied: moatd answers root only\"}\n");
+					close(c);
+					continue;
+				}
+				serve_client(d, c);
+			} else {
+				moat_xdp_events_poll(d->xdp);
+			}
+		}
+	}
+	return 0;
+}
+
+static int open_events(struct moatd *d)
+{
+	if (!d->cfg.events[0])
+		return 0;
+	if (!strcmp(d->cfg.events, "-")) {
+		d->events = stdout;
+	} else {
+		d->events = fopen(d->cfg.events, "a");
+		if (!d->events)
+			return -errno;
+	}
+	return moat_xdp_events_open(d->xdp, print_event, d);
+}
+
+static int start_xdp(struct moatd *d)
+{
+	unsigned int i;
+	int err;
+
+	d->xopts.pin_dir = d->cfg.pin_dir;
+	d->xopts.generic = d->cfg.xdp_generic;
+	d->xopts.want_reqsk = true;
+	err = moat_xdp_load(&d->xdp, &d->xopts);
+	if (err) {
+		logmsg("%s", d->xopts.err);
+		return err;
+	}
+	if (d->xopts.err[0])
+		logmsg("%s", d->xopts.err);
+	if ((err = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (err = push_lists(d)) ||
+	    (err = push_runtime(d)) || (err = init_secrets(d))) {
+		logmsg("cannot write the BPF maps: %s", strerror(-err));
+		return err;
+	}
+	for (i = 0; i < d->cfg.n_interfaces; i++) {
+		err = moat_xdp_attach(d->xdp, d->cfg.interfaces[i], &d->xopts);
+		if (err) {
+			logmsg("%s", d->xopts.err);
+			return err;
+		}
+		logmsg("attached to %s (%s mode%s)", d->cfg.interfaces[i],
+		       d->cfg.xdp_generic ? "generic" : "native",
+		       moat_xdp_has_reqsk(d->xdp) ? ", cookies completed by TC" : "");
+	}
+	return 0;
+}
+
+static int check_config(const char *path, struct moat_config *cfg)
+{
+	char err[MOAT_CONFIG_ERR_LEN];
+
+	if (moat_config_load(path, cfg, err, sizeof(err))) {
+		fprintf(stderr, "moatd: %s\n", err);
+		return 2;
+	}
+	if (cfg->mode == MOAT_MODE_XDP && cfg->n_interfaces == 0) {
+		fprintf(stderr, "moatd: %s: key 'interfaces': mode xdp needs at least one interface\n", path);
+		moat_config_free(cfg);
+		return 2;
+	}
+	if (cfg->mode == MOAT_MODE_DPDK) {
+		fprintf(stderr, "moatd: %s: key 'mode': dpdk is not available yet (moat-dp is being built); use mode: xdp\n", path);
+		moat_config_free(cfg);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+		{ "check", required_argument, NULL, 'C' },  { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	    { NULL, 0, NULL, 0 },
+	};
+	static struct moatd d = { .socket_path = MOAT_DEFAULT_SOCKET, .listenfd = -1 };
+	const char *check = NULL;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "c:s:C:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 's': d.socket_path = optarg; break;
+		case 'C': check = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("moatd %s\n", MOAT_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (check) {
+		rc = check_config(check, &d.cfg);
+		if (!rc)
+			printf("%s: valid\n", check);
+		moat_config_free(&d.cfg);
+		return rc;
+	}
+	if (!d.config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_config(d.config_path, &d.cfg))
+		return 2;
+	d.started = time(NULL);
+	if (start_xdp(&d))
+		goto out;
+	d.listenfd = open_socket(&d);
+	if (d.listenfd < 0) {
+		logmsg("%s: cannot listen: %s", d.socket_path, strerror(-d.listenfd));
+		goto out;
+	}
+	if (open_events(&d) || setup_loop(&d)) {
+		logmsg("cannot set up: %s", strerror(errno));
+		goto out;
+	}
+	logmsg("running (config %s, socket %s)", d.config_path, d.socket_path);
+	rc = run_loop(&d) ? 1 : 0;
+out:
+	if (d.xdp && !d.cfg.keep_attached)
+		moat_xdp_detach_all(d.xdp);
+	else if (d.xdp)
+		logmsg("keep_attached: leaving XDP attached, maps pinned in %s", d.cfg.pin_dir);
+	moat_xdp_close(d.xdp);
+	if (d.listenfd >= 0)
+		unlink(d.socket_path);
+	if (d.events && d.events != stdout)
+		fclose(d.events);
+	moat_config_free(&d.cfg);
+	return rc;
+}

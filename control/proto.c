@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "control/proto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
+	[MOAT_CMD_STATUS] = { "status", "mode, interfaces, cookie path, uptime" },
+	[MOAT_CMD_STATS] = { "stats", "packets per reason and verdict, summed over CPUs" },
+};
+
+int moat_cmd_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MOAT_CMD_COUNT; i++)
+		if (!strcmp(moat_cmds[i].name, name))
+			return i;
+	return -1;
+}
+
+static int read_line(int fd, char **out)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len + 1 == cap) {
+			char *nb;
+
+			if (cap >= MOAT_PROTO_MAX_LINE) {
+				free(buf);
+				return -E2BIG;
+			}
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n))
+			break;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return (int)len;
+}
+
+int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
+		  size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *text;
+	char *line = NULL;
+	int fd, r;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "%s: socket path too long", socket_path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		r = -errno;
+		snprintf(err, errlen, "cannot reach moatd on %s: %s (is moatd running?)", socket_path,
+			 strerror(errno));
+		close(fd);
+		return r;
+	}
+	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (dprintf(fd, "%s\n", text) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: write failed: %s", socket_path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	shutdown(fd, SHUT_WR);
+	r = read_line(fd, &line);
+	close(fd);
+	if (r <= 0) {
+		free(line);
+		snprintf(err, errlen, "%s: moatd closed the connection without an answer", socket_path);
+		return r < 0 ? r : -EPROTO;
+	}
+	*reply = json_tokener_parse(line);
+	free(line);
+	if (!*reply) {
+		snprintf(err, errlen, "%s: moatd answered something that is not JSON", socket_path);
+		return -EPROTO;
+	}
+	return 0;
+}

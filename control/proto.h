@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control protocol between moatd and moatctl: one JSON object per line over
+ * a Unix socket, {"cmd": NAME, ...} answered by {"ok": true, ...} or
+ * {"ok": false, "error": TEXT}. The command table is shared by both programs.
+ */
+#ifndef MOAT_CONTROL_PROTO_H
+#define MOAT_CONTROL_PROTO_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#define MOAT_DEFAULT_SOCKET "/run/moat/moatd.sock"
+#define MOAT_PROTO_MAX_LINE (1 << 20)
+
+enum moat_cmd {
+	MOAT_CMD_STATUS,
+	MOAT_CMD_STATS,
+	MOAT_CMD_COUNT,
+};
+
+struct moat_cmd_desc {
+	const char *name;
+	const char *help;
+};
+
+extern const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT];
+
+/* Index of a command name, or -1. */
+int moat_cmd_lookup(const char *name);
+
+/* Exit codes of moatctl for daemon commands (documented in the README). */
+enum moat_ctl_exit {
+	MOAT_EXIT_OK = 0,
+	MOAT_EXIT_ERROR = 1,	  /* the daemon answered with an error */
+	MOAT_EXIT_USAGE = 2,	  /* bad command line */
+	MOAT_EXIT_NO_DAEMON = 3, /* no daemon on the socket */
+};
+
+/*
+ * Send one request and read one reply. Returns 0, or -errno with err filled
+ * (ENOENT/ECONNREFUSED: no daemon).
+ */
+int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
+		  size_t errlen);
+
+#endif

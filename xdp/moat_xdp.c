@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "xdp/moat_xdp.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "moat.skel.h"
+#include "moat_tc.skel.h"
+
+#define MOAT_MAX_ATTACH 16
+
+struct moat_attach {
+	int ifindex;
+	char ifname[IF_NAMESIZE];
+	__u32 xdp_flags;
+	bool tc;
+	bool hook_created;
+};
+
+struct moat_xdp {
+	struct moat_bpf *skel;
+	struct moat_tc_bpf *tc;
+	struct ring_buffer *events;
+	struct moat_attach att[MOAT_MAX_ATTACH];
+	int n_att;
+};
+
+static int fail(struct moat_xdp_opts *o, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[256];
+	char *p;
+
+	if (strlen(dir) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, dir);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Pin every map under dir by its name: a second load (or the TC object) reuses them. */
+static int pin_maps(struct bpf_object *obj, const char *dir)
+{
+	struct bpf_map *m;
+	char path[512];
+
+	bpf_object__for_each_map(m, obj) {
+		const char *name = bpf_map__name(m);
+
+		if (strchr(name, '.'))
+			continue; /* .rodata, .bss: private to the object */
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (bpf_map__set_pin_path(m, path))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_tc(struct moat_xdp *x, struct moat_xdp_opts *o)
+{
+	int err;
+
+	x->tc = moat_tc_bpf__open();
+	if (!x->tc)
+		return -errno;
+	err = pin_maps(x->tc->obj, o->pin_dir);
+	if (!err)
+		err = moat_tc_bpf__load(x->tc);
+	if (err) {
+		moat_tc_bpf__destroy(x->tc);
+		x->tc = NULL;
+	}
+	return err;
+}
+
+int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
+{
+	struct moat_xdp *x = calloc(1, sizeof(*x));
+	int err;
+
+	if (!x)
+		return fail(o, -ENOMEM, "out of memory");
+	err = mkdir_p(o->pin_dir);
+	if (err) {
+		free(x);
+		return fail(o, err, "cannot create %s: %s (is bpffs mounted on /sys/fs/bpf?)",
+			    o->pin_dir, strerror(-err));
+	}
+	x->skel = moat_bpf__open();
+	if (!x->skel) {
+		err = -errno;
+		free(x);
+		return fail(o, err, "cannot open the XDP object: %s", strerror(-err));
+	}
+	err = pin_maps(x->skel->obj, o->pin_dir);
+	if (err)
+		goto err_out;
+	/* Load the XDP object first: it creates and pins the shared maps. */
+	x->skel->rodata->have_reqsk = o->want_reqsk;
+	err = moat_bpf__load(x->skel);
+	if (err) {
+		fail(o, err, "the kernel refused the XDP program: %s (stale maps in %s from another version? remove them)",
+		     strerror(-err), o->pin_dir);
+		goto err_out;
+	}
+	if (o->want_reqsk && load_tc(x, o)) {
+		/* Older kernel (< 6.9): reload XDP so it leaves SYNs to the kernel's own cookies. */
+		moat_bpf__destroy(x->skel);
+		x->skel = moat_bpf__open();
+		if (!x->skel) {
+			err = -errno;
+			goto err_free;
+		}
+		pin_maps(x->skel->obj, o->pin_dir);
+		x->skel->rodata->have_reqsk = 0;
+		err = moat_bpf__load(x->skel);
+		if (err) {
+			fail(o, err, "the kernel refused the XDP program: %s", strerror(-err));
+			goto err_out;
+		}
+		snprintf(o->err, sizeof(o->err),
+			 "kernel lacks bpf_sk_assign_tcp_reqsk (Linux 6.9+): XDP filters, limits and lists apply, SYN cookies are left to the kernel (net.ipv4.tcp_syncookies)");
+	}
+	*out = x;
+	return 0;
+err_out:
+	moat_bpf__destroy(x->skel);
+err_free:
+	free(x);
+	return err;
+}
+
+bool moat_xdp_has_reqsk(const struct moat_xdp *x)
+{
+	return x->tc != NULL;
+}
+
+static int attach_tc(struct moat_xdp *x, struct moat_attach *a, struct moat_xdp_opts *o)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, topts, .handle = 0x6d6f, .priority = 1,
+		    .prog_fd = bpf_program__fd(x->tc->progs.moat_tc_cookie));
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return fail(o, err, "%s: cannot create the clsact qdisc: %s", a->ifname, strerror(-err));
+	a->hook_created = err == 0;
+	topts.flags = BPF_TC_F_REPLACE;
+	err = bpf_tc_attach(&hook, &topts);
+	if (err)
+		return fail(o, err, "%s: cannot attach the TC program: %s", a->ifname, strerror(-err));
+	a->tc = true;
+	return 0;
+}
+
+int moat_xdp_attach(struct moat_xdp *x, const char *ifname, struct moat_xdp_opts *o)
+{
+	struct moat_attach *a;
+	int prog_fd = bpf_program__fd(x->skel->progs.moat_xdp);
+	int err;
+
+	if (x->n_att == MOAT_MAX_ATTACH)
+		return fail(o, -E2BIG, "too many interfaces");
+	a = &x->att[x->n_att];
+	memset(a, 0, sizeof(*a));
+	a->ifindex = (int)if_nametoindex(ifname);
+	if (!a->ifindex)
+		return fail(o, -ENODEV, "%s: no such interface in this network namespace", ifname);
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+	a->xdp_flags = o->generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	if (err == -EBUSY || err == -EEXIST) {
+		/* Ours from a previous run (keep_attached): replace it. */
+		err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags, NULL);
+	}
+	if (err && !o->generic && (err == -EOPNOTSUPP || err == -EINVAL)) {
+		a->xdp_flags = XDP_FLAGS_SKB_MODE;
+		err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags, NULL);
+	}
+	if (err)
+		return fail(o, err, "%s: cannot attach XDP: %s", ifname, strerror(-err));
+	x->n_att++;
+	if (x->tc)
+		return attach_tc(x, a, o);
+	return 0;
+}
+
+void moat_xdp_detach_all(struct moat_xdp *x)
+{
+	int i;
+
+	for (i = 0; i < x->n_att; i++) {
+		struct moat_attach *a = &x->att[i];
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, topts, .handle = 0x6d6f, .priority = 1);
+
+		bpf_xdp_detach(a->ifindex, a->xdp_flags, NULL);
+		if (a->tc)
+			bpf_tc_detach(&hook, &topts);
+		if (a->hook_created)
+			bpf_tc_hook_destroy(&hook);
+	}
+	x->n_att = 0;
+}
+
+void moat_xdp_close(struct moat_xdp *x)
+{
+	if (!x)
+		return;
+	ring_buffer__free(x->events);
+	moat_tc_bpf__destroy(x->tc);
+	moat_bpf__destroy(x->skel);
+	free(x);
+}
+
+static int update_zero(struct bpf_map *m, const void *val)
+{
+	__u32 zero = 0;
+
+	return bpf_map__update_elem(m, &zero, sizeof(zero), val, bpf_map__value_size(m), 0);
+}
+
+int moat_xdp_set_policy(struct moat_xdp *x, const struct moat_policy *pol)
+{
+	return update_zero(x->skel->maps.moat_policy, pol);
+}
+
+int moat_xdp_set_runtime(struct moat_xdp *x, const struct moat_runtime *rt)
+{
+	return update_zero(x->skel->maps.moat_runtime, rt);
+}
+
+int moat_xdp_set_secrets(struct moat_xdp *x, const struct moat_cookie_secrets *s)
+{
+	return update_zero(x->skel->maps.moat_secrets, s);
+}
+
+int moat_xdp_get_secrets(struct moat_xdp *x, struct moat_cookie_secrets *s)
+{
+	__u32 zero = 0;
+
+	return bpf_map__lookup_elem(x->skel->maps.moat_secrets, &zero, sizeof(zero), s, sizeof(*s), 0);
+}
+
+/* Delete every key of a map (keys of key_size bytes). */
+static void clear_map(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		bpf_map_delete_elem(fd, key);
+		prev = NULL; /* restart: deleting may reorder iteration */
+	}
+}
+
+int moat_xdp_set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, size_t n)
+{
+	int fd4 = bpf_map__fd(x->skel->maps.moat_lpm4), fd6 = bpf_map__fd(x->skel->maps.moat_lpm6);
+	size_t i;
+	int err;
+
+	clear_map(fd4, sizeof(struct moat_lpm4_key));
+	clear_map(fd6, sizeof(struct moat_lpm6_key));
+	for (i = 0; i < n; i++) {
+		__u32 val = (__u32)MOAT_LIST_MATCH(v[i].action, v[i].plen);
+
+		if (v[i].family == 6) {
+			struct moat_lpm6_key k = { .prefixlen = v[i].plen };
+
+			memcpy(k.addr, v[i].addr.w, 16);
+			err = bpf_map_update_elem(fd6, &k, &val, 0);
+		} else {
+			struct moat_lpm4_key k = { .prefixlen = v[i].plen, .addr = v[i].addr.w[0] };
+
+			err = bpf_map_update_elem(fd4, &k, &val, 0);
+		}
+		if (err)
+			return -errno;
+	}
+	return 0;
+}
+
+int moat_xdp_set_conns(struct moat_xdp *x, const struct moat_src_key *keys, const u32 *counts,
+		       size_t n)
+{
+	int fd = bpf_map__fd(x->skel->maps.moat_conns);
+	size_t i;
+
+	clear_map(fd, sizeof(struct moat_src_key));
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &counts[i], 0))
+			return -errno;
+	return 0;
+}
+
+static int sum_percpu(int fd, __u32 key, u64 *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	u64 *v;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*out = 0;
+	if (bpf_map_lookup_elem(fd, &key, v)) {
+		free(v);
+		return -errno;
+	}
+	for (i = 0; i < ncpu; i++)
+		*out += v[i];
+	free(v);
+	return 0;
+}
+
+int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT])
+{
+	int fd = bpf_map__fd(x->skel->maps.moat_reasons);
+	__u32 r;
+	int err;
+
+	for (r = 0; r < MOAT_R_COUNT; r++) {
+		err = sum_percpu(fd, r, &out[r]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int moat_xdp_read_tc(struct moat_xdp *x, u64 *assigned, u64 *failed)
+{
+	int fd;
+
+	*assigned = *failed = 0;
+	if (!x->tc)
+		return 0;
+	fd = bpf_map__fd(x->tc->maps.moat_tc_stats);
+	if (sum_percpu(fd, 0, assigned) || sum_percpu(fd, 1, failed))
+		return -errno;
+	return 0;
+}
+
+int moat_xdp_events_open(struct moat_xdp *x, int (*fn)(void *ctx, void *data, size_t len),
+			 void *ctx)
+{
+	x->events = ring_buffer__new(bpf_map__fd(x->skel->maps.moat_events), fn, ctx, NULL);
+	return x->events ? 0 : -errno;
+}
+
+int moat_xdp_events_fd(struct moat_xdp *x)
+{
+	return x->events ? ring_buffer__epoll_fd(x->events) : -1;
+}
+
+int moat_xdp_events_poll(struct moat_xdp *x)
+{
+	return x->events ? ring_buffer__consume(x->events) : 0;
+}

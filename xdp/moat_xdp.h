@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The host-mode loader: loads moat.bpf.o (and moat_tc.bpf.o where the kernel
+ * has bpf_sk_assign_tcp_reqsk), pins the maps so a restarted moatd adopts them,
+ * attaches to interfaces, and writes policy, secrets and lists.
+ */
+#ifndef MOAT_XDP_LOADER_H
+#define MOAT_XDP_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/cookie.h"
+#include "core/policy.h"
+#include "core/reason.h"
+#include "xdp/moat_maps.h"
+
+struct moat_xdp;
+
+struct moat_xdp_opts {
+	const char *pin_dir;  /* bpffs folder for the maps, e.g. /sys/fs/bpf/moat */
+	bool generic;	      /* attach in generic (skb) mode instead of native */
+	bool want_reqsk;      /* try the TC cookie half; false forces the fallback */
+	char err[256];	      /* why the last call failed, for the operator */
+};
+
+int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o);
+/* Attach XDP (+ TC ingress) to an interface. Native mode unless asked or unsupported. */
+int moat_xdp_attach(struct moat_xdp *x, const char *ifname, struct moat_xdp_opts *o);
+void moat_xdp_detach_all(struct moat_xdp *x);
+void moat_xdp_close(struct moat_xdp *x);
+
+int moat_xdp_set_policy(struct moat_xdp *x, const struct moat_policy *pol);
+int moat_xdp_set_runtime(struct moat_xdp *x, const struct moat_runtime *rt);
+int moat_xdp_set_secrets(struct moat_xdp *x, const struct moat_cookie_secrets *s);
+/* Secrets already in the pinned map (all zero when none): adopted on restart. */
+int moat_xdp_get_secrets(struct moat_xdp *x, struct moat_cookie_secrets *s);
+/* Replace the allow/deny tries: entries are (family, addr, plen, action). */
+struct moat_xdp_list_entry {
+	u8 family;
+	u8 plen;
+	u8 action; /* enum moat_list_match */
+	struct moat_addr addr;
+};
+int moat_xdp_set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, size_t n);
+/* Established connections per source key, from sock_diag: replaces the map's content. */
+int moat_xdp_set_conns(struct moat_xdp *x, const struct moat_src_key *keys, const u32 *counts,
+		       size_t n);
+/* Packets per reason, summed over CPUs. */
+int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT]);
+/* Request sockets handed to the kernel by the TC half, and failures. */
+int moat_xdp_read_tc(struct moat_xdp *x, u64 *assigned, u64 *failed);
+bool moat_xdp_has_reqsk(const struct moat_xdp *x);
+/* The ring buffer of sampled events, to poll: fn is called per event. */
+int moat_xdp_events_open(struct moat_xdp *x, int (*fn)(void *ctx, void *data, size_t len),
+			 void *ctx);
+int moat_xdp_events_fd(struct moat_xdp *x);
+int moat_xdp_events_poll(struct moat_xdp *x);
+
+#endif
