@@ -79,8 +79,22 @@ struct pkt_spec {
 	u8 ws;
 	const u8 *raw_opts; /* instead of the options above */
 	size_t raw_optlen;
+	size_t payload;	 /* bytes of data after the TCP header */
+	u8 ip_opts;	 /* IPv4: bytes of IP options (NOPs), a multiple of 4 */
+	int hbh;	 /* IPv6: an 8-byte hop-by-hop header before TCP */
+	size_t pad_to;	 /* Ethernet padding up to this frame length */
 	u16 want_mss; /* SYN rows: the MSS the SYN-ACK must announce */
 };
+
+static u16 get16(const u8 *p)
+{
+	return (u16)(p[0] << 8 | p[1]);
+}
+
+static u32 get32(const u8 *p)
+{
+	return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
+}
 
 static void addr6(u8 *a, u8 last)
 {
@@ -141,8 +155,32 @@ static size_t build_spec(u8 *f, const struct pkt_spec *s)
 
 	addr6(t.saddr6, s->src6 ? s->src6 : 1);
 	addr6(t.daddr6, s->dst6 ? s->dst6 : 2);
+	size_t n, l3;
+
+	t.payload = s->payload;
 	t.optlen = spec_opts(s, opts);
-	return build_tcp_frame(f, &t);
+	n = build_tcp_frame(f, &t);
+	l3 = 14 + 4 * (size_t)s->vlans;
+	if (t.family == 4 && s->ip_opts) {
+		/* Grow the IP header: options are NOPs, ihl and total length follow. */
+		memmove(f + l3 + 20 + s->ip_opts, f + l3 + 20, n - l3 - 20);
+		memset(f + l3 + 20, 1, s->ip_opts);
+		f[l3] = (u8)(0x40 | (20 + s->ip_opts) / 4);
+		put16(f + l3 + 2, (u16)(get16(f + l3 + 2) + s->ip_opts));
+		n += s->ip_opts;
+	}
+	if (t.family == 6 && s->hbh) {
+		memmove(f + l3 + 40 + 8, f + l3 + 40, n - l3 - 40);
+		put_ext6(f + l3 + 40, 6, 0);
+		f[l3 + 6] = 0; /* next header: hop-by-hop */
+		put16(f + l3 + 4, (u16)(get16(f + l3 + 4) + 8));
+		n += 8;
+	}
+	if (n < s->pad_to) {
+		memset(f + n, 0, s->pad_to - n);
+		n = s->pad_to;
+	}
+	return n;
 }
 
 static size_t build_tcp_row(u8 *f, const void *arg)
@@ -234,16 +272,6 @@ static u16 fold(u32 s)
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	return (u16)~s;
-}
-
-static u16 get16(const u8 *p)
-{
-	return (u16)(p[0] << 8 | p[1]);
-}
-
-static u32 get32(const u8 *p)
-{
-	return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
 }
 
 /* TCP checksum over pseudo-header + segment, with the checksum field taken as zero. */
@@ -346,7 +374,8 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 	int v6 = s->family == 6;
 	size_t l2 = 14 + 4 * (size_t)s->vlans, iplen = v6 ? 40 : 20, alen = v6 ? 16 : 4;
 	size_t want_tcp = 20 + 4 + (s->ts ? 12 + (s->has_ws ? 4 : 0) : 0);
-	const u8 *iin = in + l2, *ip = out + l2, *tin = iin + iplen, *tcp = ip + iplen;
+	size_t in_iplen = v6 ? 40 + (s->hbh ? 8 : 0) : 20 + (size_t)s->ip_opts;
+	const u8 *iin = in + l2, *ip = out + l2, *tin = iin + in_iplen, *tcp = ip + iplen;
 	const u8 *osrc = ip + (v6 ? 8 : 12), *odst = ip + (v6 ? 24 : 16);
 	const u8 *isrc = iin + (v6 ? 8 : 12), *idst = iin + (v6 ? 24 : 16);
 	u8 want_flags = 0x12 | (s->ts && (s->flags & 0xC0) == 0xC0 ? 0x40 : 0);
@@ -429,6 +458,8 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 	ack.tsval = s->tsval + 1;
 	ack.tsecr = so.tsval;
 	ack.raw_opts = NULL;
+	ack.payload = 0;
+	ack.pad_to = 0;
 	ackn = build_spec(ackf, &ack);
 	st = moat_parse(ackf, ackf + ackn, &ack_pkt);
 	if (st != MOAT_PARSE_TCP)
@@ -522,6 +553,19 @@ static const struct pkt_spec syn4_ecn = { .flags = 0xC2, .seq = 0x31337, .mss = 
 static const struct pkt_spec syn4_rate = { .src4 = IP4(10, 1, 7, 7), .flags = SYN, .seq = 100,
 					   .mss = 1460, .want_mss = 1460 };
 
+/* Shapes whose reply differs in length from the SYN: data, IP options, an IPv6
+ * extension header, Ethernet padding. */
+static const struct pkt_spec syn4_data = { .flags = SYN, .seq = 0x7000, .mss = 1460, .ts = 1,
+					   .tsval = 1, .sack = 1, .payload = 100,
+					   .want_mss = 1460 };
+static const struct pkt_spec syn4_ipopts = { .flags = SYN, .seq = 0x8000, .mss = 1300,
+					     .ip_opts = 8, .ts = 1, .tsval = 2, .has_ws = 1,
+					     .ws = 2, .want_mss = 1300 };
+static const struct pkt_spec syn6_hbh = { .family = 6, .flags = SYN, .seq = 0x9000, .mss = 1400,
+					  .hbh = 1, .want_mss = 1400 };
+static const struct pkt_spec syn4_padded = { .flags = SYN, .seq = 0xa000, .mss = 1460,
+					     .pad_to = 60, .want_mss = 1460 };
+
 static const u8 opt_mss_len3[4] = { 2, 3, 5, 0xb4 };
 static const u8 opt_ts_len0[4] = { 1, 1, 8, 0 };
 
@@ -540,6 +584,14 @@ static const struct fixture fixtures[] = {
 	  &syn4_noopt, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
 	{ "IPv4 ECN-setup SYN with TS -> SYN-ACK with ECE, cookie carries ecn", build_tcp_row,
 	  &syn4_ecn, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "IPv4 SYN with 100 bytes of data -> SYN-ACK without them", build_tcp_row, &syn4_data,
+	  NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "IPv4 SYN with 8 bytes of IP options -> SYN-ACK with a plain IP header", build_tcp_row,
+	  &syn4_ipopts, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "IPv6 SYN behind a hop-by-hop header -> SYN-ACK without it", build_tcp_row, &syn6_hbh,
+	  NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "IPv4 SYN padded to 60 bytes -> SYN-ACK without the padding", build_tcp_row,
+	  &syn4_padded, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
 	{ "syn_cookies off: SYN passes", build_tcp_row, &syn4, tw_cookies_off, {}, XDP_PASS,
 	  MOAT_R_HANDSHAKE, NULL },
 	{ "protect_ports [80]: SYN to port 22 passes", TCP_ROW(.flags = SYN, .dport = 22,
