@@ -10,6 +10,7 @@ packages=(
 	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev
 	libdpdk-dev
 	python3-scapy tcpdump iproute2 procps
+	nginx-light hping3 curl ethtool
 )
 
 missing=()
@@ -28,3 +29,8 @@ echo "moat: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The lab runs its own nginx inside a namespace: stop the service the package just started.
+if printf '%s\n' "${missing[@]}" | grep -qx nginx-light && command -v systemctl >/dev/null &&
+	[ -d /run/systemd/system ]; then
+	systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
