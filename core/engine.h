@@ -174,6 +174,22 @@ MOAT_INLINE mbool moat_cookies_engaged(const struct moat_engine *e, const struct
 	return moat_trigger_engaged(t, e->now_ns);
 }
 
+/* SYN limits of the packet's source address, then of its prefix: 0 or the reason. */
+MOAT_INLINE enum moat_reason moat_syn_source_limits(const struct moat_engine *e,
+						    const struct moat_pkt *pkt)
+{
+	const struct moat_policy *pol = e->pol;
+	enum moat_reason r;
+
+	r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->source, pkt->family == 6 ? 128 : 32),
+			    &pol->source);
+	if (r)
+		return r;
+	return moat_syn_limits(e, moat_engine_source(e, pkt, &pol->prefix,
+						      moat_prefix_len(pol, pkt->family)),
+			       &pol->prefix);
+}
+
 /* A SYN that opens a new flow. */
 MOAT_INLINE enum moat_reason moat_engine_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
 					     struct moat_flow *reuse, struct moat_result *res)
@@ -183,14 +199,7 @@ MOAT_INLINE enum moat_reason moat_engine_syn(const struct moat_engine *e, const 
 	enum moat_reason r;
 
 	if (moat_port_protected(pol, pkt->dport)) {
-		r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->source,
-							   pkt->family == 6 ? 128 : 32),
-				    &pol->source);
-		if (r)
-			return r;
-		r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->prefix,
-							   moat_prefix_len(pol, pkt->family)),
-				    &pol->prefix);
+		r = moat_syn_source_limits(e, pkt);
 		if (r)
 			return r;
 		if (moat_cookies_engaged(e, pkt, 1)) {

@@ -163,16 +163,8 @@ MOAT_INLINE enum moat_reason moat_host_listener_ack(const struct moat_engine *e,
 MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
 					   struct moat_result *res)
 {
-	const struct moat_policy *pol = e->pol;
-	enum moat_reason r;
+	enum moat_reason r = moat_syn_source_limits(e, pkt);
 
-	r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->source, pkt->family == 6 ? 128 : 32),
-			    &pol->source);
-	if (r)
-		return r;
-	r = moat_syn_limits(e, moat_engine_source(e, pkt, &pol->prefix,
-						   moat_prefix_len(pol, pkt->family)),
-			    &pol->prefix);
 	if (r)
 		return r;
 	/* Without the TC half a cookie could not complete: leave SYNs to the kernel. */
