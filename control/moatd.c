@@ -150,9 +150,14 @@ static int push_lists(struct moatd *d)
 
 static int push_runtime(struct moatd *d)
 {
-	struct moat_runtime rt = { { 0 } };
+	struct moat_runtime rt;
 	int r;
 
+	memset(&rt, 0, sizeof(rt));
+	for (r = 0; r < (int)d->cfg.allow.n; r++)
+		rt.list_entries[d->cfg.allow.v[r].family == 6]++;
+	for (r = 0; r < (int)d->cfg.deny.n; r++)
+		rt.list_entries[d->cfg.deny.v[r].family == 6]++;
 	/* Sample drops (and the filter's own answers) for the event log. */
 	for (r = 0; r < MOAT_R_COUNT; r++)
 		if (moat_reason_verdict(r) != MOAT_PASS && d->cfg.events[0])

@@ -310,12 +310,47 @@ MOAT_INLINE int moat_copy_tcp_opts(const struct moat_cursor *c, const u8 *opt, u
 		__builtin_memcpy(buf, opt, MOAT_TCP_MAX_OPTLEN);
 		return 0;
 	}
-	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i++) {
+	/* The option space is a whole number of 32-bit words (data offset * 4 - 20). */
+	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i += 4) {
 		if (i >= optlen)
 			break;
-		if (!moat_has(c, opt + i, 1))
+		if (!moat_has(c, opt + i, 4))
 			return -MOAT_EBADMSG;
-		buf[i] = opt[i];
+		__builtin_memcpy(buf + i, opt + i, 4);
+	}
+	return 0;
+}
+
+/*
+ * The layouts nearly every segment carries, decoded without a walk: Linux's SYN
+ * (MSS, SACK-permitted, timestamps, NOP, window scale), timestamps alone (NOP,
+ * NOP, TS: established Linux and BSD traffic) and MSS alone. 1 when decoded.
+ */
+MOAT_INLINE int moat_tcp_opts_fast(const u8 *b, u32 optlen, struct moat_tcp_opts *o)
+{
+	if (optlen == 12 && b[0] == MOAT_TCPOPT_NOP && b[1] == MOAT_TCPOPT_NOP &&
+	    b[2] == MOAT_TCPOPT_TS && b[3] == 10) {
+		o->tsval = moat_get_be32(b + 4);
+		o->tsecr = moat_get_be32(b + 8);
+		o->ts_off = MOAT_TCP_MIN_HLEN + 2;
+		o->present = MOAT_OPT_TS;
+		return 1;
+	}
+	if (optlen == 20 && b[0] == MOAT_TCPOPT_MSS && b[1] == 4 && b[4] == MOAT_TCPOPT_SACK_PERM &&
+	    b[5] == 2 && b[6] == MOAT_TCPOPT_TS && b[7] == 10 && b[16] == MOAT_TCPOPT_NOP &&
+	    b[17] == MOAT_TCPOPT_WSCALE && b[18] == 3) {
+		o->mss = moat_get_be16(b + 2);
+		o->tsval = moat_get_be32(b + 8);
+		o->tsecr = moat_get_be32(b + 12);
+		o->ts_off = MOAT_TCP_MIN_HLEN + 6;
+		o->wscale = b[19];
+		o->present = MOAT_OPT_MSS | MOAT_OPT_SACK_PERM | MOAT_OPT_TS | MOAT_OPT_WSCALE;
+		return 1;
+	}
+	if (optlen == 4 && b[0] == MOAT_TCPOPT_MSS && b[1] == 4) {
+		o->mss = moat_get_be16(b + 2);
+		o->present = MOAT_OPT_MSS;
+		return 1;
 	}
 	return 0;
 }
@@ -421,13 +456,19 @@ bad:
 MOAT_INLINE int moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, u32 optlen,
 				    struct moat_tcp_opts *o)
 {
-	struct moat_optwalk w = {};
+	struct moat_optwalk w;
 
 	if (!optlen)
 		return 0;
+	__builtin_memset(w.buf, 0, sizeof(w.buf));
 	if (moat_copy_tcp_opts(c, tcp + MOAT_TCP_MIN_HLEN, optlen, w.buf))
 		return -MOAT_EBADMSG;
+	if (moat_tcp_opts_fast(w.buf, optlen, o))
+		return 0;
+	w.o = *o;
+	w.off = 0;
 	w.len = optlen;
+	w.err = 0;
 	MOAT_TCPOPT_LOOP(&w);
 	*o = w.o;
 	return w.err;

@@ -191,7 +191,7 @@ __attribute__((noinline)) int moat_g_parse(struct xdp_md *ctx, struct moat_pkt *
 }
 
 /* Limits, flood detection and the cookie for a SYN; the reason (cookie in *c). */
-__attribute__((noinline)) int moat_g_syn(const struct moat_pkt *pkt, struct moat_cookie *c)
+__attribute__((noinline)) int moat_g_syn(const struct moat_pkt *pkt, struct moat_cookie *c, u64 now)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
@@ -203,15 +203,15 @@ __attribute__((noinline)) int moat_g_syn(const struct moat_pkt *pkt, struct moat
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
 	if (!pkt || !c || !e.pol || !e.sec)
 		return MOAT_R_HANDSHAKE;
-	e.now_ns = bpf_ktime_get_ns();
-	e.ts_clock = (u32)(e.now_ns / 1000000);
+	e.now_ns = now;
+	e.ts_clock = (u32)(now / 1000000);
 	r = moat_host_syn(&e, pkt, &res);
 	*c = res.cookie;
 	return r;
 }
 
 /* An ACK addressed to a listener. */
-__attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt)
+__attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt, u64 now)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
@@ -222,12 +222,12 @@ __attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt)
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
 	if (!pkt || !e.pol || !e.sec)
 		return MOAT_R_ACK_NO_FLOW;
-	e.now_ns = bpf_ktime_get_ns();
+	e.now_ns = now;
 	return moat_host_listener_ack(&e, pkt, &res);
 }
 
 /* The kernel's handshake completing on a request socket: limits and accounting. */
-__attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt)
+__attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt, u64 now)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
@@ -237,7 +237,7 @@ __attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt)
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	if (!pkt || !e.pol)
 		return MOAT_R_HANDSHAKE;
-	e.now_ns = bpf_ktime_get_ns();
+	e.now_ns = now;
 	r = moat_completion_limits(&e, pkt);
 	if (r)
 		return r;
@@ -281,12 +281,12 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 			return MOAT_R_RST_NO_FLOW;
 		if (flags & MOAT_TCP_SYN)
 			return MOAT_R_ACK_NO_FLOW; /* SYN-ACK to a listener: reflection */
-		return moat_g_listener_ack(pkt);
+		return moat_g_listener_ack(pkt, e->now_ns);
 	case MOAT_KTCP_NEW_SYN_RECV:
 		/* The kernel's own half-open connection: it judges RSTs and ACKs. */
 		if (flags & (MOAT_TCP_RST | MOAT_TCP_SYN))
 			return MOAT_R_HANDSHAKE;
-		return moat_g_reqsk_ack(pkt);
+		return moat_g_reqsk_ack(pkt, e->now_ns);
 	case MOAT_KTCP_SYN_SENT:
 		if (flags & MOAT_TCP_RST)
 			return moat_host_rst(e, pkt, sk);
@@ -312,7 +312,7 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN) {
 		if (!moat_port_protected(e->pol, pkt->dport))
 			return MOAT_R_NOT_PROTECTED;
-		return moat_g_syn(pkt, &res->cookie);
+		return moat_g_syn(pkt, &res->cookie, e->now_ns);
 	}
 	moat_tuple(pkt, &tuple, &size);
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);

@@ -96,9 +96,14 @@ struct moat_be {
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
-	u32 *m;
+	const struct moat_runtime *rt;
+	u32 *m, zero = 0;
 
 	(void)be;
+	/* An LPM lookup costs tens of ns: none when the family has no list at all. */
+	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
+	if (!rt || !rt->list_entries[family == 6])
+		return MOAT_LIST_NONE;
 	if (family == 6) {
 		struct moat_lpm6_key k = { .prefixlen = 128 };
 

@@ -39,6 +39,7 @@ struct moat_dst_key {
 /* Run-time settings beside the policy (map moat_runtime). */
 struct moat_runtime {
 	u32 event_every[MOAT_R_COUNT]; /* emit one event per N packets of a reason; 0 = none */
+	u32 list_entries[2];	       /* allow/deny prefixes, IPv4 and IPv6: 0 skips the lookups */
 };
 
 /* One sampled event (ring buffer moat_events). */

@@ -686,10 +686,20 @@ static void clear_map(int fd)
 static int set_lists(const struct list_ent *l, char *why, size_t whylen)
 {
 	int fd4 = bpf_map__fd(skel->maps.moat_lpm4), fd6 = bpf_map__fd(skel->maps.moat_lpm6);
+	struct moat_runtime rt;
+	u32 zero = 0;
 	int i;
 
 	clear_map(fd4);
 	clear_map(fd6);
+	/* The program skips list lookups for a family without entries: count them. */
+	if (bpf_map__lookup_elem(skel->maps.moat_runtime, &zero, sizeof(zero), &rt, sizeof(rt), 0))
+		BAD("cannot read moat_runtime: %s", strerror(errno));
+	rt.list_entries[0] = rt.list_entries[1] = 0;
+	for (i = 0; i < 3 && l[i].action; i++)
+		rt.list_entries[strchr(l[i].cidr, ':') != NULL]++;
+	if (bpf_map__update_elem(skel->maps.moat_runtime, &zero, sizeof(zero), &rt, sizeof(rt), 0))
+		BAD("cannot write moat_runtime: %s", strerror(errno));
 	for (i = 0; i < 3 && l[i].action; i++) {
 		char buf[64], *slash;
 		u32 val;
