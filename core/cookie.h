@@ -99,11 +99,15 @@ MOAT_INLINE u32 moat_cookie_slot(u64 now_ns)
 	return (u32)((now_ns / MOAT_NSEC_PER_SEC) >> MOAT_COOKIE_SLOT_SHIFT);
 }
 
-/* The MAC over the connection as the client names it (client -> server). */
+/*
+ * The MAC over the connection as the client names it (client -> server): the
+ * addresses and ports, the client's ISN, and 5 bytes of slot, MSS index and
+ * option bits that ride in SipHash's final block.
+ */
 MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct moat_pkt *p,
 				u32 client_isn, u32 slot, u32 mss_idx, u32 optbits)
 {
-	u64 w[6];
+	u64 w[5];
 	u64 tail = (u64)p->sport << 48 | (u64)p->dport << 32 | client_isn;
 	u64 meta = (u64)slot << 8 | mss_idx << 6 | optbits;
 	u32 n;
@@ -114,15 +118,13 @@ MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct
 		w[2] = (u64)p->daddr.w[0] << 32 | p->daddr.w[1];
 		w[3] = (u64)p->daddr.w[2] << 32 | p->daddr.w[3];
 		w[4] = tail;
-		w[5] = meta;
-		n = 6;
+		n = 5;
 	} else {
 		w[0] = (u64)p->saddr.w[0] << 32 | p->daddr.w[0];
 		w[1] = tail;
-		w[2] = meta;
-		n = 3;
+		n = 2;
 	}
-	return (u32)moat_siphash24(key, w, n) & MOAT_COOKIE_MAC_MASK;
+	return (u32)moat_siphash24_tail(key, w, n, meta, 5) & MOAT_COOKIE_MAC_MASK;
 }
 
 /* Cookie for a SYN at time now_ns; ts_clock is the value our TSval counts in (ms). */

@@ -18,7 +18,7 @@
 
 /* TCP header with options, the IP header length, for one reply. */
 struct moat_reply {
-	u8 tcp[MOAT_REPLY_MAX_TCP];
+	u8 tcp[MOAT_REPLY_MAX_TCP] __attribute__((aligned(8)));
 	u8 tcp_len;
 };
 
@@ -100,8 +100,6 @@ MOAT_INLINE void moat_ack_build(struct moat_reply *r, const struct moat_pkt *pkt
 
 MOAT_INLINE void moat_ipv4_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 {
-	u32 sum;
-
 	ip[0] = 0x45;
 	ip[1] = 0;
 	moat_put_be16(ip + 2, (u16)(MOAT_IPV4_MIN_HLEN + tcp_len));
@@ -113,8 +111,7 @@ MOAT_INLINE void moat_ipv4_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 	ip[10] = ip[11] = 0;
 	__builtin_memcpy(ip + 12, &pkt->daddr.w[0], 4);
 	__builtin_memcpy(ip + 16, &pkt->saddr.w[0], 4);
-	sum = moat_csum_add_buf(0, ip, MOAT_IPV4_MIN_HLEN);
-	moat_put_be16(ip + 10, moat_csum_fold(sum));
+	moat_csum_store(ip + 10, moat_csum_fold(moat_csum_add_words(0, ip, MOAT_IPV4_MIN_HLEN)));
 }
 
 MOAT_INLINE void moat_ipv6_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
@@ -135,7 +132,7 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 				 struct moat_reply *r)
 {
 	u8 mac[6];
-	u8 ip[MOAT_IPV6_HLEN];
+	u8 ip[MOAT_IPV6_HLEN] __attribute__((aligned(8)));
 	u32 iplen = pkt->family == 6 ? MOAT_IPV6_HLEN : MOAT_IPV4_MIN_HLEN;
 	u32 tlen = r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
 	u32 l3 = pkt->l3_off > MOAT_ETH_HLEN + 2 * MOAT_VLAN_HLEN ? 0 : pkt->l3_off;
@@ -144,9 +141,10 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 	if (!l3 || data + 12 > end)
 		return -MOAT_EINVAL;
 	/* Checksum: pseudo-header with our addresses (the packet's, swapped). */
-	moat_put_be16(r->tcp + 16, moat_csum_fold(moat_csum_add_buf(
-					   moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen),
-					   r->tcp, tlen)));
+	moat_csum_store(r->tcp + 16,
+			moat_csum_fold(moat_csum_add_words(
+				moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp,
+				tlen)));
 	if (pkt->family == 6)
 		moat_ipv6_hdr(ip, pkt, tlen);
 	else

@@ -48,8 +48,15 @@ MOAT_INLINE void moat_sip_absorb(struct moat_sipstate *s, u64 m)
 	s->v0 ^= m;
 }
 
-/* Words are taken as little-endian 64-bit message blocks, as the reference does. */
-MOAT_INLINE u64 moat_siphash24(const struct moat_siphash_key *key, const u64 *words, u32 nwords)
+/*
+ * SipHash-2-4 of the message words[0..nwords) || tail, where tail holds
+ * tail_len (0..7) more bytes, little-endian: the bytes go in the final block
+ * beside the length, as in the reference, so a short tail costs no extra
+ * compression. Words are little-endian 64-bit blocks, as the reference reads
+ * its bytes.
+ */
+MOAT_INLINE u64 moat_siphash24_tail(const struct moat_siphash_key *key, const u64 *words,
+				    u32 nwords, u64 tail, u32 tail_len)
 {
 	struct moat_sipstate s = {
 		.v0 = key->k0 ^ 0x736f6d6570736575ULL,
@@ -57,6 +64,7 @@ MOAT_INLINE u64 moat_siphash24(const struct moat_siphash_key *key, const u64 *wo
 		.v2 = key->k0 ^ 0x6c7967656e657261ULL,
 		.v3 = key->k1 ^ 0x7465646279746573ULL,
 	};
+	u64 mask = tail_len ? (~0ULL >> (64 - 8 * (tail_len & 7))) : 0;
 	u32 i;
 
 	MOAT_UNROLL
@@ -65,13 +73,19 @@ MOAT_INLINE u64 moat_siphash24(const struct moat_siphash_key *key, const u64 *wo
 			break;
 		moat_sip_absorb(&s, words[i]);
 	}
-	moat_sip_absorb(&s, (u64)(nwords * 8) << 56);
+	moat_sip_absorb(&s, (u64)((nwords * 8 + (tail_len & 7)) & 0xFF) << 56 | (tail & mask));
 	s.v2 ^= 0xff;
 	moat_sipround(&s);
 	moat_sipround(&s);
 	moat_sipround(&s);
 	moat_sipround(&s);
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+/* SipHash-2-4 of whole 64-bit words. */
+MOAT_INLINE u64 moat_siphash24(const struct moat_siphash_key *key, const u64 *words, u32 nwords)
+{
+	return moat_siphash24_tail(key, words, nwords, 0, 0);
 }
 
 #endif

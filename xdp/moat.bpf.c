@@ -44,7 +44,7 @@ struct tcp_sock {
 } __attribute__((preserve_access_index));
 
 MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum moat_reason r,
-			   const struct moat_runtime *rt, u64 now)
+			   const struct moat_runtime *rt)
 {
 	u32 idx = (u32)r & 31;
 	struct moat_event *ev;
@@ -62,7 +62,7 @@ MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum 
 	ev = bpf_ringbuf_reserve(&moat_events, sizeof(*ev), 0);
 	if (!ev)
 		return;
-	ev->ts_ns = now;
+	ev->ts_ns = bpf_ktime_get_ns();
 	ev->saddr = pkt->saddr;
 	ev->daddr = pkt->daddr;
 	ev->sport = pkt->sport;
@@ -281,12 +281,12 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 			return MOAT_R_RST_NO_FLOW;
 		if (flags & MOAT_TCP_SYN)
 			return MOAT_R_ACK_NO_FLOW; /* SYN-ACK to a listener: reflection */
-		return moat_g_listener_ack(pkt, e->now_ns);
+		return moat_g_listener_ack(pkt, bpf_ktime_get_ns());
 	case MOAT_KTCP_NEW_SYN_RECV:
 		/* The kernel's own half-open connection: it judges RSTs and ACKs. */
 		if (flags & (MOAT_TCP_RST | MOAT_TCP_SYN))
 			return MOAT_R_HANDSHAKE;
-		return moat_g_reqsk_ack(pkt, e->now_ns);
+		return moat_g_reqsk_ack(pkt, bpf_ktime_get_ns());
 	case MOAT_KTCP_SYN_SENT:
 		if (flags & MOAT_TCP_RST)
 			return moat_host_rst(e, pkt, sk);
@@ -312,7 +312,7 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN) {
 		if (!moat_port_protected(e->pol, pkt->dport))
 			return MOAT_R_NOT_PROTECTED;
-		return moat_g_syn(pkt, &res->cookie, e->now_ns);
+		return moat_g_syn(pkt, &res->cookie, bpf_ktime_get_ns());
 	}
 	moat_tuple(pkt, &tuple, &size);
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);
@@ -343,8 +343,7 @@ int moat_xdp(struct xdp_md *ctx)
 	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
 	if (!e.pol || !e.sec || !rt)
 		return XDP_PASS;
-	e.now_ns = bpf_ktime_get_ns();
-
+	/* The clock is read only by the steps that need it: most packets never do. */
 	st = moat_g_parse(ctx, &pkt);
 	if (!moat_classify_stateless(st, &pkt, &r)) {
 		int list = moat_engine_lists(&e, &pkt);
@@ -359,7 +358,7 @@ int moat_xdp(struct xdp_md *ctx)
 			r = moat_host_tcp(ctx, &e, &pkt, &res);
 	}
 	moat_count(r);
-	moat_emit(ctx, &pkt, r, rt, e.now_ns);
+	moat_emit(ctx, &pkt, r, rt);
 	switch (moat_reason_verdict(r)) {
 	case MOAT_DROP:
 		return XDP_DROP;
