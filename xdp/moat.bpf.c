@@ -101,12 +101,16 @@ MOAT_INLINE struct moat_src_key moat_ttl_key(const struct moat_pkt *pkt)
 /* A handshake completed (cookie or the kernel's own): count it, learn its TTL. */
 MOAT_INLINE void moat_host_established(const struct moat_engine *e, const struct moat_pkt *pkt)
 {
-	struct moat_src_key k = moat_ttl_key(pkt);
 	struct moat_flow f = {};
-	u8 ttl = pkt->ttl;
 
 	moat_account_established(e, pkt, 0, &f, 1);
-	bpf_map_update_elem(&moat_ttl, &k, &ttl, BPF_ANY);
+	/* An LRU update costs; only rst_policy: strict reads the learned TTLs. */
+	if (e->pol->rst_policy == MOAT_RST_STRICT) {
+		struct moat_src_key k = moat_ttl_key(pkt);
+		u8 ttl = pkt->ttl;
+
+		bpf_map_update_elem(&moat_ttl, &k, &ttl, BPF_ANY);
+	}
 }
 
 MOAT_INLINE enum moat_reason moat_host_rst(const struct moat_engine *e, const struct moat_pkt *pkt,
@@ -201,24 +205,48 @@ __attribute__((noinline)) int moat_g_parse(struct xdp_md *ctx, struct moat_pkt *
 	return moat_parse(data, data_end, pkt);
 }
 
-/* Limits, flood detection and the cookie for a SYN; the reason (cookie in *c). */
-__attribute__((noinline)) int moat_g_syn(const struct moat_pkt *pkt, struct moat_cookie *c, u64 now)
+/* Turn the SYN into our cookie SYN-ACK in place: the XDP action. */
+MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
+				const struct moat_cookie *c, u8 wscale)
+{
+	struct moat_reply reply;
+	u8 *data, *data_end;
+	int delta;
+
+	moat_synack_build(&reply, pkt, c, wscale);
+	delta = (int)moat_reply_len(pkt, reply.tcp_len) - (int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (u8 *)(long)ctx->data;
+	data_end = (u8 *)(long)ctx->data_end;
+	if (moat_reply_write(data, data_end, pkt, &reply))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
+/*
+ * A SYN to a protected port: limits, flood detection, and the cookie SYN-ACK
+ * written over the frame. Returns MOAT_SYN_RESULT(reason, XDP action).
+ */
+#define MOAT_SYN_RESULT(reason, action) ((int)(reason) << 8 | (int)(action))
+__attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_pkt *pkt, u64 now)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
-	struct moat_result res = {};
+	struct moat_result res;
 	enum moat_reason r;
 	u32 zero = 0;
 
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	if (!pkt || !c || !e.pol || !e.sec)
-		return MOAT_R_HANDSHAKE;
+	if (!pkt || !e.pol || !e.sec)
+		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
 	e.now_ns = now;
 	e.ts_clock = (u32)(now / 1000000);
 	r = moat_host_syn(&e, pkt, &res);
-	*c = res.cookie;
-	return r;
+	if (r == MOAT_R_SYN_COOKIE)
+		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
+	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);
 }
 
 /* An ACK addressed to a listener. */
@@ -256,31 +284,6 @@ __attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt, u64 n
 	return MOAT_R_HANDSHAKE;
 }
 
-/* Turn the SYN into our cookie SYN-ACK in place. */
-__attribute__((noinline)) int moat_g_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
-						const struct moat_cookie *c)
-{
-	struct moat_reply reply;
-	const struct moat_policy *pol;
-	u8 *data, *data_end;
-	u32 zero = 0;
-	int delta;
-
-	pol = bpf_map_lookup_elem(&moat_policy, &zero);
-	if (!pkt || !c || !pol)
-		return XDP_DROP;
-	moat_synack_build(&reply, pkt, c, pol->synack_wscale);
-	delta = (int)moat_reply_len(pkt, reply.tcp_len) -
-		(int)(ctx->data_end - ctx->data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	data = (u8 *)(long)ctx->data;
-	data_end = (u8 *)(long)ctx->data_end;
-	if (moat_reply_write(data, data_end, pkt, &reply))
-		return XDP_DROP;
-	return XDP_TX;
-}
-
 MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 					      const struct moat_pkt *pkt, struct bpf_sock *sk)
 {
@@ -312,7 +315,7 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 }
 
 MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat_engine *e,
-					   const struct moat_pkt *pkt, struct moat_result *res)
+					   const struct moat_pkt *pkt)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk;
@@ -320,11 +323,8 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	u8 flags = pkt->tcp_flags;
 	u32 size;
 
-	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN) {
-		if (!moat_port_protected(e->pol, pkt->dport))
-			return MOAT_R_NOT_PROTECTED;
-		return moat_g_syn(pkt, &res->cookie, moat_clock());
-	}
+	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN)
+		return MOAT_R_NOT_PROTECTED; /* protected SYNs went to moat_g_syn */
 	moat_tuple(pkt, &tuple, &size);
 	sk = bpf_skc_lookup_tcp(ctx, &tuple, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk) {
@@ -337,17 +337,22 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	return r;
 }
 
+MOAT_INLINE mbool moat_is_protected_syn(const struct moat_policy *pol, const struct moat_pkt *pkt)
+{
+	return (pkt->tcp_flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN &&
+	       moat_port_protected(pol, pkt->dport);
+}
+
 SEC("xdp")
 int moat_xdp(struct xdp_md *ctx)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	const struct moat_runtime *rt;
-	struct moat_result res = {};
 	struct moat_pkt pkt;
 	enum moat_reason r;
 	u32 zero = 0;
-	int st;
+	int st, act;
 
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
@@ -356,7 +361,9 @@ int moat_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	/* The clock is read only by the steps that need it: most packets never do. */
 	st = moat_g_parse(ctx, &pkt);
-	if (!moat_classify_stateless(st, &pkt, &r)) {
+	if (moat_classify_stateless(st, &pkt, &r)) {
+		act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
+	} else {
 		int list = moat_engine_lists(&e, &pkt);
 
 		if (list == MOAT_LIST_DENY)
@@ -365,21 +372,22 @@ int moat_xdp(struct xdp_md *ctx)
 			r = MOAT_R_ALLOWLISTED;
 		else if (st != MOAT_PARSE_TCP)
 			r = MOAT_R_NOT_PROTECTED;
+		else if (!moat_is_protected_syn(e.pol, &pkt))
+			r = moat_host_tcp(ctx, &e, &pkt);
 		else
-			r = moat_host_tcp(ctx, &e, &pkt, &res);
+			goto syn;
+		/* In-window RSTs and SYNs on live connections: the kernel sends the challenge ACK. */
+		act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
 	}
+	goto out;
+syn:
+	act = moat_g_syn(ctx, &pkt, moat_clock());
+	r = (enum moat_reason)(act >> 8);
+	act &= 0xFF;
+out:
 	moat_count(r);
 	moat_emit(ctx, &pkt, r, rt);
-	switch (moat_reason_verdict(r)) {
-	case MOAT_DROP:
-		return XDP_DROP;
-	case MOAT_TX:
-		if (r == MOAT_R_SYN_COOKIE)
-			return moat_g_answer_syn(ctx, &pkt, &res.cookie);
-		return XDP_PASS; /* challenge ACKs: the kernel sends them */
-	default:
-		return XDP_PASS;
-	}
+	return act;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
