@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	  "run a capture through the engine, one verdict per packet", cmd_explain },
 	{ "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path", cmd_daemon },
 	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
+	{ "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)", cmd_daemon },
 	{ "version", "", "print the version", cmd_version },
 	{ "help", "[COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL },
@@ -119,6 +120,18 @@ static void print_stats_text(json_object *reply)
 			       moat_verdict_name(moat_reason_verdict(r)), json_object_get_string(v));
 }
 
+static void print_flows_text(json_object *reply)
+{
+	json_object *flows;
+
+	if (!json_object_object_get_ex(reply, "flows", &flows))
+		return;
+	json_object_object_foreach(flows, state, count)
+	{
+		printf("%-12s %s\n", state, json_object_get_string(count));
+	}
+}
+
 static void print_status_text(json_object *reply)
 {
 	json_object_object_foreach(reply, key, val)
@@ -182,6 +195,8 @@ static int cmd_daemon(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
 	else if (!strcmp(name, "stats"))
 		print_stats_text(reply);
+	else if (!strcmp(name, "flows"))
+		print_flows_text(reply);
 	else
 		print_status_text(reply);
 	json_object_put(reply);

@@ -12,6 +12,7 @@
 const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_STATUS] = { "status", "mode, interfaces, cookie path, uptime" },
 	[MOAT_CMD_STATS] = { "stats", "packets per reason and verdict, summed over CPUs" },
+	[MOAT_CMD_FLOWS] = { "flows", "tracked flows per TCP state (moat-dp)" },
 };
 
 int moat_cmd_lookup(const char *name)

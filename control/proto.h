@@ -16,6 +16,7 @@
 enum moat_cmd {
 	MOAT_CMD_STATUS,
 	MOAT_CMD_STATS,
+	MOAT_CMD_FLOWS,
 	MOAT_CMD_COUNT,
 };
 

@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Checks on what moat-dp wrote through net_pcap.
+  check_pcap.py cookies IN.pcap OUT.pcap          every input SYN answered by a valid SYN-ACK
+  check_pcap.py same OUT.pcap EXPLAIN.jsonl IN.pcap   OUT holds exactly the frames explain passes
+  check_pcap.py count FILE.pcap                   number of frames
+Prints one line per check; exit 1 on a failed check."""
+import json
+import sys
+
+from scapy.all import IP, TCP, Ether, rdpcap, raw
+
+
+def tcp_checksum_ok(frame):
+    p = Ether(raw(frame))
+    ip_sum, tcp_sum = p[IP].chksum, p[TCP].chksum
+    del p[IP].chksum
+    del p[TCP].chksum
+    q = Ether(raw(p))
+    return ip_sum == q[IP].chksum and tcp_sum == q[TCP].chksum
+
+
+def cookies(inp, out):
+    syns = [p for p in rdpcap(inp)]
+    answers = [p for p in rdpcap(out)]
+    ok = len(syns) == len(answers)
+    print(f"{'ok' if ok else 'FAIL'}: {len(answers)} SYN-ACKs for {len(syns)} SYNs")
+    bad = 0
+    for s, a in zip(syns, answers):
+        good = (TCP in a and a[TCP].flags == "SA" and a[IP].src == s[IP].dst and a[IP].dst == s[IP].src
+                and a[TCP].sport == s[TCP].dport and a[TCP].dport == s[TCP].sport
+                and a[TCP].ack == (s[TCP].seq + 1) % 2**32 and a[Ether].dst == s[Ether].src
+                and tcp_checksum_ok(a))
+        bad += not good
+    print(f"{'ok' if bad == 0 else 'FAIL'}: every SYN-ACK swaps addresses, ports and MACs, "
+          f"acknowledges the SYN and has right checksums ({bad} bad)")
+    isns = {a[TCP].seq for a in answers if TCP in a}
+    spread = len(isns) >= 0.99 * len(answers)
+    print(f"{'ok' if spread else 'FAIL'}: cookies differ per connection ({len(isns)} distinct)")
+    return ok and bad == 0 and spread
+
+
+def same(out, explain, inp):
+    frames = rdpcap(inp)
+    verdicts = [json.loads(l) for l in open(explain) if l.strip()]
+    want = [raw(f) for f, v in zip(frames, verdicts) if v["verdict"] == "pass"]
+    got = [raw(f) for f in rdpcap(out)]
+    ok = want == got
+    print(f"{'ok' if ok else 'FAIL'}: forwarded frames are byte-identical to the {len(want)} "
+          f"frames explain passes (got {len(got)})")
+    return ok
+
+
+def count(path):
+    print(len(rdpcap(path)))
+    return True
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    sys.exit(0 if {"cookies": cookies, "same": same, "count": count}[cmd](*args) else 1)
