@@ -252,6 +252,15 @@ MOAT_INLINE enum moat_reason moat_engine_cookie_ack(const struct moat_engine *e,
 	f->peer[1].wscale = res->opts.has_wscale ? e->pol->synack_wscale : 0;
 	f->peer[1].flags = MOAT_PEER_ACKED | MOAT_PEER_SYNWIN;
 	f->state = MOAT_TCPS_ESTABLISHED;
+	if (e->pol->syn_proxy) {
+		/* The server has seen nothing yet: the proxy's SYN to it goes out now. */
+		f->state = MOAT_TCPS_PROXY_SYN;
+		f->seq_delta = pkt->ack - 1;
+		if (res->opts.has_ts) {
+			f->ts_delta = pkt->opt.tsecr;
+			f->flags |= MOAT_FLOW_PROXY_TS;
+		}
+	}
 	f->last_seen_s = moat_now_s(e);
 	res->flow = f;
 	res->dir = 0;
@@ -273,7 +282,7 @@ MOAT_INLINE enum moat_reason moat_engine_no_flow(const struct moat_engine *e, co
 	return moat_engine_cookie_ack(e, pkt, res);
 }
 
-MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, const struct moat_pkt *pkt,
+MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, struct moat_pkt *pkt,
 					      struct moat_flow *f, u32 dir, struct moat_result *res)
 {
 	struct moat_track_cfg cfg = { .rst_policy = e->pol->rst_policy,
@@ -283,6 +292,7 @@ MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, const
 
 	res->flow = f;
 	res->dir = dir;
+	moat_proxy_to_server_view(f, dir, pkt);
 	r = moat_track_packet(f, dir, pkt, &cfg, moat_now_s(e), &ev);
 	switch (ev) {
 	case MOAT_EV_ESTABLISHED: {

@@ -60,7 +60,7 @@ struct moat_policy {
 	u8 prefix_v4; /* aggregation prefix for the prefix_* limits */
 	u8 prefix_v6;
 	u8 synack_wscale; /* window scale our cookie SYN-ACKs announce for the protected stack */
-	u8 pad;
+	u8 syn_proxy;	  /* inline: a valid cookie opens the connection to the server (moat-dp) */
 	u32 syn_trigger;  /* SYN/s per destination that engages cookies in auto mode */
 	u32 cookie_hold_s; /* how long auto cookies stay engaged after the rate falls */
 	struct moat_limits source; /* per source address */

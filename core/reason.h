@@ -23,6 +23,7 @@ enum moat_verdict {
 	X(NOT_PROTECTED, "not_protected", MOAT_PASS)                                               \
 	X(SYN_COOKIE, "syn_cookie", MOAT_TX)                                                       \
 	X(CHALLENGE_ACK, "challenge_ack", MOAT_TX)                                                 \
+	X(PROXY_ACK, "proxy_ack", MOAT_TX)                                                         \
 	X(MALFORMED, "malformed", MOAT_DROP)                                                       \
 	X(BAD_FLAGS, "bad_flags", MOAT_DROP)                                                       \
 	X(LAND, "land", MOAT_DROP)                                                                 \

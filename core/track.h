@@ -30,6 +30,7 @@ enum moat_tcp_state {
 	MOAT_TCPS_CLOSING,   /* both sides have sent FIN */
 	MOAT_TCPS_TIME_WAIT, /* both FINs acknowledged */
 	MOAT_TCPS_CLOSED,    /* reset; lingers to judge the RST */
+	MOAT_TCPS_PROXY_SYN, /* SYN proxy: the client passed its cookie, our SYN is at the server */
 	MOAT_TCPS_COUNT,
 };
 
@@ -50,6 +51,8 @@ enum moat_flow_flag {
 	MOAT_FLOW_COUNTED = 1 << 2, /* counted in its source's concurrent connections */
 	MOAT_FLOW_COOKIE = 1 << 3,  /* established through a SYN cookie */
 	MOAT_FLOW_RESTORED = 1 << 4, /* a forged RST was seen and overridden */
+	MOAT_FLOW_PROXY = 1 << 5,    /* SYN proxy: sequence (and TS) numbers translated */
+	MOAT_FLOW_PROXY_TS = 1 << 6, /* ... timestamps too */
 };
 
 struct moat_peer {
@@ -66,10 +69,19 @@ struct moat_peer {
 struct moat_flow {
 	struct moat_peer peer[2];
 	u32 last_seen_s;
+	/*
+	 * SYN proxy (MOAT_FLOW_PROXY): the client's view = the server's + delta.
+	 * Server-to-client SEQ and TSval get the deltas added, client-to-server ACK,
+	 * SACK blocks and TSecr get them subtracted. In PROXY_SYN they hold our
+	 * cookie ISN and the TSval of our SYN-ACK until the server's SYN-ACK comes.
+	 */
+	u32 seq_delta;
+	u32 ts_delta;
+	u16 aux;   /* the backend's (moat-dp: its pending-handshake slot in PROXY_SYN) */
 	u8 state;  /* enum moat_tcp_state */
 	u8 prev_state; /* state before a RST, to restore it */
 	u8 flags;  /* enum moat_flow_flag */
-	u8 pad;
+	u8 pad[3];
 };
 
 /* What happened to the flow, so the caller can keep per-source counts. */
@@ -115,6 +127,7 @@ MOAT_INLINE const char *moat_tcp_state_name(u8 state)
 	case MOAT_TCPS_CLOSING: return "CLOSING";
 	case MOAT_TCPS_TIME_WAIT: return "TIME_WAIT";
 	case MOAT_TCPS_CLOSED: return "CLOSED";
+	case MOAT_TCPS_PROXY_SYN: return "PROXY_SYN";
 	default: return "NONE";
 	}
 }
@@ -280,11 +293,39 @@ MOAT_INLINE enum moat_reason moat_track_syn(struct moat_flow *f, u32 dir, const 
 	return MOAT_R_CHALLENGE_ACK; /* RFC 5961 section 4 */
 }
 
+/*
+ * The server's SYN-ACK to the SYN proxy: it fixes the translation between the
+ * client's view (our cookie ISN, our TSval) and the server's. The proxy answers
+ * it with the handshake's last ACK; the client never sees it.
+ */
+MOAT_INLINE enum moat_reason moat_track_proxy_synack(struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	u32 cookie_isn = f->seq_delta, our_tsval = f->ts_delta;
+
+	/* Our SYN carried the client's ISN: the server must acknowledge ISN + 1. */
+	if (pkt->ack != f->peer[1].ack)
+		return MOAT_R_ACK_NO_FLOW;
+	moat_peer_from_syn(&f->peer[1], pkt);
+	f->peer[1].flags &= (u8)~MOAT_PEER_SYNWIN;
+	f->seq_delta = cookie_isn - pkt->seq;
+	f->flags |= MOAT_FLOW_PROXY;
+	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
+		f->ts_delta = our_tsval - pkt->opt.tsval;
+	else
+		f->flags &= (u8)~MOAT_FLOW_PROXY_TS;
+	if (!((f->peer[0].flags & MOAT_PEER_WSCALE) && (f->peer[1].flags & MOAT_PEER_WSCALE)))
+		f->flags &= (u8)~MOAT_FLOW_SCALED;
+	f->state = MOAT_TCPS_ESTABLISHED;
+	return MOAT_R_PROXY_ACK;
+}
+
 MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
 					       const struct moat_pkt *pkt)
 {
 	if (dir != 1)
 		return MOAT_R_ACK_NO_FLOW;
+	if (f->state == MOAT_TCPS_PROXY_SYN)
+		return moat_track_proxy_synack(f, pkt);
 	if (f->state == MOAT_TCPS_SYN_SENT || f->state == MOAT_TCPS_SYN_RECV) {
 		if (pkt->ack != f->peer[0].end)
 			return MOAT_R_ACK_NO_FLOW;
@@ -400,6 +441,19 @@ MOAT_INLINE enum moat_reason moat_track_packet(struct moat_flow *f, u32 dir, con
 	if (moat_reason_verdict(r) == MOAT_PASS)
 		f->last_seen_s = now_s;
 	return r;
+}
+
+/*
+ * A proxied flow is tracked in the server's sequence space: the client's ACK and
+ * TSecr are brought into it before tracking (the dataplane writes them back).
+ */
+MOAT_INLINE void moat_proxy_to_server_view(const struct moat_flow *f, u32 dir, struct moat_pkt *pkt)
+{
+	if (!(f->flags & MOAT_FLOW_PROXY) || dir != 0)
+		return;
+	pkt->ack -= f->seq_delta;
+	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
+		pkt->opt.tsecr -= f->ts_delta;
 }
 
 /* Has the flow been idle past its state's timeout? */

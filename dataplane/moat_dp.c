@@ -6,8 +6,14 @@
  * passes to the paired port, answers SYN cookies and challenge ACKs out of the
  * port the packet came in on, and frees the rest.
  *
- * This first version runs one worker; the dispatcher for drivers without RSS,
- * the SYN proxy and RCU policy updates follow (see the README).
+ * SYN proxy: a valid cookie ACK opens the connection to the server with the
+ * client's ISN and options (the SYN is retransmitted until the server answers);
+ * the client's ACK and any data that follow it wait in a small per-worker
+ * table and are released, translated, when the server's SYN-ACK comes. From
+ * then on every segment of the flow is translated (core/proxy.h).
+ *
+ * This version runs one worker; the dispatcher for drivers without RSS and RCU
+ * policy updates follow (see the README).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +42,7 @@
 #include "control/inline_be.h"
 #include "control/proto.h"
 #include "core/engine_types.h"
+#include "core/proxy.h"
 #include "core/reply.h"
 
 #define DP_BURST 32
@@ -44,10 +51,26 @@
 #define DP_TX_DESC 1024
 #define DP_MBUFS 8191
 #define DP_MBUF_CACHE 256
+#define DP_PENDING 1024	    /* handshakes the SYN proxy can have open at the server */
+#define DP_PENDING_MBUFS 4  /* client segments held per handshake until the server answers */
+#define DP_SYN_TRIES 4	    /* SYNs to the server (1 s, 2 s, 4 s apart) before giving up */
+#define DP_SYN_MAX 128
 
 struct dp_pair {
 	uint16_t in;  /* inside port */
 	uint16_t out; /* outside port */
+};
+
+/* A handshake the SYN proxy has open with a server. */
+struct dp_pending {
+	struct moat_flow *flow; /* NULL: free */
+	uint64_t deadline_ns;	/* next SYN retransmission */
+	uint16_t port;		/* where the SYN goes (the server's side) */
+	uint16_t syn_len;
+	uint8_t tries;
+	uint8_t n;
+	struct rte_mbuf *held[DP_PENDING_MBUFS];
+	uint8_t syn[DP_SYN_MAX];
 };
 
 /* One worker lcore's state: touched by that lcore only, read by the control thread. */
@@ -61,7 +84,17 @@ struct dp_worker {
 	/* The control thread asks for flow counts; the worker answers between bursts. */
 	volatile int states_wanted;
 	volatile uint64_t states[MOAT_TCPS_COUNT];
+	volatile uint64_t proxy_syns, proxy_gave_up;
+	struct dp_pending pending[DP_PENDING];
+	uint16_t pending_next;
+	uint64_t next_timer_ns;
 } __rte_cache_aligned;
+
+/* Frames leaving one port in this burst. */
+struct dp_out {
+	uint16_t n;
+	struct rte_mbuf *v[DP_BURST * 2];
+};
 
 struct dp_app {
 	const char *config_path;
@@ -237,14 +270,174 @@ static int answer_challenge(struct rte_mbuf *m, const struct moat_pkt *pkt,
 		return -ENOENT;
 	other = &res->flow->peer[(res->dir ^ 1) & 1];
 	ack = (other->flags & MOAT_PEER_ACKED) ? other->ack : res->flow->peer[res->dir & 1].end;
-	moat_ack_build(&r, pkt, other->end, ack, other->win);
+	/* To the client of a proxied flow, the server's numbers are in the client's view. */
+	moat_ack_build(&r, pkt,
+		       other->end + ((res->flow->flags & MOAT_FLOW_PROXY) && res->dir == 0 ?
+					     res->flow->seq_delta :
+					     0),
+		       ack, other->win);
 	return write_reply(m, pkt, &r);
 }
 
-/* One frame: 1 forward, 0 answered in place (send back), -1 drop. */
-static int process(struct dp_worker *w, struct rte_mbuf *m, uint8_t wscale)
+static void out_push(struct dp_out *o, struct rte_mbuf *m)
 {
-	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	if (o->n < RTE_DIM(o->v))
+		o->v[o->n++] = m;
+	else
+		rte_pktmbuf_free(m);
+}
+
+static struct dp_pending *pending_of(struct dp_worker *w, const struct moat_flow *f)
+{
+	struct dp_pending *p;
+
+	if (!f || f->aux == 0 || f->aux > DP_PENDING)
+		return NULL;
+	p = &w->pending[f->aux - 1];
+	return p->flow == f ? p : NULL;
+}
+
+static void pending_release(struct dp_pending *p)
+{
+	uint8_t i;
+
+	for (i = 0; i < p->n; i++)
+		rte_pktmbuf_free(p->held[i]);
+	if (p->flow && p->flow->aux)
+		p->flow->aux = 0;
+	memset(p, 0, offsetof(struct dp_pending, syn));
+}
+
+static struct rte_mbuf *mbuf_from_bytes(struct rte_mempool *pool, const uint8_t *b, uint16_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	char *d;
+
+	if (!m)
+		return NULL;
+	d = rte_pktmbuf_append(m, len);
+	if (!d) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	memcpy(d, b, len);
+	return m;
+}
+
+/*
+ * The client's cookie checked out: send the server our SYN, hold the client's
+ * ACK until the server answers. 0, or -1 when the proxy has no room (dropped:
+ * the client retransmits).
+ */
+static int proxy_open(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
+		      const struct moat_pkt *pkt, const struct moat_result *res, uint16_t server_port,
+		      struct dp_out *to_server)
+{
+	struct dp_pending *p = NULL;
+	struct rte_mbuf *syn;
+	uint16_t i;
+
+	for (i = 0; i < DP_PENDING && !p; i++) {
+		uint16_t k = (uint16_t)((w->pending_next + i) % DP_PENDING);
+
+		if (!w->pending[k].flow) {
+			p = &w->pending[k];
+			w->pending_next = (uint16_t)(k + 1);
+		}
+	}
+	if (!p || pkt->l4_off + 40 > DP_SYN_MAX)
+		goto fail;
+	p->syn_len = (uint16_t)moat_proxy_syn_build(p->syn, rte_pktmbuf_mtod(m, const uint8_t *),
+						    pkt, &res->opts);
+	syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
+	if (!syn)
+		goto fail;
+	p->flow = res->flow;
+	p->port = server_port;
+	p->tries = 1;
+	p->deadline_ns = w->eng.now_ns + MOAT_NSEC_PER_SEC;
+	p->held[p->n++] = m;
+	res->flow->aux = (uint16_t)(p - w->pending + 1);
+	out_push(to_server, syn);
+	w->proxy_syns++;
+	return 0;
+fail:
+	res->flow->state = MOAT_TCPS_CLOSED;
+	return -1;
+}
+
+/* The server's SYN-ACK: the client's held segments go to it, translated. */
+static void proxy_established(struct dp_worker *w, struct moat_flow *f, struct dp_out *to_server)
+{
+	struct dp_pending *p = pending_of(w, f);
+	uint8_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++) {
+		struct rte_mbuf *m = p->held[i];
+		uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+		struct moat_pkt pkt;
+
+		if (moat_parse(d, d + rte_pktmbuf_data_len(m), &pkt) != MOAT_PARSE_TCP) {
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		moat_proxy_to_server_view(f, 0, &pkt);
+		moat_proxy_rewrite(d, &pkt, f, 0);
+		out_push(to_server, m);
+	}
+	p->n = 0;
+	pending_release(p);
+}
+
+/* SYN retransmissions and abandoned handshakes, a few times a second. */
+static void proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
+{
+	uint16_t k;
+
+	for (k = 0; k < DP_PENDING; k++) {
+		struct dp_pending *p = &w->pending[k];
+		struct rte_mbuf *syn;
+
+		if (!p->flow)
+			continue;
+		if (p->flow->state != MOAT_TCPS_PROXY_SYN || p->flow->aux != k + 1) {
+			pending_release(p);
+			continue;
+		}
+		if (now < p->deadline_ns)
+			continue;
+		if (p->tries >= DP_SYN_TRIES) {
+			p->flow->state = MOAT_TCPS_CLOSED;
+			w->proxy_gave_up++;
+			pending_release(p);
+			continue;
+		}
+		syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
+		if (syn && !rte_eth_tx_burst(p->port, w->queue, &syn, 1))
+			rte_pktmbuf_free(syn);
+		p->deadline_ns = now + (MOAT_NSEC_PER_SEC << p->tries);
+		p->tries++;
+	}
+}
+
+/* A client segment while the server has not answered yet: held, or dropped. */
+static void proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moat_result *res)
+{
+	struct dp_pending *p = pending_of(w, res->flow);
+
+	if (p && p->n < DP_PENDING_MBUFS)
+		p->held[p->n++] = m;
+	else
+		rte_pktmbuf_free(m);
+}
+
+/* Decide one frame from port src (paired with dst) and send it on its way. */
+static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m, uint16_t dst,
+		    struct dp_out *fwd, struct dp_out *back)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
 	struct moat_result res;
 	struct moat_reply reply;
 	struct moat_pkt pkt;
@@ -257,19 +450,38 @@ static int process(struct dp_worker *w, struct rte_mbuf *m, uint8_t wscale)
 	w->reasons[r]++;
 	switch (moat_reason_verdict(r)) {
 	case MOAT_PASS:
-		return 1;
+		if (r == MOAT_R_COOKIE_VALID && res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN) {
+			if (proxy_open(app, w, m, &pkt, &res, dst, fwd))
+				break;
+			return;
+		}
+		if (res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN && res.dir == 0) {
+			proxy_hold(w, m, &res);
+			return;
+		}
+		if (res.flow)
+			moat_proxy_rewrite(d, &pkt, res.flow, res.dir);
+		out_push(fwd, m);
+		return;
 	case MOAT_TX:
 		if (r == MOAT_R_SYN_COOKIE) {
-			moat_synack_build(&reply, &pkt, &res.cookie, wscale);
-			if (!write_reply(m, &pkt, &reply))
-				return 0;
+			moat_synack_build(&reply, &pkt, &res.cookie, app->cfg.pol.synack_wscale);
+			if (!write_reply(m, &pkt, &reply)) {
+				out_push(back, m);
+				return;
+			}
+		} else if (r == MOAT_R_PROXY_ACK) {
+			/* The SYN-ACK goes no further: the client's own ACK answers it. */
+			proxy_established(w, res.flow, back);
 		} else if (!answer_challenge(m, &pkt, &res)) {
-			return 0;
+			out_push(back, m);
+			return;
 		}
-		return -1;
+		break;
 	default:
-		return -1;
+		break;
 	}
+	rte_pktmbuf_free(m);
 }
 
 static void send_burst(struct dp_worker *w, uint16_t port, struct rte_mbuf **v, uint16_t n)
@@ -285,34 +497,27 @@ static void send_burst(struct dp_worker *w, uint16_t port, struct rte_mbuf **v, 
 /* Poll one direction of a pair: src -> dst, answers back out of src. */
 static void poll_port(struct dp_app *app, struct dp_worker *w, uint16_t src, uint16_t dst)
 {
-	struct rte_mbuf *rx[DP_BURST], *fwd[DP_BURST], *back[DP_BURST];
-	uint16_t n, i, nf = 0, nb = 0;
+	struct rte_mbuf *rx[DP_BURST];
+	struct dp_out fwd, back;
+	uint16_t n, i;
 
 	n = rte_eth_rx_burst(src, w->queue, rx, DP_BURST);
 	if (!n)
 		return;
+	fwd.n = back.n = 0;
 	w->rx += n;
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
 	for (i = 0; i < n; i++) {
-		int v;
-
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
-		v = process(w, rx[i], app->cfg.pol.synack_wscale);
-		if (v > 0)
-			fwd[nf++] = rx[i];
-		else if (v == 0)
-			back[nb++] = rx[i];
-		else
-			rte_pktmbuf_free(rx[i]);
+		process(app, w, rx[i], dst, &fwd, &back);
 	}
-	w->fwd += nf;
-	w->answered += nb;
-	w->dropped += n - nf - nb;
-	send_burst(w, dst, fwd, nf);
-	send_burst(w, src, back, nb);
+	w->fwd += fwd.n;
+	w->answered += back.n;
+	send_burst(w, dst, fwd.v, fwd.n);
+	send_burst(w, src, back.v, back.n);
 }
 
 static void publish_states(struct dp_worker *w)
@@ -333,12 +538,19 @@ static int worker_main(void *arg)
 	int p;
 
 	while (!force_quit) {
+		uint64_t now;
+
 		for (p = 0; p < app->n_pairs; p++) {
 			poll_port(app, w, app->pairs[p].out, app->pairs[p].in);
 			poll_port(app, w, app->pairs[p].in, app->pairs[p].out);
 		}
 		if (w->states_wanted)
 			publish_states(w);
+		now = dp_now_ns(app);
+		if (now >= w->next_timer_ns) {
+			proxy_timers(app, w, now);
+			w->next_timer_ns = now + MOAT_NSEC_PER_SEC / 10;
+		}
 	}
 	return 0;
 }
@@ -370,6 +582,9 @@ static json_object *reply_stats(struct dp_app *app)
 	json_object_object_add(j, "answered", json_object_new_int64((int64_t)app->worker.answered));
 	json_object_object_add(j, "dropped", json_object_new_int64((int64_t)app->worker.dropped));
 	json_object_object_add(j, "tx_full", json_object_new_int64((int64_t)app->worker.tx_full));
+	json_object_object_add(j, "proxy_syns", json_object_new_int64((int64_t)app->worker.proxy_syns));
+	json_object_object_add(j, "proxy_gave_up",
+			       json_object_new_int64((int64_t)app->worker.proxy_gave_up));
 	return j;
 }
 
@@ -480,6 +695,7 @@ static int setup(struct dp_app *app)
 		fprintf(stderr, "moat-dp: %s\n", err);
 		return -EINVAL;
 	}
+	app->cfg.pol.syn_proxy = 1; /* inline: cookies open real connections to the servers */
 	if (getrandom(&app->secrets, sizeof(app->secrets), 0) != sizeof(app->secrets))
 		return -errno;
 	app->pool = rte_pktmbuf_pool_create("moat_mbufs", DP_MBUFS, DP_MBUF_CACHE, 0,
