@@ -308,6 +308,8 @@ MOAT_INLINE enum moat_reason moat_track_proxy_synack(struct moat_flow *f, const 
 	moat_peer_from_syn(&f->peer[1], pkt);
 	f->peer[1].flags &= (u8)~MOAT_PEER_SYNWIN;
 	f->seq_delta = cookie_isn - pkt->seq;
+	/* What the client acknowledged so far, in the server's view from now on. */
+	f->peer[0].ack -= f->seq_delta;
 	f->flags |= MOAT_FLOW_PROXY;
 	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
 		f->ts_delta = our_tsval - pkt->opt.tsval;
