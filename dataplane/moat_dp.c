@@ -12,8 +12,11 @@
  * table and are released, translated, when the server's SYN-ACK comes. From
  * then on every segment of the flow is translated (core/proxy.h).
  *
- * This version runs one worker; the dispatcher for drivers without RSS and RCU
- * policy updates follow (see the README).
+ * Workers: with one (--workers 1, the default) it polls the ports itself. With
+ * more, a dispatcher lcore reads the ports, hashes each frame with core's
+ * symmetric flow hash (both directions of a flow meet on one worker: the
+ * drivers here have no RSS) and hands it over a ring; workers send through a
+ * ring per port that the dispatcher drains into the port's one TX queue.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +40,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
 
 #include "control/config.h"
 #include "control/inline_be.h"
@@ -47,6 +51,9 @@
 
 #define DP_BURST 32
 #define DP_MAX_PAIRS 4
+#define DP_MAX_WORKERS 8
+#define DP_RING_SIZE 4096
+#define DP_NO_PEER 0xFFFF
 #define DP_RX_DESC 1024
 #define DP_TX_DESC 1024
 #define DP_MBUFS 8191
@@ -76,6 +83,7 @@ struct dp_pending {
 /* One worker lcore's state: touched by that lcore only, read by the control thread. */
 struct dp_worker {
 	unsigned int lcore;
+	unsigned int id;
 	uint16_t queue;
 	struct moat_be be;
 	struct moat_engine eng;
@@ -96,6 +104,11 @@ struct dp_out {
 	struct rte_mbuf *v[DP_BURST * 2];
 };
 
+/* Frames leaving every port in this burst, by port id. */
+struct dp_outs {
+	struct dp_out port[RTE_MAX_ETHPORTS];
+};
+
 struct dp_app {
 	const char *config_path;
 	const char *socket_path;
@@ -103,8 +116,15 @@ struct dp_app {
 	struct moat_cookie_secrets secrets;
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
+	uint16_t peer[RTE_MAX_ETHPORTS]; /* the port each port forwards to */
 	struct rte_mempool *pool;
-	struct dp_worker worker;
+	struct dp_worker workers[DP_MAX_WORKERS];
+	unsigned int n_workers;
+	bool dispatch; /* workers fed by the dispatcher over rings */
+	struct rte_ring *rx_ring[DP_MAX_WORKERS];
+	struct rte_ring *tx_ring[RTE_MAX_ETHPORTS];
+	volatile uint64_t dispatch_drops;
+	uint64_t hash_seed;
 	int listen_fd;
 	uint64_t tsc_hz;
 };
@@ -127,6 +147,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE   moat YAML config (mode: dpdk)\n"
 		"  -p, --pair IN:OUT   a pair of DPDK port ids forwarded to each other\n"
 		"  -s, --socket PATH   control socket, JSON lines (default /run/moat/moat-dp.sock)\n"
+		"  -w, --workers N     worker lcores (default 1); with more than one, a dispatcher\n"
+		"                      lcore hashes flows to them: EAL needs N + 2 lcores\n"
 		"  -h, --help          this text\n\n"
 		"Example, no NIC needed:\n"
 		"  moat-dp --no-huge --no-shconf --file-prefix dp1 --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=a.pcap \\\n"
@@ -152,14 +174,26 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "pair", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char *end;
+	long n;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:s:w:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'w':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > DP_MAX_WORKERS) {
+				fprintf(stderr, "moat-dp: --workers %s: expected 1..%d\n", optarg,
+					DP_MAX_WORKERS);
+				return -EINVAL;
+			}
+			app->n_workers = (unsigned int)n;
+			break;
 		case 'c':
 			app->config_path = optarg;
 			break;
@@ -391,6 +425,9 @@ static void proxy_established(struct dp_worker *w, struct moat_flow *f, struct d
 	pending_release(p);
 }
 
+static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
+		    uint16_t n);
+
 /* SYN retransmissions and abandoned handshakes, a few times a second. */
 static void proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
 {
@@ -415,8 +452,8 @@ static void proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
 			continue;
 		}
 		syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
-		if (syn && !rte_eth_tx_burst(p->port, w->queue, &syn, 1))
-			rte_pktmbuf_free(syn);
+		if (syn)
+			dp_send(app, w, p->port, &syn, 1);
 		p->deadline_ns = now + (MOAT_NSEC_PER_SEC << p->tries);
 		p->tries++;
 	}
@@ -433,10 +470,12 @@ static void proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moa
 		rte_pktmbuf_free(m);
 }
 
-/* Decide one frame from port src (paired with dst) and send it on its way. */
-static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m, uint16_t dst,
-		    struct dp_out *fwd, struct dp_out *back)
+/* Decide one frame and queue it where it goes: on to the paired port, back, or nowhere. */
+static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
+		    struct dp_outs *outs)
 {
+	uint16_t src = m->port, dst = app->peer[m->port];
+	struct dp_out *fwd = &outs->port[dst], *back = &outs->port[src];
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
 	struct moat_result res;
 	struct moat_reply reply;
@@ -481,30 +520,34 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	default:
 		break;
 	}
+	w->dropped++;
 	rte_pktmbuf_free(m);
 }
 
-static void send_burst(struct dp_worker *w, uint16_t port, struct rte_mbuf **v, uint16_t n)
+/* Send on a port: its TX queue directly, or the port's ring the dispatcher drains. */
+static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
+		    uint16_t n)
 {
-	uint16_t sent = n ? rte_eth_tx_burst(port, w->queue, v, n) : 0;
+	uint16_t sent;
 
+	if (!n)
+		return;
+	if (app->dispatch)
+		sent = (uint16_t)rte_ring_mp_enqueue_burst(app->tx_ring[port], (void **)v, n, NULL);
+	else
+		sent = rte_eth_tx_burst(port, w->queue, v, n);
 	if (sent < n) {
 		w->tx_full += n - sent;
 		rte_pktmbuf_free_bulk(v + sent, n - sent);
 	}
 }
 
-/* Poll one direction of a pair: src -> dst, answers back out of src. */
-static void poll_port(struct dp_app *app, struct dp_worker *w, uint16_t src, uint16_t dst)
+/* A burst of frames, from any ports: decide each, then send per port. */
+static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
+			 struct dp_outs *outs)
 {
-	struct rte_mbuf *rx[DP_BURST];
-	struct dp_out fwd, back;
-	uint16_t n, i;
+	uint16_t i, p;
 
-	n = rte_eth_rx_burst(src, w->queue, rx, DP_BURST);
-	if (!n)
-		return;
-	fwd.n = back.n = 0;
 	w->rx += n;
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
@@ -512,12 +555,17 @@ static void poll_port(struct dp_app *app, struct dp_worker *w, uint16_t src, uin
 	for (i = 0; i < n; i++) {
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
-		process(app, w, rx[i], dst, &fwd, &back);
+		process(app, w, rx[i], outs);
 	}
-	w->fwd += fwd.n;
-	w->answered += back.n;
-	send_burst(w, dst, fwd.v, fwd.n);
-	send_burst(w, src, back.v, back.n);
+	for (p = 0; p < RTE_MAX_ETHPORTS; p++) {
+		struct dp_out *o = &outs->port[p];
+
+		if (!o->n)
+			continue;
+		w->fwd += o->n;
+		dp_send(app, w, p, o->v, o->n);
+		o->n = 0;
+	}
 }
 
 static void publish_states(struct dp_worker *w)
@@ -531,25 +579,97 @@ static void publish_states(struct dp_worker *w)
 	w->states_wanted = 0;
 }
 
+static void worker_housekeeping(struct dp_app *app, struct dp_worker *w)
+{
+	uint64_t now;
+
+	if (w->states_wanted)
+		publish_states(w);
+	now = dp_now_ns(app);
+	if (now >= w->next_timer_ns) {
+		proxy_timers(app, w, now);
+		w->next_timer_ns = now + MOAT_NSEC_PER_SEC / 10;
+	}
+}
+
 static int worker_main(void *arg)
 {
-	struct dp_app *app = arg;
-	struct dp_worker *w = &app->worker;
+	struct dp_worker *w = arg;
+	struct dp_app *app = container_of(w, struct dp_app, workers[w->id]);
+	static __thread struct dp_outs outs;
+	struct rte_mbuf *rx[DP_BURST];
+	uint16_t n;
 	int p;
 
 	while (!force_quit) {
-		uint64_t now;
-
-		for (p = 0; p < app->n_pairs; p++) {
-			poll_port(app, w, app->pairs[p].out, app->pairs[p].in);
-			poll_port(app, w, app->pairs[p].in, app->pairs[p].out);
+		if (app->dispatch) {
+			n = (uint16_t)rte_ring_sc_dequeue_burst(app->rx_ring[w->id], (void **)rx, DP_BURST,
+								NULL);
+			if (n)
+				handle_burst(app, w, rx, n, &outs);
+		} else {
+			for (p = 0; p < app->n_pairs; p++) {
+				n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
+				if (n)
+					handle_burst(app, w, rx, n, &outs);
+				n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
+				if (n)
+					handle_burst(app, w, rx, n, &outs);
+			}
 		}
-		if (w->states_wanted)
-			publish_states(w);
-		now = dp_now_ns(app);
-		if (now >= w->next_timer_ns) {
-			proxy_timers(app, w, now);
-			w->next_timer_ns = now + MOAT_NSEC_PER_SEC / 10;
+		worker_housekeeping(app, w);
+	}
+	return 0;
+}
+
+/* The worker a frame belongs to: both directions of a flow hash alike. */
+static unsigned int dispatch_worker(const struct dp_app *app, struct rte_mbuf *m)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct moat_pkt pkt;
+	int st = moat_parse(d, d + rte_pktmbuf_data_len(m), &pkt);
+
+	if (st != MOAT_PARSE_TCP && st != MOAT_PARSE_NOT_TCP && st != MOAT_PARSE_FRAGMENT)
+		return 0;
+	if (st != MOAT_PARSE_TCP)
+		pkt.sport = pkt.dport = 0;
+	return moat_flow_hash_sym(&pkt, app->hash_seed) % app->n_workers;
+}
+
+/* Reads every port, deals frames to workers, drains the workers' output rings. */
+static int dispatcher_main(void *arg)
+{
+	struct dp_app *app = arg;
+	struct rte_mbuf *rx[DP_BURST], *per[DP_MAX_WORKERS][DP_BURST], *tx[DP_BURST];
+	uint16_t cnt[DP_MAX_WORKERS];
+	int p, k;
+
+	while (!force_quit) {
+		for (p = 0; p < 2 * app->n_pairs; p++) {
+			uint16_t port = p & 1 ? app->pairs[p / 2].in : app->pairs[p / 2].out;
+			uint16_t n = rte_eth_rx_burst(port, 0, rx, DP_BURST), i, sent;
+			unsigned int wk;
+
+			memset(cnt, 0, sizeof(cnt));
+			for (i = 0; i < n; i++) {
+				wk = dispatch_worker(app, rx[i]);
+				per[wk][cnt[wk]++] = rx[i];
+			}
+			for (wk = 0; wk < app->n_workers; wk++) {
+				if (!cnt[wk])
+					continue;
+				sent = (uint16_t)rte_ring_sp_enqueue_burst(app->rx_ring[wk], (void **)per[wk],
+									   cnt[wk], NULL);
+				if (sent < cnt[wk]) {
+					app->dispatch_drops += cnt[wk] - sent;
+					rte_pktmbuf_free_bulk(per[wk] + sent, cnt[wk] - sent);
+				}
+			}
+			n = (uint16_t)rte_ring_sc_dequeue_burst(app->tx_ring[port], (void **)tx, DP_BURST,
+								NULL);
+			sent = n ? rte_eth_tx_burst(port, 0, tx, n) : 0;
+			for (k = sent; k < n; k++)
+				rte_pktmbuf_free(tx[k]);
 		}
 	}
 	return 0;
@@ -557,18 +677,38 @@ static int worker_main(void *arg)
 
 /* ---- control socket: JSON lines, answered by the main lcore ---- */
 
+/* Sum of one counter over the workers. */
+#define DP_SUM(app, field)                                                                         \
+	({                                                                                         \
+		uint64_t s_ = 0;                                                                   \
+		unsigned int i_;                                                                   \
+		for (i_ = 0; i_ < (app)->n_workers; i_++)                                          \
+			s_ += (app)->workers[i_].field;                                            \
+		s_;                                                                                \
+	})
+
 static json_object *reply_stats(struct dp_app *app)
 {
 	json_object *j = json_object_new_object(), *reasons = json_object_new_object();
-	json_object *verdicts = json_object_new_object();
+	json_object *verdicts = json_object_new_object(), *per = json_object_new_array();
 	uint64_t v[3] = { 0 };
+	unsigned int k;
 	int r;
 
 	for (r = 0; r < MOAT_R_COUNT; r++) {
-		uint64_t n = app->worker.reasons[r];
+		uint64_t n = DP_SUM(app, reasons[r]);
 
 		json_object_object_add(reasons, moat_reason_name(r), json_object_new_int64((int64_t)n));
 		v[moat_reason_verdict(r)] += n;
+	}
+	for (k = 0; k < app->n_workers; k++) {
+		json_object *w = json_object_new_object();
+
+		json_object_object_add(w, "lcore", json_object_new_int((int)app->workers[k].lcore));
+		json_object_object_add(w, "rx", json_object_new_int64((int64_t)app->workers[k].rx));
+		json_object_object_add(w, "flows",
+				       json_object_new_int64((int64_t)app->workers[k].be.flows.count));
+		json_object_array_add(per, w);
 	}
 	json_object_object_add(verdicts, "pass", json_object_new_int64((int64_t)v[MOAT_PASS]));
 	json_object_object_add(verdicts, "drop", json_object_new_int64((int64_t)v[MOAT_DROP]));
@@ -577,38 +717,47 @@ static json_object *reply_stats(struct dp_app *app)
 	json_object_object_add(j, "mode", json_object_new_string("dpdk"));
 	json_object_object_add(j, "reasons", reasons);
 	json_object_object_add(j, "verdicts", verdicts);
-	json_object_object_add(j, "rx", json_object_new_int64((int64_t)app->worker.rx));
-	json_object_object_add(j, "forwarded", json_object_new_int64((int64_t)app->worker.fwd));
-	json_object_object_add(j, "answered", json_object_new_int64((int64_t)app->worker.answered));
-	json_object_object_add(j, "dropped", json_object_new_int64((int64_t)app->worker.dropped));
-	json_object_object_add(j, "tx_full", json_object_new_int64((int64_t)app->worker.tx_full));
-	json_object_object_add(j, "proxy_syns", json_object_new_int64((int64_t)app->worker.proxy_syns));
+	json_object_object_add(j, "rx", json_object_new_int64((int64_t)DP_SUM(app, rx)));
+	json_object_object_add(j, "sent", json_object_new_int64((int64_t)DP_SUM(app, fwd)));
+	json_object_object_add(j, "dropped", json_object_new_int64((int64_t)DP_SUM(app, dropped)));
+	json_object_object_add(j, "tx_full", json_object_new_int64((int64_t)DP_SUM(app, tx_full)));
+	json_object_object_add(j, "dispatch_drops", json_object_new_int64((int64_t)app->dispatch_drops));
+	json_object_object_add(j, "proxy_syns", json_object_new_int64((int64_t)DP_SUM(app, proxy_syns)));
 	json_object_object_add(j, "proxy_gave_up",
-			       json_object_new_int64((int64_t)app->worker.proxy_gave_up));
+			       json_object_new_int64((int64_t)DP_SUM(app, proxy_gave_up)));
+	json_object_object_add(j, "workers", per);
 	return j;
 }
 
 static json_object *reply_flows(struct dp_app *app)
 {
 	json_object *j = json_object_new_object(), *states = json_object_new_object();
+	unsigned int k;
 	int i;
 
-	app->worker.states_wanted = 1;
-	for (i = 0; i < 2000 && app->worker.states_wanted && !force_quit; i++)
+	for (k = 0; k < app->n_workers; k++)
+		app->workers[k].states_wanted = 1;
+	for (i = 0; i < 2000 && !force_quit; i++) {
+		for (k = 0; k < app->n_workers && !app->workers[k].states_wanted; k++)
+			;
+		if (k == app->n_workers)
+			break;
 		rte_delay_us_sleep(1000);
-	if (app->worker.states_wanted) {
+	}
+	if (i == 2000 || force_quit) {
 		json_object_put(states);
 		json_object_object_add(j, "ok", json_object_new_boolean(0));
-		json_object_object_add(j, "error", json_object_new_string("the worker did not answer"));
+		json_object_object_add(j, "error", json_object_new_string("a worker did not answer"));
 		return j;
 	}
 	for (i = 1; i < MOAT_TCPS_COUNT; i++)
 		json_object_object_add(states, moat_tcp_state_name((u8)i),
-				       json_object_new_int64((int64_t)app->worker.states[i]));
+				       json_object_new_int64((int64_t)DP_SUM(app, states[i])));
 	json_object_object_add(j, "ok", json_object_new_boolean(1));
 	json_object_object_add(j, "flows", states);
 	json_object_object_add(j, "capacity",
-			       json_object_new_int64((int64_t)stab_capacity(&app->worker.be.flows)));
+			       json_object_new_int64((int64_t)(stab_capacity(&app->workers[0].be.flows) *
+							       app->n_workers)));
 	return j;
 }
 
@@ -686,6 +835,42 @@ static void print_totals(struct dp_app *app)
 	json_object_put(j);
 }
 
+static int setup_workers(struct dp_app *app)
+{
+	char name[RTE_RING_NAMESIZE];
+	unsigned int k;
+	int p;
+
+	app->hash_seed = rte_rand();
+	app->dispatch = app->n_workers > 1;
+	for (k = 0; k < app->n_workers; k++) {
+		struct dp_worker *w = &app->workers[k];
+
+		w->id = k;
+		if (moat_be_init(&w->be, &app->cfg, rte_rand()))
+			return -ENOMEM;
+		w->eng.pol = &app->cfg.pol;
+		w->eng.sec = &app->secrets;
+		w->eng.be = &w->be;
+		if (app->dispatch) {
+			snprintf(name, sizeof(name), "moat_rx%u", k);
+			app->rx_ring[k] = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(),
+							  RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!app->rx_ring[k])
+				return -ENOMEM;
+		}
+	}
+	for (p = 0; app->dispatch && p < 2 * app->n_pairs; p++) {
+		uint16_t port = p & 1 ? app->pairs[p / 2].in : app->pairs[p / 2].out;
+
+		snprintf(name, sizeof(name), "moat_tx%u", port);
+		app->tx_ring[port] = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(), RING_F_SC_DEQ);
+		if (!app->tx_ring[port])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int setup(struct dp_app *app)
 {
 	char err[MOAT_CONFIG_ERR_LEN];
@@ -704,14 +889,16 @@ static int setup(struct dp_app *app)
 		fprintf(stderr, "moat-dp: cannot create the mbuf pool: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	for (p = 0; p < app->n_pairs; p++)
+	for (p = 0; p < RTE_MAX_ETHPORTS; p++)
+		app->peer[p] = DP_NO_PEER;
+	for (p = 0; p < app->n_pairs; p++) {
 		if (port_init(app, app->pairs[p].in) || port_init(app, app->pairs[p].out))
 			return -ENODEV;
-	if (moat_be_init(&app->worker.be, &app->cfg, rte_rand()))
+		app->peer[app->pairs[p].in] = app->pairs[p].out;
+		app->peer[app->pairs[p].out] = app->pairs[p].in;
+	}
+	if (setup_workers(app))
 		return -ENOMEM;
-	app->worker.eng.pol = &app->cfg.pol;
-	app->worker.eng.sec = &app->secrets;
-	app->worker.eng.be = &app->worker.be;
 	app->tsc_hz = rte_get_tsc_hz();
 	app->listen_fd = open_socket(app);
 	if (app->listen_fd < 0) {
@@ -722,10 +909,41 @@ static int setup(struct dp_app *app)
 	return 0;
 }
 
+/* Lcores after the main one: [dispatcher,] worker 0, worker 1, ... */
+static int launch(struct dp_app *app)
+{
+	unsigned int need = app->n_workers + (app->dispatch ? 1 : 0), k, lcore = -1u;
+	unsigned int lcores[DP_MAX_WORKERS + 1];
+
+	for (k = 0; k < need; k++) {
+		lcore = rte_get_next_lcore(lcore, 1, 0);
+		if (lcore >= RTE_MAX_LCORE) {
+			fprintf(stderr, "moat-dp: %u worker(s)%s need %u lcores besides the main one; EAL gave %u (-l/--lcores)\n",
+				app->n_workers, app->dispatch ? " and a dispatcher" : "", need,
+				rte_lcore_count() - 1);
+			return -EINVAL;
+		}
+		lcores[k] = lcore;
+	}
+	k = 0;
+	if (app->dispatch)
+		rte_eal_remote_launch(dispatcher_main, app, lcores[k++]);
+	for (; k < need; k++) {
+		struct dp_worker *w = &app->workers[k - (app->dispatch ? 1 : 0)];
+
+		w->lcore = lcores[k];
+		rte_eal_remote_launch(worker_main, w, w->lcore);
+	}
+	fprintf(stderr, "moat-dp: %u worker(s)%s, %d port pair(s), control socket %s\n", app->n_workers,
+		app->dispatch ? " behind a dispatcher" : "", app->n_pairs, app->socket_path);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static struct dp_app app = { .socket_path = "/run/moat/moat-dp.sock", .listen_fd = -1 };
-	unsigned int lcore;
+	static struct dp_app app = { .socket_path = "/run/moat/moat-dp.sock", .listen_fd = -1,
+				     .n_workers = 1 };
+	unsigned int k;
 	int n, p, rc = 1;
 
 	n = rte_eal_init(argc, argv);
@@ -740,15 +958,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	if (setup(&app))
 		goto out;
-	lcore = rte_get_next_lcore(-1, 1, 0);
-	if (lcore >= RTE_MAX_LCORE) {
-		fprintf(stderr, "moat-dp: no worker lcore: give EAL at least two (-l 0,1)\n");
+	if (launch(&app))
 		goto out;
-	}
-	app.worker.lcore = lcore;
-	fprintf(stderr, "moat-dp: worker on lcore %u, %d port pair(s), control socket %s\n", lcore,
-		app.n_pairs, app.socket_path);
-	rte_eal_remote_launch(worker_main, &app, lcore);
 	control_loop(&app);
 	rte_eal_mp_wait_lcore();
 	print_totals(&app);
@@ -762,7 +973,8 @@ out:
 		close(app.listen_fd);
 		unlink(app.socket_path);
 	}
-	moat_be_free(&app.worker.be);
+	for (k = 0; k < app.n_workers; k++)
+		moat_be_free(&app.workers[k].be);
 	moat_config_free(&app.cfg);
 out_eal:
 	rte_eal_cleanup();
