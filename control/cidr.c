@@ -116,3 +116,16 @@ int moat_lists_decide(const struct moat_cidr_list *allow, const struct moat_cidr
 		return MOAT_LIST_MATCH(MOAT_LIST_ALLOW, a);
 	return MOAT_LIST_NONE;
 }
+
+int moat_cidr_list_remove(struct moat_cidr_list *l, const struct moat_cidr *c)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].family == c->family && l->v[i].plen == c->plen &&
+		    moat_addr_eq(&l->v[i].addr, &c->addr)) {
+			l->v[i] = l->v[--l->n];
+			return 0;
+		}
+	return -ENOENT;
+}

@@ -26,6 +26,8 @@ int moat_cidr_parse(const char *text, struct moat_cidr *out);
 const char *moat_cidr_format(const struct moat_cidr *c, char *buf, size_t len);
 int moat_cidr_list_add(struct moat_cidr_list *l, const struct moat_cidr *c);
 void moat_cidr_list_free(struct moat_cidr_list *l);
+/* Remove an exact prefix: 0 or -ENOENT. */
+int moat_cidr_list_remove(struct moat_cidr_list *l, const struct moat_cidr *c);
 /* Longest prefix of the list that covers addr, or -1 when none does. */
 int moat_cidr_list_match(const struct moat_cidr_list *l, const struct moat_addr *addr, u8 family);
 

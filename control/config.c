@@ -451,3 +451,20 @@ void moat_config_free(struct moat_config *cfg)
 	moat_cidr_list_free(&cfg->allow);
 	moat_cidr_list_free(&cfg->deny);
 }
+
+int moat_config_clone(struct moat_config *dst, const struct moat_config *src)
+{
+	*dst = *src;
+	memset(&dst->allow, 0, sizeof(dst->allow));
+	memset(&dst->deny, 0, sizeof(dst->deny));
+	for (size_t i = 0; i < src->allow.n; i++)
+		if (moat_cidr_list_add(&dst->allow, &src->allow.v[i]))
+			goto fail;
+	for (size_t i = 0; i < src->deny.n; i++)
+		if (moat_cidr_list_add(&dst->deny, &src->deny.v[i]))
+			goto fail;
+	return 0;
+fail:
+	moat_config_free(dst);
+	return -ENOMEM;
+}

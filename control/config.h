@@ -39,5 +39,7 @@ void moat_config_defaults(struct moat_config *cfg);
  */
 int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_t errlen);
 void moat_config_free(struct moat_config *cfg);
+/* A deep copy (lists duplicated): 0 or -ENOMEM. */
+int moat_config_clone(struct moat_config *dst, const struct moat_config *src);
 
 #endif

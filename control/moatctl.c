@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/explain.h"
+#include "control/cidr.h"
 #include "control/proto.h"
 #include "core/reason.h"
 
@@ -28,6 +29,11 @@ static const struct command commands[] = {
 	{ "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path", cmd_daemon },
 	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
 	{ "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)", cmd_daemon },
+	{ "block", "CIDR [--socket PATH]", "add CIDR to the deny list (live)", cmd_daemon },
+	{ "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list", cmd_daemon },
+	{ "allow", "CIDR [--socket PATH]", "add CIDR to the allow list (live)", cmd_daemon },
+	{ "unallow", "CIDR [--socket PATH]", "remove CIDR from the allow list", cmd_daemon },
+	{ "reload", "[--socket PATH]", "re-read the config file; a bad one is refused", cmd_daemon },
 	{ "version", "", "print the version", cmd_version },
 	{ "help", "[COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL },
@@ -141,6 +147,13 @@ static void print_status_text(json_object *reply)
 	}
 }
 
+static bool takes_cidr(const char *name)
+{
+	int id = moat_cmd_lookup(name);
+
+	return id >= MOAT_CMD_BLOCK && id <= MOAT_CMD_UNALLOW;
+}
+
 /* Commands answered by moatd: one request, one reply. */
 static int cmd_daemon(int argc, char **argv)
 {
@@ -166,18 +179,34 @@ static int cmd_daemon(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 'h':
-			printf("usage: moatctl %s [-j|--json] [--socket PATH]\n", name);
+			printf("usage: moatctl %s %s[-j|--json] [--socket PATH]\n", name,
+			       takes_cidr(name) ? "CIDR " : "");
 			return 0;
 		default:
 			return MOAT_EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
+	if (takes_cidr(name)) {
+		struct moat_cidr c;
+
+		if (optind != argc - 1) {
+			fprintf(stderr, "moatctl %s: expected one CIDR, like 192.0.2.0/24 or 2001:db8::/32\n",
+				name);
+			return MOAT_EXIT_USAGE;
+		}
+		if (moat_cidr_parse(argv[optind], &c)) {
+			fprintf(stderr, "moatctl %s: '%s' is not an IPv4 or IPv6 CIDR\n", name,
+				argv[optind]);
+			return MOAT_EXIT_USAGE;
+		}
+	} else if (optind != argc) {
 		fprintf(stderr, "moatctl %s: unexpected argument '%s'\n", name, argv[optind]);
 		return MOAT_EXIT_USAGE;
 	}
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string(name));
+	if (takes_cidr(name))
+		json_object_object_add(req, "cidr", json_object_new_string(argv[optind]));
 	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
 	json_object_put(req);
 	if (rc) {
@@ -187,7 +216,7 @@ static int cmd_daemon(int argc, char **argv)
 	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
 		json_object *e = json_object_object_get(reply, "error");
 
-		fprintf(stderr, "moatctl %s: moatd: %s\n", name, e ? json_object_get_string(e) : "error");
+		fprintf(stderr, "moatctl %s: %s\n", name, e ? json_object_get_string(e) : "refused");
 		json_object_put(reply);
 		return MOAT_EXIT_ERROR;
 	}
@@ -197,8 +226,10 @@ static int cmd_daemon(int argc, char **argv)
 		print_stats_text(reply);
 	else if (!strcmp(name, "flows"))
 		print_flows_text(reply);
-	else
+	else if (!strcmp(name, "status"))
 		print_status_text(reply);
+	else
+		printf("ok\n");
 	json_object_put(reply);
 	return MOAT_EXIT_OK;
 }

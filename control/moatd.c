@@ -294,9 +294,61 @@ static json_object *reply_status(struct moatd *d)
 	return j;
 }
 
+static json_object *reply_result(int err, const char *msg)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ok", json_object_new_boolean(!err));
+	if (err)
+		json_object_object_add(j, "error", json_object_new_string(msg));
+	return j;
+}
+
+/* block/unblock/allow/unallow: the LPM tries are rewritten from the changed lists. */
+static json_object *reply_list(struct moatd *d, int id, json_object *req)
+{
+	char err[256];
+	int r = moat_proto_apply_list(&d->cfg, id, req, err, sizeof(err));
+
+	if (!r && ((r = push_lists(d)) || (r = push_runtime(d))))
+		snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
+	return reply_result(r, err);
+}
+
+/*
+ * Reload: validate the file first; a bad one is refused with its error and the
+ * running policy stays. Interfaces and pinning are fixed at start.
+ */
+static int reload(struct moatd *d, char *err, size_t errlen)
+{
+	struct moat_config next;
+	int r;
+
+	if (moat_config_load(d->config_path, &next, err, errlen))
+		return -EINVAL;
+	if (next.n_interfaces != d->cfg.n_interfaces ||
+	    memcmp(next.interfaces, d->cfg.interfaces, sizeof(next.interfaces)) ||
+	    strcmp(next.pin_dir, d->cfg.pin_dir) || next.xdp_generic != d->cfg.xdp_generic) {
+		snprintf(err, errlen, "%s: interfaces, pin_dir and xdp_mode apply at start: restart moatd to change them",
+			 d->config_path);
+		moat_config_free(&next);
+		return -EINVAL;
+	}
+	moat_config_free(&d->cfg);
+	d->cfg = next;
+	if ((r = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (r = push_lists(d)) ||
+	    (r = push_runtime(d))) {
+		snprintf(err, errlen, "cannot write the BPF maps: %s", strerror(-r));
+		return r;
+	}
+	logmsg("reloaded %s", d->config_path);
+	return 0;
+}
+
 static json_object *dispatch(struct moatd *d, const char *line)
 {
 	json_object *req = json_tokener_parse(line), *cmd, *out;
+	char err[MOAT_CONFIG_ERR_LEN];
 	int id = -1;
 
 	if (req && json_object_object_get_ex(req, "cmd", &cmd) && json_object_is_type(cmd, json_type_string))
@@ -307,6 +359,15 @@ static json_object *dispatch(struct moatd *d, const char *line)
 		break;
 	case MOAT_CMD_STATUS:
 		out = reply_status(d);
+		break;
+	case MOAT_CMD_BLOCK:
+	case MOAT_CMD_UNBLOCK:
+	case MOAT_CMD_ALLOW:
+	case MOAT_CMD_UNALLOW:
+		out = reply_list(d, id, req);
+		break;
+	case MOAT_CMD_RELOAD:
+		out = reply_result(reload(d, err, sizeof(err)), err);
 		break;
 	default:
 		out = json_object_new_object();
@@ -434,7 +495,10 @@ static void on_signal(struct moatd *d)
 	if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
 		return;
 	if (si.ssi_signo == SIGHUP) {
-		logmsg("SIGHUP: reload is not implemented yet; the running policy stays");
+		char err[MOAT_CONFIG_ERR_LEN];
+
+		if (reload(d, err, sizeof(err)))
+			logmsg("SIGHUP: reload refused, the running policy stays: %s", err);
 		return;
 	}
 	logmsg("%s: stopping", strsignal((int)si.ssi_signo));

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "control/proto.h"
 
+#include "control/config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,11 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_STATUS] = { "status", "mode, interfaces, cookie path, uptime" },
 	[MOAT_CMD_STATS] = { "stats", "packets per reason and verdict, summed over CPUs" },
 	[MOAT_CMD_FLOWS] = { "flows", "tracked flows per TCP state (moat-dp)" },
+	[MOAT_CMD_BLOCK] = { "block", "add a CIDR to the deny list" },
+	[MOAT_CMD_UNBLOCK] = { "unblock", "remove a CIDR from the deny list" },
+	[MOAT_CMD_ALLOW] = { "allow", "add a CIDR to the allow list" },
+	[MOAT_CMD_UNALLOW] = { "unallow", "remove a CIDR from the allow list" },
+	[MOAT_CMD_RELOAD] = { "reload", "re-read the config file; a bad one is refused" },
 };
 
 int moat_cmd_lookup(const char *name)
@@ -108,4 +115,36 @@ int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply
 		return -EPROTO;
 	}
 	return 0;
+}
+
+int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, char *err,
+			  size_t errlen)
+{
+	struct moat_cidr_list *l = (cmd == MOAT_CMD_BLOCK || cmd == MOAT_CMD_UNBLOCK) ? &cfg->deny :
+											  &cfg->allow;
+	json_object *jc;
+	struct moat_cidr c;
+	const char *text;
+
+	if (!json_object_object_get_ex(req, "cidr", &jc) || !json_object_is_type(jc, json_type_string)) {
+		snprintf(err, errlen, "missing \"cidr\"");
+		return -EINVAL;
+	}
+	text = json_object_get_string(jc);
+	if (moat_cidr_parse(text, &c)) {
+		snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 CIDR", text);
+		return -EINVAL;
+	}
+	if (cmd == MOAT_CMD_UNBLOCK || cmd == MOAT_CMD_UNALLOW) {
+		if (moat_cidr_list_remove(l, &c)) {
+			snprintf(err, errlen, "%s is not on the %s list", text, l == &cfg->deny ? "deny" : "allow");
+			return -ENOENT;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].plen == c.plen && l->v[i].family == c.family &&
+		    moat_addr_eq(&l->v[i].addr, &c.addr))
+			return 0; /* already there */
+	return moat_cidr_list_add(l, &c);
 }

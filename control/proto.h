@@ -17,6 +17,11 @@ enum moat_cmd {
 	MOAT_CMD_STATUS,
 	MOAT_CMD_STATS,
 	MOAT_CMD_FLOWS,
+	MOAT_CMD_BLOCK,
+	MOAT_CMD_UNBLOCK,
+	MOAT_CMD_ALLOW,
+	MOAT_CMD_UNALLOW,
+	MOAT_CMD_RELOAD,
 	MOAT_CMD_COUNT,
 };
 
@@ -26,6 +31,14 @@ struct moat_cmd_desc {
 };
 
 extern const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT];
+
+/*
+ * Apply a list command (block/unblock/allow/unallow) carried by req
+ * ({"cmd":..., "cidr":...}) to the config's lists. 0, or -errno with err set.
+ */
+struct moat_config;
+int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, char *err,
+			  size_t errlen);
 
 /* Index of a command name, or -1. */
 int moat_cmd_lookup(const char *name);

@@ -38,8 +38,10 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include "control/config.h"
@@ -112,7 +114,15 @@ struct dp_outs {
 struct dp_app {
 	const char *config_path;
 	const char *socket_path;
-	struct moat_config cfg;
+	struct moat_config cfg; /* as started: table sizes are fixed from it */
+	/*
+	 * The policy and lists the workers apply, replaced whole by the control
+	 * thread: workers load the pointer once per burst and report a quiescent
+	 * state after it; the old copy is freed once every worker has (RCU, QSBR).
+	 */
+	struct moat_config *live;
+	struct rte_rcu_qsbr *qsv;
+	uint64_t updates;
 	struct moat_cookie_secrets secrets;
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
@@ -504,7 +514,7 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		return;
 	case MOAT_TX:
 		if (r == MOAT_R_SYN_COOKIE) {
-			moat_synack_build(&reply, &pkt, &res.cookie, app->cfg.pol.synack_wscale);
+			moat_synack_build(&reply, &pkt, &res.cookie, w->eng.pol->synack_wscale);
 			if (!write_reply(m, &pkt, &reply)) {
 				out_push(back, m);
 				return;
@@ -549,6 +559,12 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	uint16_t i, p;
 
 	w->rx += n;
+	{
+		struct moat_config *live = __atomic_load_n(&app->live, __ATOMIC_ACQUIRE);
+
+		w->eng.pol = &live->pol;
+		w->be.cfg = live;
+	}
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
@@ -601,6 +617,8 @@ static int worker_main(void *arg)
 	uint16_t n;
 	int p;
 
+	rte_rcu_qsbr_thread_register(app->qsv, w->id);
+	rte_rcu_qsbr_thread_online(app->qsv, w->id);
 	while (!force_quit) {
 		if (app->dispatch) {
 			n = (uint16_t)rte_ring_sc_dequeue_burst(app->rx_ring[w->id], (void **)rx, DP_BURST,
@@ -618,7 +636,10 @@ static int worker_main(void *arg)
 			}
 		}
 		worker_housekeeping(app, w);
+		rte_rcu_qsbr_quiescent(app->qsv, w->id);
 	}
+	rte_rcu_qsbr_thread_offline(app->qsv, w->id);
+	rte_rcu_qsbr_thread_unregister(app->qsv, w->id);
 	return 0;
 }
 
@@ -761,6 +782,77 @@ static json_object *reply_flows(struct dp_app *app)
 	return j;
 }
 
+/* Publish a new live config; the old one is freed once no worker can hold it. */
+static void publish_config(struct dp_app *app, struct moat_config *next)
+{
+	struct moat_config *old = __atomic_exchange_n(&app->live, next, __ATOMIC_ACQ_REL);
+
+	rte_rcu_qsbr_synchronize(app->qsv, RTE_QSBR_THRID_INVALID);
+	moat_config_free(old);
+	free(old);
+	app->updates++;
+}
+
+static json_object *reply_error(const char *msg)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ok", json_object_new_boolean(0));
+	json_object_object_add(j, "error", json_object_new_string(msg));
+	return j;
+}
+
+static json_object *reply_ok(struct dp_app *app)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "updates", json_object_new_int64((int64_t)app->updates));
+	return j;
+}
+
+/* block/unblock/allow/unallow: a copy of the live config, changed, swapped in. */
+static json_object *reply_list(struct dp_app *app, int cmd, json_object *req)
+{
+	struct moat_config *next = malloc(sizeof(*next));
+	char err[256];
+
+	if (!next || moat_config_clone(next, app->live)) {
+		free(next);
+		return reply_error("out of memory");
+	}
+	if (moat_proto_apply_list(next, cmd, req, err, sizeof(err))) {
+		moat_config_free(next);
+		free(next);
+		return reply_error(err);
+	}
+	publish_config(app, next);
+	return reply_ok(app);
+}
+
+/* reload: the config file again; a bad one is refused and the running policy stays. */
+static json_object *reply_reload(struct dp_app *app)
+{
+	struct moat_config *next = malloc(sizeof(*next));
+	char err[MOAT_CONFIG_ERR_LEN];
+
+	if (!next)
+		return reply_error("out of memory");
+	if (moat_config_load(app->config_path, next, err, sizeof(err))) {
+		free(next);
+		return reply_error(err);
+	}
+	if (next->flow_table_size != app->cfg.flow_table_size ||
+	    next->source_table_size != app->cfg.source_table_size) {
+		moat_config_free(next);
+		free(next);
+		return reply_error("tables: sizes are fixed at start; restart moat-dp to change them");
+	}
+	next->pol.syn_proxy = 1;
+	publish_config(app, next);
+	return reply_ok(app);
+}
+
 static void serve(struct dp_app *app, int fd)
 {
 	char buf[4096];
@@ -778,6 +870,10 @@ static void serve(struct dp_app *app, int fd)
 		out = reply_stats(app);
 	} else if (!strcmp(name, "flows")) {
 		out = reply_flows(app);
+	} else if (!strcmp(name, "reload")) {
+		out = reply_reload(app);
+	} else if (moat_cmd_lookup(name) >= MOAT_CMD_BLOCK && moat_cmd_lookup(name) <= MOAT_CMD_UNALLOW) {
+		out = reply_list(app, moat_cmd_lookup(name), req);
 	} else {
 		out = json_object_new_object();
 		json_object_object_add(out, "ok", json_object_new_boolean(0));
@@ -881,6 +977,12 @@ static int setup(struct dp_app *app)
 		return -EINVAL;
 	}
 	app->cfg.pol.syn_proxy = 1; /* inline: cookies open real connections to the servers */
+	app->live = malloc(sizeof(*app->live));
+	if (!app->live || moat_config_clone(app->live, &app->cfg))
+		return -ENOMEM;
+	app->qsv = rte_zmalloc("moat_qsbr", rte_rcu_qsbr_get_memsize(DP_MAX_WORKERS), RTE_CACHE_LINE_SIZE);
+	if (!app->qsv || rte_rcu_qsbr_init(app->qsv, DP_MAX_WORKERS))
+		return -ENOMEM;
 	if (getrandom(&app->secrets, sizeof(app->secrets), 0) != sizeof(app->secrets))
 		return -errno;
 	app->pool = rte_pktmbuf_pool_create("moat_mbufs", DP_MBUFS, DP_MBUF_CACHE, 0,
