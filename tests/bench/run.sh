@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # moat benchmarks: figures beside baselines measured in the same run.
 #   tests/bench/run.sh [--json]
-# Parts not built yet (moat-dp) are left out of the table. The XDP part needs root
-# (bpf_prog_test_run, a throwaway network namespace): without it, a note and no xdp_ns.
+# Parts not built or not runnable are left out of the table with a note. The XDP part
+# needs root (bpf_prog_test_run, a throwaway network namespace): without it, no xdp_ns.
+# The DPDK part (dp_mpps: moat-dp beside dpdk-testpmd, see dp_bench.py) runs on vdevs
+# only (no NIC, no hugepages, EAL never probes PCI); dpdk-testpmd (Debian: dpdk-dev) is
+# installed here when missing and root. flow_table: flowtab_bench.c.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -11,6 +14,12 @@ json=0
 build=${MOAT_BUILD_DIR:-build}
 
 ./deploy/install-deps.sh >&2
+# The testpmd baseline: Debian ships dpdk-testpmd in dpdk-dev (not in dpdk).
+if ! command -v dpdk-testpmd >/dev/null && [ "$(id -u)" = 0 ]; then
+	echo "moat: installing dpdk-dev (dpdk-testpmd)" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpdk-dev >&2 ||
+		echo "moat: cannot install dpdk-dev: no testpmd baselines" >&2
+fi
 [ -f "$build/build.ninja" ] || meson setup "$build" >&2
 meson compile -C "$build" >&2
 
@@ -61,16 +70,39 @@ else
 fi
 [ -z "$xdp_note" ] || echo "$xdp_note" >&2
 
-/usr/bin/python3 - "$json" "$flood_json" "$conv_json" "$xdp_json" "$xdp_note" <<'PY'
-import json, sys
+# moat-dp and dpdk-testpmd Mpps on one worker lcore, 5 s windows (about 35 s in all).
+dp_json='{}'
+if ! dp_json=$(/usr/bin/python3 tests/bench/dp_bench.py --build "$build" --work "$work"); then
+	dp_json='{"notes": ["DPDK part left out: dp_bench.py failed (see above)"]}'
+fi
+
+# The per-lcore flow table at 1M live flows (about 4 s, 0.4 GB).
+ft_json='{}'
+if ! ft_json=$("$build/tests/bench/flowtab_bench"); then
+	ft_json='{}'
+	echo "flow_table part left out: flowtab_bench failed" >&2
+fi
+
+/usr/bin/python3 - "$json" "$flood_json" "$conv_json" "$xdp_json" "$xdp_note" "$dp_json" "$ft_json" <<'PY'
+import json, os, sys
 as_json = sys.argv[1] == "1"
 flood, conv = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 xdp, xdp_note = json.loads(sys.argv[4]), sys.argv[5]
+dp, ft = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+dpm = dp.get("dp_mpps", {})
+for n in dp.get("notes", []):
+    print(n, file=sys.stderr)
 out = {"engine_ns": {
     "flood_cookie": flood["engine_ns"], "flood_parse_floor": flood["parse_ns"],
     "conversation": conv["engine_ns"], "conversation_parse_floor": conv["parse_ns"]}}
 if "xdp_ns" in xdp:
     out["xdp_ns"] = xdp["xdp_ns"]
+if dpm:
+    out["dp_mpps"] = dpm
+if "lookup_ns" in ft:
+    out["flow_table"] = {k: ft[k] for k in (
+        "lookup_ns", "insert_ns", "bytes_per_flow", "random_read_ns", "flows", "capacity",
+        "slot_bytes", "first_refusal_at", "first_refusal_at_1x")}
 if as_json:
     print(json.dumps(out))
 else:
@@ -97,4 +129,44 @@ else:
               f"frame-restoring harness, its own {xdp['harness_ns'] - xdp['loop_ns']:.1f} subtracted)")
     else:
         print(f"({xdp_note})")
+
+    if dpm:
+        mac = dpm.get("testpmd_macswap")
+        base = f"testpmd macswap {mac:.2f}" if mac else "(no testpmd)"
+        print(f"\n{'benchmark':44} {'Mpps':>10} {'baseline (same run)':>28}")
+        rows = [("moat-dp 1 lcore, SYN flood, cookies always", "syn_flood", base),
+                ("moat-dp 1 lcore, established connections", "established", base),
+                ("dpdk-testpmd io, same vdevs", "testpmd_io", ""),
+                ("dpdk-testpmd macswap, same vdevs", "testpmd_macswap", "")]
+        for name, k, b in rows:
+            if k in dpm:
+                print(f"{name:44} {dpm[k]:10.2f} {b:>28}")
+        det = dp.get("dp_detail", {})
+        means = ", ".join(f"{k} {det[k]['mean_mpps']:.2f}" for k in
+                          ("syn_flood", "established", "testpmd_io", "testpmd_macswap") if k in det)
+        print(f"(net_pcap infinite_rx=1 -> one lcore -> net_null; moat-dp's answers go back out "
+              f"net_pcap, which frees them (no tx_pcap). Best 1 s slice of 5 s; means: {means}; "
+              f"load average {det['loadavg_1m']:.2f} on {os.cpu_count()} CPUs at the start)")
+        if "established" in det:
+            d = det["established"]
+            est = d["reasons"].get("established", 0) / max(d["rx"], 1)
+            print(f"(established: 64 connections replayed whole, each pass reopening the flows from "
+                  f"TIME_WAIT: {100 * est:.1f}% of frames established, the rest handshake and close)")
+        print("(targets: SYN flood >= 14.88 Mpps and >= half of testpmd macswap)")
+    if dp.get("notes"):
+        print("(" + "; ".join(dp["notes"]) + ")")
+
+    if "lookup_ns" in ft:
+        floor = f"random 8-byte read {ft['random_read_ns']:.1f}"
+        print(f"\n{'benchmark':44} {'ns/op':>10} {'baseline (same run)':>28}")
+        print(f"{'flow table lookup, 1M live flows':44} {ft['lookup_ns']:10.1f} {floor:>28}")
+        print(f"{'flow table insert of a new key, 1M live':44} {ft['insert_ns']:10.1f} {floor:>28}")
+        print(f"{'flow table bytes per flow':44} {ft['bytes_per_flow']:10.1f} {'target <= 64':>28}")
+        print(f"(struct stab, {ft['capacity']} slots of {ft['slot_bytes']} bytes: the smallest "
+              f"power of two holding {ft['flows']} flows; a full 8-way bucket first refused an "
+              f"established flow at {ft['first_refusal_at']} live, in a table of one slot per "
+              f"flow at {ft['first_refusal_at_1x']}; {ft['insert_refused']} of "
+              f"{ft['inserts'] * ft['rounds']} timed inserts refused)")
+    else:
+        print("(flow_table part left out: flowtab_bench failed)")
 PY
