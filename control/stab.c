@@ -65,37 +65,71 @@ size_t stab_bytes(const struct stab *t)
 	return stab_capacity(t) * t->slot_size;
 }
 
-void *stab_find(struct stab *t, const void *key)
+/*
+ * Two candidate buckets per key (from the two halves of its hash): a new key
+ * goes where there is room, so the table fills far past the point where one
+ * full bucket of live entries would refuse it.
+ */
+static void key_buckets(const struct stab *t, const void *key, uint32_t b[2])
 {
-	uint32_t b = (uint32_t)key_hash(t, key) & (t->nbuckets - 1);
+	uint64_t h = key_hash(t, key);
+
+	b[0] = (uint32_t)h & (t->nbuckets - 1);
+	b[1] = (uint32_t)(h >> 32) & (t->nbuckets - 1);
+}
+
+/* The key's slot in bucket b, or NULL; counts the free slots and remembers the first. */
+static unsigned char *find_in(struct stab *t, uint32_t b, const void *key, unsigned char **free_slot,
+			      unsigned int *n_free)
+{
 	unsigned int w;
 
 	for (w = 0; w < STAB_WAYS; w++) {
 		unsigned char *s = slot_at(t, b, w);
 
-		if (s[0] && !memcmp(s + SLOT_HDR, key, t->key_size))
-			return s + t->val_off;
+		if (!s[0]) {
+			if (!*free_slot)
+				*free_slot = s;
+			(*n_free)++;
+			continue;
+		}
+		if (!memcmp(s + SLOT_HDR, key, t->key_size))
+			return s;
 	}
 	return NULL;
 }
 
-static unsigned char *pick_victim(struct stab *t, uint32_t b)
+void *stab_find(struct stab *t, const void *key)
+{
+	unsigned char *s, *unused = NULL;
+	unsigned int n = 0;
+	uint32_t b[2];
+
+	key_buckets(t, key, b);
+	s = find_in(t, b[0], key, &unused, &n);
+	if (!s && b[1] != b[0])
+		s = find_in(t, b[1], key, &unused, &n);
+	return s ? s + t->val_off : NULL;
+}
+
+static unsigned char *pick_victim(struct stab *t, const uint32_t b[2])
 {
 	unsigned char *best = NULL;
-	int best_rank = -1;
+	int best_rank = -1, i;
 	unsigned int w;
 
 	if (!t->rank)
 		return NULL;
-	for (w = 0; w < STAB_WAYS; w++) {
-		unsigned char *s = slot_at(t, b, w);
-		int r = t->rank(s + SLOT_HDR, s + t->val_off, t->ctx);
+	for (i = 0; i < 2; i++)
+		for (w = 0; w < STAB_WAYS; w++) {
+			unsigned char *s = slot_at(t, b[i], w);
+			int r = t->rank(s + SLOT_HDR, s + t->val_off, t->ctx);
 
-		if (r > best_rank) {
-			best_rank = r;
-			best = s;
+			if (r > best_rank) {
+				best_rank = r;
+				best = s;
+			}
 		}
-	}
 	if (best && t->on_evict)
 		t->on_evict(best + SLOT_HDR, best + t->val_off, t->ctx);
 	if (best) {
@@ -107,22 +141,19 @@ static unsigned char *pick_victim(struct stab *t, uint32_t b)
 
 void *stab_insert(struct stab *t, const void *key, int *created)
 {
-	uint32_t b = (uint32_t)key_hash(t, key) & (t->nbuckets - 1);
-	unsigned char *free_slot = NULL;
-	unsigned int w;
+	unsigned char *free0 = NULL, *free1 = NULL, *free_slot, *s;
+	unsigned int n0 = 0, n1 = 0;
+	uint32_t b[2];
 
 	*created = 0;
-	for (w = 0; w < STAB_WAYS; w++) {
-		unsigned char *s = slot_at(t, b, w);
-
-		if (!s[0]) {
-			if (!free_slot)
-				free_slot = s;
-			continue;
-		}
-		if (!memcmp(s + SLOT_HDR, key, t->key_size))
-			return s + t->val_off;
-	}
+	key_buckets(t, key, b);
+	s = find_in(t, b[0], key, &free0, &n0);
+	if (!s && b[1] != b[0])
+		s = find_in(t, b[1], key, &free1, &n1);
+	if (s)
+		return s + t->val_off;
+	/* The emptier of the two buckets: keeps them balanced as the table fills. */
+	free_slot = n1 > n0 ? free1 : free0;
 	if (!free_slot)
 		free_slot = pick_victim(t, b);
 	if (!free_slot)

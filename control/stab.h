@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A bounded set-associative table: 8 slots per bucket, no chains, no resize, so
- * its memory is fixed at creation whatever the traffic. When a bucket is full
- * the caller's rank function picks a victim (the slot it ranks highest) or
+ * A bounded set-associative table: each key may live in one of two buckets of
+ * 8 slots (two-choice hashing), no chains, no resize, so its memory is fixed at
+ * creation whatever the traffic. When both buckets are full the caller's rank
+ * function picks a victim among their 16 slots (the one it ranks highest) or
  * refuses (all ranks negative): e.g. expired or embryonic flows can go,
  * established ones cannot.
  */
