@@ -48,6 +48,7 @@
 #include "control/inline_be.h"
 #include "control/proto.h"
 #include "core/engine_types.h"
+#include "core/limits.h"
 #include "core/proxy.h"
 #include "core/reply.h"
 
@@ -64,6 +65,7 @@
 #define DP_PENDING_MBUFS 4  /* client segments held per handshake until the server answers */
 #define DP_SYN_TRIES 4	    /* SYNs to the server (1 s, 2 s, 4 s apart) before giving up */
 #define DP_SYN_MAX 128
+#define DP_CHALLENGE_RATE 1000 /* challenge ACKs per second per worker, as Linux's default */
 
 struct dp_pair {
 	uint16_t in;  /* inside port */
@@ -94,7 +96,8 @@ struct dp_worker {
 	/* The control thread asks for flow counts; the worker answers between bursts. */
 	volatile int states_wanted;
 	volatile uint64_t states[MOAT_TCPS_COUNT];
-	volatile uint64_t proxy_syns, proxy_gave_up;
+	volatile uint64_t proxy_syns, proxy_gave_up, challenge_limited;
+	struct moat_bucket challenges; /* RFC 5961 10: challenge ACKs are rate-limited */
 	struct dp_pending pending[DP_PENDING];
 	uint16_t pending_next;
 	uint64_t next_timer_ns;
@@ -522,6 +525,9 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		} else if (r == MOAT_R_PROXY_ACK) {
 			/* The SYN-ACK goes no further: the client's own ACK answers it. */
 			proxy_established(w, res.flow, back);
+		} else if (!moat_bucket_take(&w->challenges, w->eng.now_ns, DP_CHALLENGE_RATE,
+					     DP_CHALLENGE_RATE / 10)) {
+			w->challenge_limited++;
 		} else if (!answer_challenge(m, &pkt, &res)) {
 			out_push(back, m);
 			return;
@@ -746,6 +752,8 @@ static json_object *reply_stats(struct dp_app *app)
 	json_object_object_add(j, "proxy_syns", json_object_new_int64((int64_t)DP_SUM(app, proxy_syns)));
 	json_object_object_add(j, "proxy_gave_up",
 			       json_object_new_int64((int64_t)DP_SUM(app, proxy_gave_up)));
+	json_object_object_add(j, "challenge_limited",
+			       json_object_new_int64((int64_t)DP_SUM(app, challenge_limited)));
 	json_object_object_add(j, "workers", per);
 	return j;
 }
@@ -943,6 +951,7 @@ static int setup_workers(struct dp_app *app)
 		struct dp_worker *w = &app->workers[k];
 
 		w->id = k;
+		moat_bucket_init(&w->challenges, 0, DP_CHALLENGE_RATE / 10);
 		if (moat_be_init(&w->be, &app->cfg, rte_rand()))
 			return -ENOMEM;
 		w->eng.pol = &app->cfg.pol;
