@@ -13,14 +13,15 @@ static int flow_rank(const void *key, const void *val, void *ctx)
 
 	(void)key;
 	if (moat_flow_expired(&e->f, be->now_s))
-		return 3;
+		return 4;
 	switch (e->f.state) {
 	case MOAT_TCPS_CLOSED:
 	case MOAT_TCPS_TIME_WAIT:
-		return 2;
+		return 3;
 	case MOAT_TCPS_SYN_SENT:
+		return 2; /* a flood's SYNs never get further: they go before... */
 	case MOAT_TCPS_SYN_RECV:
-		return 1;
+		return 1; /* ...a handshake the server has answered */
 	default:
 		return -1; /* established flows are never pushed out by new ones */
 	}
