@@ -411,37 +411,6 @@ static int peer_is_root(int fd)
 	return !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) && cred.uid == 0;
 }
 
-static int open_socket(struct moatd *d)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char dir[sizeof(sa.sun_path)];
-	char *slash;
-	int fd;
-
-	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, d->socket_path);
-	strcpy(dir, d->socket_path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) && errno != EEXIST)
-			return -errno;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(d->socket_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(d->socket_path, 0600) ||
-	    listen(fd, 16)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static int epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -647,7 +616,7 @@ int main(int argc, char **argv)
 	d.started = time(NULL);
 	if (start_xdp(&d))
 		goto out;
-	d.listenfd = open_socket(&d);
+	d.listenfd = moat_ctl_listen(d.socket_path, SOCK_NONBLOCK);
 	if (d.listenfd < 0) {
 		logmsg("%s: cannot listen: %s", d.socket_path, strerror(-d.listenfd));
 		goto out;

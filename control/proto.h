@@ -52,6 +52,12 @@ enum moat_ctl_exit {
 };
 
 /*
+ * The daemon side: create the socket's folder (0700) and listen on path, mode
+ * 0600. flags: extra socket() flags (SOCK_NONBLOCK). The fd or -errno.
+ */
+int moat_ctl_listen(const char *path, int flags);
+
+/*
  * Send one request and read one reply. Returns 0, or -errno with err filled
  * (ENOENT/ECONNREFUSED: no daemon).
  */

@@ -893,28 +893,6 @@ static void serve(struct dp_app *app, int fd)
 	close(fd);
 }
 
-static int open_socket(struct dp_app *app)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(app->socket_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, app->socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(app->socket_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(app->socket_path, 0600) ||
-	    listen(fd, 8)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static void control_loop(struct dp_app *app)
 {
 	struct pollfd p = { .fd = app->listen_fd, .events = POLLIN };
@@ -1011,7 +989,7 @@ static int setup(struct dp_app *app)
 	if (setup_workers(app))
 		return -ENOMEM;
 	app->tsc_hz = rte_get_tsc_hz();
-	app->listen_fd = open_socket(app);
+	app->listen_fd = moat_ctl_listen(app->socket_path, 0);
 	if (app->listen_fd < 0) {
 		fprintf(stderr, "moat-dp: %s: cannot listen: %s\n", app->socket_path,
 			strerror(-app->listen_fd));
