@@ -20,6 +20,12 @@ typedef int (*stab_rank_fn)(const void *key, const void *val, void *ctx);
 typedef void (*stab_evict_fn)(const void *key, void *val, void *ctx);
 
 struct stab {
+	/*
+	 * 16-bit tags, 8 per bucket (16 bytes: four buckets to a cache line), 0 for
+	 * a free slot: a lookup reads a bucket's tags and touches only the slots
+	 * whose tag matches, instead of every slot's key.
+	 */
+	uint16_t *tags;
 	unsigned char *mem;
 	size_t key_size;
 	size_t val_size;
@@ -43,6 +49,8 @@ size_t stab_bytes(const struct stab *t);
 void *stab_find(struct stab *t, const void *key);
 /* Zeroed value for a new key (or the existing one); NULL when the bucket is full. */
 void *stab_insert(struct stab *t, const void *key, int *created);
+/* Start loading the key's buckets (the tag rows) ahead of a find or insert. */
+void stab_prefetch(const struct stab *t, const void *key);
 /* Visit every live entry; a non-zero return from fn removes that entry. */
 void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx), void *ctx);
 

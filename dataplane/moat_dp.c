@@ -558,6 +558,19 @@ static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, stru
 	}
 }
 
+/* The buckets a frame's flow would sit in, loading into the cache. */
+static void prefetch_flow(struct dp_worker *w, struct rte_mbuf *m)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct moat_flow_key k;
+	struct moat_pkt pkt;
+
+	if (moat_parse(d, d + rte_pktmbuf_data_len(m), &pkt) != MOAT_PARSE_TCP)
+		return;
+	moat_flow_key_make(&pkt, &k);
+	stab_prefetch(&w->be.flows, &k);
+}
+
 /* A burst of frames, from any ports: decide each, then send per port. */
 static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
 			 struct dp_outs *outs)
@@ -574,11 +587,11 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
-	for (i = 0; i < n; i++) {
-		if (i + 1 < n)
-			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
+	/* Start the flow-table loads of the whole burst before deciding any frame. */
+	for (i = 0; i < n; i++)
+		prefetch_flow(w, rx[i]);
+	for (i = 0; i < n; i++)
 		process(app, w, rx[i], outs);
-	}
 	for (p = 0; p < RTE_MAX_ETHPORTS; p++) {
 		struct dp_out *o = &outs->port[p];
 

@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 		order[j] = tmp;
 	}
 	mem = (const u64 *)t.mem;
-	words = stab_bytes(&t) / sizeof(u64);
+	words = stab_capacity(&t) * t.slot_size / sizeof(u64); /* the slots, not the tags */
 
 	for (round = 0; round < rounds; round++) {
 		u64 s = 0x1234 + (u64)round;
