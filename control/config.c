@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 struct cfg_ctx {
@@ -83,6 +84,7 @@ static const struct key_spec top_keys[] = {
 	{ .name = "events", .type = K_STRING, CFG_FIELD(events) },
 	INT_KEY("event_sample", event_sample, 0, 1000000),
 	INT_KEY("synack_wscale", pol.synack_wscale, 0, 14),
+	{ .name = "metrics", .type = K_STRING, CFG_FIELD(metrics) },
 	{ 0 },
 };
 
@@ -120,6 +122,23 @@ static const char *node_kind(const yaml_node_t *n)
 	}
 }
 
+/*
+ * What the operator wrote, for error messages: 'plain', a quoted string "...",
+ * a list, a mapping. A quoted number is named as such: the quotes are the fault.
+ */
+static const char *value_text(const yaml_node_t *n, char *buf, size_t len)
+{
+	if (n->type == YAML_SCALAR_NODE) {
+		if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+		    n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+			snprintf(buf, len, "a quoted string \"%s\"", scalar(n));
+		else
+			snprintf(buf, len, "'%s'", scalar(n));
+		return buf;
+	}
+	return node_kind(n);
+}
+
 static void store_int(struct moat_config *cfg, const struct key_spec *k, long long v)
 {
 	void *p = (char *)cfg + k->off;
@@ -151,13 +170,12 @@ static int parse_int(const yaml_node_t *n, long long *out)
 static int load_int(struct cfg_ctx *c, const struct key_spec *k, const char *path,
 		    const yaml_node_t *n)
 {
+	char vb[128];
 	long long v;
 
 	if (parse_int(n, &v))
-		return cfg_error(c, n, path, "expected an integer %lld..%lld, got %s%s%s", k->min,
-				 k->max, n->type == YAML_SCALAR_NODE ? "'" : "",
-				 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n),
-				 n->type == YAML_SCALAR_NODE ? "'" : "");
+		return cfg_error(c, n, path, "expected an integer %lld..%lld, got %s", k->min, k->max,
+				 value_text(n, vb, sizeof(vb)));
 	if (v < k->min || v > k->max)
 		return cfg_error(c, n, path, "%lld is out of range %lld..%lld", v, k->min, k->max);
 	store_int(c->cfg, k, v);
@@ -183,8 +201,12 @@ static int load_bool(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 				return 0;
 			}
 	}
-	return cfg_error(c, n, path, "expected true or false, got %s",
-			 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n));
+	{
+		char vb[128];
+
+		return cfg_error(c, n, path, "expected true or false, got %s",
+				 value_text(n, vb, sizeof(vb)));
+	}
 }
 
 static int load_enum(struct cfg_ctx *c, const struct key_spec *k, const char *path,
@@ -250,11 +272,11 @@ static int load_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 		return r < 0 ? r : 0;
 	FOR_EACH_ITEM(c, n, item)
 	{
+		char vb[128];
+
 		if (parse_int(item, &v) || v < 1 || v > 65535)
-			return cfg_error(c, item, path, "expected a TCP port 1..65535, got %s%s%s",
-					 item->type == YAML_SCALAR_NODE ? "'" : "",
-					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
-					 item->type == YAML_SCALAR_NODE ? "'" : "");
+			return cfg_error(c, item, path, "expected a TCP port 1..65535, got %s",
+					 value_text(item, vb, sizeof(vb)));
 		moat_policy_protect_port(&c->cfg->pol, (u16)v);
 	}
 	return 0;
@@ -295,9 +317,12 @@ static int load_ifaces(struct cfg_ctx *c, const char *path, const yaml_node_t *n
 	{
 		size_t len = item->type == YAML_SCALAR_NODE ? strlen(scalar(item)) : 0;
 
+		char vb[128];
+
 		if (!len || len >= MOAT_IFNAME_LEN)
 			return cfg_error(c, item, path,
-					 "expected an interface name of 1..15 characters");
+					 "expected an interface name of 1..15 characters, got %s",
+					 value_text(item, vb, sizeof(vb)));
 		if (c->cfg->n_interfaces == MOAT_MAX_INTERFACES)
 			return cfg_error(c, item, path, "more than %d interfaces",
 					 MOAT_MAX_INTERFACES);
@@ -368,9 +393,10 @@ void moat_config_defaults(struct moat_config *cfg)
 	strcpy(cfg->pin_dir, "/sys/fs/bpf/moat");
 	cfg->cookie_rotate_s = 300;
 	cfg->event_sample = 100;
+	strcpy(cfg->metrics, "127.0.0.1:9477");
 }
 
-static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map)
+static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map, const char *prefix)
 {
 	yaml_node_pair_t *a, *b;
 
@@ -379,19 +405,42 @@ static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map)
 	for (a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
 		yaml_node_t *ka = yaml_document_get_node(c->doc, a->key);
 		yaml_node_t *va = yaml_document_get_node(c->doc, a->value);
+		char path[128];
 
-		if (ka && ka->type == YAML_SCALAR_NODE)
-			for (b = map->data.mapping.pairs.start; b < a; b++) {
-				yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
+		if (!ka || ka->type != YAML_SCALAR_NODE)
+			continue;
+		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+			 scalar(ka));
+		for (b = map->data.mapping.pairs.start; b < a; b++) {
+			yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
 
-				if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
-					return cfg_error(c, ka, NULL, "key '%s' given twice (first on line %zu)",
-							 scalar(ka), kb->start_mark.line + 1);
-			}
-		if (va && check_duplicate_keys(c, va))
+			if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
+				return cfg_error(c, ka, NULL, "key '%s' given twice (first on line %zu)",
+						 path, kb->start_mark.line + 1);
+		}
+		if (va && check_duplicate_keys(c, va, path))
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* A file holds one document: a second one ('---') would be silently ignored. */
+static int check_single_document(struct cfg_ctx *c, yaml_parser_t *parser)
+{
+	yaml_document_t next;
+	yaml_node_t *root;
+	int r = 0;
+
+	if (!yaml_parser_load(parser, &next))
+		return 0; /* the first document was complete: a later syntax error is not ours */
+	root = yaml_document_get_root_node(&next);
+	if (root) {
+		snprintf(c->err, c->errlen, "%s:%zu: a second YAML document ('---'): a config file holds one",
+			 c->path, next.start_mark.line + 1);
+		r = -EINVAL;
+	}
+	yaml_document_delete(&next);
+	return r;
 }
 
 static int parse_document(struct cfg_ctx *c, FILE *f)
@@ -412,7 +461,7 @@ static int parse_document(struct cfg_ctx *c, FILE *f)
 	}
 	root = yaml_document_get_root_node(c->doc);
 	if (root) {
-		r = check_duplicate_keys(c, root);
+		r = check_duplicate_keys(c, root, NULL);
 		if (!r) {
 			if (root->type == YAML_SCALAR_NODE && !*scalar(root))
 				r = 0; /* a file holding only comments */
@@ -421,6 +470,8 @@ static int parse_document(struct cfg_ctx *c, FILE *f)
 		}
 	}
 	yaml_document_delete(c->doc);
+	if (!r && root)
+		r = check_single_document(c, &parser);
 	yaml_parser_delete(&parser);
 	return r;
 }
@@ -438,6 +489,15 @@ int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(errno));
 		return r;
+	}
+	{
+		struct stat st;
+
+		if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: cannot read config: %s", path, strerror(EISDIR));
+			fclose(f);
+			return -EISDIR;
+		}
 	}
 	r = parse_document(&c, f);
 	fclose(f);

@@ -30,6 +30,7 @@ struct moat_config {
 	unsigned int cookie_rotate_s;	/* SYN cookie secret rotation period */
 	char events[256];		/* event log: a file, "-" for stdout, "" for none */
 	unsigned int event_sample;	/* one event per N packets of each drop reason */
+	char metrics[64];		/* Prometheus listen address, "" for none */
 };
 
 void moat_config_defaults(struct moat_config *cfg);

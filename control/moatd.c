@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "control/config.h"
+#include "control/metrics.h"
 #include "control/proto.h"
 #include "control/sockdiag.h"
 #include "core/flowkey.h"
@@ -40,6 +41,8 @@ struct moatd {
 	int epfd, sigfd, listenfd, timerfd;
 	time_t started;
 	u64 rotations;
+	u64 reloads, reload_failures;
+	struct moat_metrics *metrics;
 	time_t next_rotation;
 	bool stop;
 };
@@ -319,7 +322,7 @@ static json_object *reply_list(struct moatd *d, int id, json_object *req)
  * Reload: validate the file first; a bad one is refused with its error and the
  * running policy stays. Interfaces and pinning are fixed at start.
  */
-static int reload(struct moatd *d, char *err, size_t errlen)
+static int reload_config(struct moatd *d, char *err, size_t errlen)
 {
 	struct moat_config next;
 	int r;
@@ -343,6 +346,56 @@ static int reload(struct moatd *d, char *err, size_t errlen)
 	}
 	logmsg("reloaded %s", d->config_path);
 	return 0;
+}
+
+static int reload(struct moatd *d, char *err, size_t errlen)
+{
+	int r = reload_config(d, err, errlen);
+
+	if (r)
+		d->reload_failures++;
+	else
+		d->reloads++;
+	return r;
+}
+
+/* Prometheus exposition: runs on the metrics thread; reads counters only. */
+static void fill_metrics(void *ctx, struct moat_text *t)
+{
+	struct moatd *d = ctx;
+	u64 cnt[MOAT_R_COUNT] = { 0 }, assigned = 0, failed = 0;
+	unsigned int i;
+	int r;
+
+	moat_xdp_read_reasons(d->xdp, cnt);
+	moat_xdp_read_tc(d->xdp, &assigned, &failed);
+	moat_text_family(t, "moat_packets_total", "counter",
+			 "Packets decided by moat, by reason and verdict, summed over CPUs.");
+	for (r = 0; r < MOAT_R_COUNT; r++)
+		moat_text_printf(t, "moat_packets_total{reason=\"%s\",verdict=\"%s\"} %llu\n",
+				 moat_reason_name(r), moat_verdict_name(moat_reason_verdict(r)),
+				 (unsigned long long)cnt[r]);
+	moat_text_family(t, "moat_cookie_request_sockets_total", "counter",
+			 "Valid cookie ACKs handed to the listener as request sockets (TC half).");
+	moat_text_printf(t, "moat_cookie_request_sockets_total{result=\"assigned\"} %llu\n",
+			 (unsigned long long)assigned);
+	moat_text_printf(t, "moat_cookie_request_sockets_total{result=\"failed\"} %llu\n",
+			 (unsigned long long)failed);
+	moat_text_family(t, "moat_secret_rotations_total", "counter", "SYN cookie secret rotations.");
+	moat_text_printf(t, "moat_secret_rotations_total %llu\n", (unsigned long long)d->rotations);
+	moat_text_family(t, "moat_reloads_total", "counter", "Configuration reloads, by result.");
+	moat_text_printf(t, "moat_reloads_total{result=\"applied\"} %llu\n", (unsigned long long)d->reloads);
+	moat_text_printf(t, "moat_reloads_total{result=\"refused\"} %llu\n",
+			 (unsigned long long)d->reload_failures);
+	moat_text_family(t, "moat_list_prefixes", "gauge", "Prefixes on the allow and deny lists.");
+	moat_text_printf(t, "moat_list_prefixes{list=\"allow\"} %zu\n", d->cfg.allow.n);
+	moat_text_printf(t, "moat_list_prefixes{list=\"deny\"} %zu\n", d->cfg.deny.n);
+	moat_text_family(t, "moat_interface_info", "gauge", "Interfaces moat is attached to.");
+	for (i = 0; i < d->cfg.n_interfaces; i++)
+		moat_text_printf(t, "moat_interface_info{interface=\"%s\",xdp_mode=\"%s\"} 1\n",
+				 d->cfg.interfaces[i], d->cfg.xdp_generic ? "generic" : "native");
+	moat_text_family(t, "moat_start_time_seconds", "gauge", "When moatd started, Unix time.");
+	moat_text_printf(t, "moat_start_time_seconds %lld\n", (long long)d->started);
 }
 
 static json_object *dispatch(struct moatd *d, const char *line)
@@ -418,17 +471,21 @@ static int epoll_add(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The signals moatd takes through its signalfd: blocked in every thread it starts. */
+static void moat_signal_mask(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+}
+
 static int setup_loop(struct moatd *d)
 {
 	struct itimerspec tick = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	moat_signal_mask(&mask);
 	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -476,6 +533,7 @@ static void on_signal(struct moatd *d)
 
 static int run_loop(struct moatd *d)
 {
+	static const struct timeval client_timeout = { .tv_sec = 1 };
 	struct epoll_event evs[8];
 	int n, i;
 
@@ -497,6 +555,9 @@ static int run_loop(struct moatd *d)
 
 				if (c < 0)
 					continue;
+				/* A client that sends nothing must not hold the loop. */
+				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &client_timeout,
+					   sizeof(client_timeout));
 				if (!peer_is_root(c)) {
 					dprintf(c, "{\"ok\":false,\"error\":\"permission denied: moatd answers root only\"}\n");
 					close(c);
@@ -572,7 +633,7 @@ static int check_config(const char *path, struct moat_config *cfg)
 		return 2;
 	}
 	if (cfg->mode == MOAT_MODE_DPDK) {
-		fprintf(stderr, "moatd: %s: key 'mode': dpdk is not available yet (moat-dp is being built); use mode: xdp\n", path);
+		fprintf(stderr, "moatd: %s: key 'mode': moatd drives the xdp backend only; for mode dpdk run moat-dp with this config (see the README)\n", path);
 		moat_config_free(cfg);
 		return 2;
 	}
@@ -613,6 +674,14 @@ int main(int argc, char **argv)
 	}
 	if (check_config(d.config_path, &d.cfg))
 		return 2;
+	{
+		sigset_t mask;
+
+		/* Before any thread exists (the metrics server's): they inherit the mask. */
+		moat_signal_mask(&mask);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 	d.started = time(NULL);
 	if (start_xdp(&d))
 		goto out;
@@ -621,6 +690,14 @@ int main(int argc, char **argv)
 		logmsg("%s: cannot listen: %s", d.socket_path, strerror(-d.listenfd));
 		goto out;
 	}
+	if (d.cfg.metrics[0]) {
+		char merr[256];
+
+		if (moat_metrics_start(&d.metrics, d.cfg.metrics, fill_metrics, &d, merr, sizeof(merr))) {
+			logmsg("%s", merr);
+			goto out;
+		}
+	}
 	if (open_events(&d) || setup_loop(&d)) {
 		logmsg("cannot set up: %s", strerror(errno));
 		goto out;
@@ -628,6 +705,7 @@ int main(int argc, char **argv)
 	logmsg("running (config %s, socket %s)", d.config_path, d.socket_path);
 	rc = run_loop(&d) ? 1 : 0;
 out:
+	moat_metrics_stop(d.metrics);
 	if (d.xdp && !d.cfg.keep_attached)
 		moat_xdp_detach_all(d.xdp);
 	else if (d.xdp)

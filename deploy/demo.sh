@@ -86,7 +86,7 @@ download=$!
 	sleep 3
 	port=$(in_ns "$LAB_CLI" ss -tnH state established dst "$SRV4" | awk '{n = split($3, a, ":"); print a[n]; exit}')
 	mac=$(ip -n "$LAB_RTR" -j link show ra | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-	[ -n "$port" ] && in_ns "$LAB_ATK" /usr/bin/python3 tests/lab/spoof_rst.py a0 "$mac" "$CLI4" "$port" "$SRV4" 80 5000 >/dev/null
+	[ -n "$port" ] && in_ns "$LAB_ATK" /usr/bin/python3 tests/lab/spoof_rst_raw.py a0 "$mac" "$CLI4" "$port" "$SRV4" 80 5000 >/dev/null
 ) &
 LAB_PIDS+=($!)
 

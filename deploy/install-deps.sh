@@ -7,7 +7,7 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	clang llvm lld
 	libbpf-dev bpftool linux-libc-dev
-	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev
+	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev libmicrohttpd-dev
 	libdpdk-dev
 	python3-scapy tcpdump iproute2 procps
 	nginx-light hping3 curl ethtool

@@ -268,7 +268,7 @@ check $(( dropped == 0 && txfull == 0 && fwd > 0 ? 0 : 1 )) \
 
 # ---- a long download against spoofed RSTs from the attacker -----------------------
 # The RSTs carry the download's 4-tuple (client -> server) and random sequence
-# numbers; spoof_rst_raw.py sends spoof_rst.py's frames, built in milliseconds,
+# numbers; spoof_rst_raw.py builds its frames in milliseconds,
 # at 20 kpps, so all land while the connection lives.
 stats r0
 nsenter --net="/run/netns/$LAB_CLI" curl -fs -m 60 --limit-rate 3M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &

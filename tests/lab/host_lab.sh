@@ -104,9 +104,16 @@ check $(( diff * 100 <= flood_rx ? 0 : 1 )) "syn_cookie for the flood $M_COOKIES
 check $(( counted == xdp_rx ? 0 : 1 )) "moat counted every packet XDP saw ($counted of $xdp_rx)"
 check $(( valid >= M_OK ? 0 : 1 )) "legitimate handshakes completed through cookies: $valid"
 
+# Prometheus metrics, scraped over HTTP from inside the server's namespace.
+moatctl stats -j >"$LAB_DIR/m0.json"
+in_ns "$LAB_SRV" curl -fsS -m 5 -o "$LAB_DIR/metrics.txt" http://127.0.0.1:9477/metrics
+check $? "metrics served on 127.0.0.1:9477/metrics"
+/usr/bin/python3 "$here/check_metrics.py" "$LAB_DIR/metrics.txt" "$LAB_DIR/m0.json"
+check $? "metrics parse as Prometheus text and agree with moatctl stats"
+
 # ---- a long download against 10,000 spoofed RSTs ---------------------------
 moatctl stats -j >"$LAB_DIR/r0.json"
-in_ns "$LAB_CLI" curl -fs -m 60 --limit-rate 2M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &
+in_ns "$LAB_CLI" curl -fs -m 60 --limit-rate 1M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &
 dl=$!
 port=""
 for i in $(seq 1 50); do
@@ -114,7 +121,7 @@ for i in $(seq 1 50); do
 	[ -n "$port" ] && break
 	sleep 0.1
 done
-in_ns "$LAB_ATK" /usr/bin/python3 "$here/spoof_rst.py" a0 "$ATK_GW_MAC" "$CLI4" "${port:-1}" "$SRV4" 80 "$RSTS"
+in_ns "$LAB_ATK" /usr/bin/python3 "$here/spoof_rst_raw.py" a0 "$ATK_GW_MAC" "$CLI4" "${port:-1}" "$SRV4" 80 "$RSTS"
 wait "$dl"
 dl_rc=$?
 moatctl stats -j >"$LAB_DIR/r1.json"

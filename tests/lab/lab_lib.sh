@@ -115,6 +115,8 @@ lab_down() {
 	for ns in "$LAB_SRV" "$LAB_RTR" "$LAB_CLI" "$LAB_ATK"; do
 		ip netns del "$ns" 2>/dev/null
 	done
+	# The pinned maps of a moatd the lab ran with pin_dir /sys/fs/bpf/$LAB.
+	[ -d "/sys/fs/bpf/$LAB" ] && rm -rf "/sys/fs/bpf/$LAB"
 	rm -rf "$LAB_DIR"
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Send N spoofed IPv4 RSTs with one connection's 4-tuple and random sequence
 numbers, fast: frames built with struct and sent on an AF_PACKET socket, paced
-at RATE frames/s (the same frames spoof_rst.py sends, built in milliseconds
+at RATE frames/s (frames built with struct, in milliseconds
 rather than seconds, so they land while the connection is still alive).
 usage: spoof_rst_raw.py IFACE DST_MAC SRC SPORT DST DPORT N [RATE]"""
 import random
