@@ -9,16 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A prefix length: 1 to 3 decimal digits and nothing else (no sign, no spaces). */
 static int parse_plen(const char *s, unsigned int max, u8 *out)
 {
-	char *end;
-	unsigned long v;
+	unsigned int v = 0;
+	size_t i, n = strlen(s);
 
-	if (!*s)
+	if (n == 0 || n > 3)
 		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max || s[0] == '-' || s[0] == '+')
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned int)(s[i] - '0');
+	}
+	if (v > max)
 		return -EINVAL;
 	*out = (u8)v;
 	return 0;

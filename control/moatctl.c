@@ -4,7 +4,10 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "control/explain.h"
 #include "control/cidr.h"
@@ -20,6 +23,7 @@ struct command {
 
 static int cmd_explain(int argc, char **argv);
 static int cmd_daemon(int argc, char **argv);
+static int cmd_top(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -29,6 +33,7 @@ static const struct command commands[] = {
 	{ "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path", cmd_daemon },
 	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
 	{ "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)", cmd_daemon },
+	{ "top", "[-j] [-n COUNT] [-d SECONDS] [--socket PATH]", "live: rates per reason, busiest sources", cmd_top },
 	{ "block", "CIDR [--socket PATH]", "add CIDR to the deny list (live)", cmd_daemon },
 	{ "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list", cmd_daemon },
 	{ "allow", "CIDR [--socket PATH]", "add CIDR to the allow list (live)", cmd_daemon },
@@ -232,6 +237,162 @@ static int cmd_daemon(int argc, char **argv)
 		printf("ok\n");
 	json_object_put(reply);
 	return MOAT_EXIT_OK;
+}
+
+static json_object *ask(const char *sock, const char *cmd, int *rc)
+{
+	json_object *req = json_object_new_object(), *reply = NULL, *ok;
+	char err[512];
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	*rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
+	json_object_put(req);
+	if (*rc) {
+		fprintf(stderr, "moatctl top: %s\n", err);
+		*rc = *rc == -ENOENT || *rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
+		return NULL;
+	}
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		fprintf(stderr, "moatctl top: %s refused: %s\n", cmd,
+			json_object_get_string(json_object_object_get(reply, "error")));
+		json_object_put(reply);
+		*rc = MOAT_EXIT_ERROR;
+		return NULL;
+	}
+	return reply;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Per-reason rates between two stats replies, as a JSON object of packets/s. */
+static json_object *rates_between(json_object *a, json_object *b, double dt)
+{
+	json_object *out = json_object_new_object(), *ra, *rb;
+	int r;
+
+	json_object_object_get_ex(a, "reasons", &ra);
+	json_object_object_get_ex(b, "reasons", &rb);
+	for (r = 0; r < MOAT_R_COUNT; r++) {
+		const char *n = moat_reason_name(r);
+		int64_t d = json_object_get_int64(json_object_object_get(rb, n)) -
+			    json_object_get_int64(json_object_object_get(ra, n));
+
+		json_object_object_add(out, n, json_object_new_double(dt > 0 ? (double)d / dt : 0));
+	}
+	return out;
+}
+
+static void print_top_screen(json_object *rates, json_object *top, bool tty)
+{
+	double v[3] = { 0 };
+	json_object *src;
+	size_t i;
+	int r;
+
+	for (r = 0; r < MOAT_R_COUNT; r++)
+		v[moat_reason_verdict(r)] +=
+			json_object_get_double(json_object_object_get(rates, moat_reason_name(r)));
+	if (tty)
+		printf("\033[H\033[2J");
+	printf("moat top — packets/s: pass %.0f  drop %.0f  tx %.0f\n\n", v[MOAT_PASS], v[MOAT_DROP],
+	       v[MOAT_TX]);
+	printf("%-18s %-7s %12s\n", "reason", "verdict", "packets/s");
+	for (r = 0; r < MOAT_R_COUNT; r++) {
+		double x = json_object_get_double(json_object_object_get(rates, moat_reason_name(r)));
+
+		if (x >= 0.5)
+			printf("%-18s %-7s %12.0f\n", moat_reason_name(r),
+			       moat_verdict_name(moat_reason_verdict(r)), x);
+	}
+	printf("\n%-40s %12s %12s  %s\n", "source (sampled 1 in N)", "drops/s", "SYN/s", "last drop");
+	if (json_object_object_get_ex(top, "sources", &src))
+		for (i = 0; i < json_object_array_length(src) && i < 15; i++) {
+			json_object *s = json_object_array_get_idx(src, i);
+
+			printf("%-40s %12.0f %12.0f  %s\n",
+			       json_object_get_string(json_object_object_get(s, "source")),
+			       json_object_get_double(json_object_object_get(s, "drops_per_s")),
+			       json_object_get_double(json_object_object_get(s, "syn_per_s")),
+			       json_object_get_string(json_object_object_get(s, "last_drop_reason")));
+		}
+	fflush(stdout);
+}
+
+/* A live view: what `top` is to processes, for moat's reasons and sources. */
+static int cmd_top(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },	       { "socket", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },   { "delay", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },	       { NULL, 0, NULL, 0 },
+	};
+	const char *sock = MOAT_DEFAULT_SOCKET;
+	double delay = 1, t0, t1;
+	json_object *prev, *cur, *top, *rates;
+	bool json = false, tty = isatty(STDOUT_FILENO);
+	long count = 0, i;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "js:n:d:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 's': sock = optarg; break;
+		case 'n': count = strtol(optarg, NULL, 10); break;
+		case 'd': delay = strtod(optarg, NULL); break;
+		case 'h':
+			printf("usage: moatctl top [-j] [-n COUNT] [-d SECONDS] [--socket PATH]\n"
+			       "Refreshes every SECONDS (default 1) until Ctrl-C, or COUNT times.\n"
+			       "-j prints one JSON object per refresh: rates per reason and sources.\n");
+			return 0;
+		default: return MOAT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || delay < 0.1 || count < 0) {
+		fprintf(stderr, "moatctl top: -d needs at least 0.1 s and -n a count\n");
+		return MOAT_EXIT_USAGE;
+	}
+	prev = ask(sock, "stats", &rc);
+	if (!prev)
+		return rc;
+	t0 = now_s();
+	for (i = 0; !count || i < count; i++) {
+		usleep((useconds_t)(delay * 1e6));
+		cur = ask(sock, "stats", &rc);
+		top = cur ? ask(sock, "top", &rc) : NULL;
+		if (!cur || !top) {
+			json_object_put(cur);
+			break;
+		}
+		t1 = now_s();
+		rates = rates_between(prev, cur, t1 - t0);
+		if (json) {
+			json_object *line = json_object_new_object();
+
+			json_object_object_add(line, "interval_s", json_object_new_double(t1 - t0));
+			json_object_object_add(line, "rates", json_object_get(rates));
+			json_object_object_add(line, "sources",
+					       json_object_get(json_object_object_get(top, "sources")));
+			printf("%s\n", json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN));
+			fflush(stdout);
+			json_object_put(line);
+		} else {
+			print_top_screen(rates, top, tty);
+		}
+		json_object_put(rates);
+		json_object_put(top);
+		json_object_put(prev);
+		prev = cur;
+		t0 = t1;
+	}
+	json_object_put(prev);
+	return rc;
 }
 
 static int cmd_version(int argc, char **argv)

@@ -28,7 +28,25 @@
 #include "control/proto.h"
 #include "control/sockdiag.h"
 #include "core/flowkey.h"
+#include "core/parse.h"
 #include "xdp/moat_xdp.h"
+
+/*
+ * Sources seen in the sampled events, for `moatctl top`: a small open-addressed
+ * table of smoothed per-second estimates (each event stands for event_sample
+ * packets), decayed every second so quiet sources fade out.
+ */
+#define TOP_SLOTS 4096
+#define TOP_DECAY 0.8 /* per second: a steady rate r settles at r / (1 - TOP_DECAY) */
+
+struct top_source {
+	struct moat_addr addr;
+	u8 family;
+	u8 used;
+	u8 last_reason;
+	double drops; /* decayed sums */
+	double syns;
+};
 
 struct moatd {
 	const char *config_path;
@@ -43,6 +61,7 @@ struct moatd {
 	u64 rotations;
 	u64 reloads, reload_failures;
 	struct moat_metrics *metrics;
+	struct top_source top[TOP_SLOTS];
 	time_t next_rotation;
 	bool stop;
 };
@@ -161,9 +180,9 @@ static int push_runtime(struct moatd *d)
 		rt.list_entries[d->cfg.allow.v[r].family == 6]++;
 	for (r = 0; r < (int)d->cfg.deny.n; r++)
 		rt.list_entries[d->cfg.deny.v[r].family == 6]++;
-	/* Sample drops (and the filter's own answers) for the event log. */
+	/* Sample drops (and the filter's own answers) for `top` and the event log. */
 	for (r = 0; r < MOAT_R_COUNT; r++)
-		if (moat_reason_verdict(r) != MOAT_PASS && d->cfg.events[0])
+		if (moat_reason_verdict(r) != MOAT_PASS)
 			rt.event_every[r] = d->cfg.event_sample;
 	return moat_xdp_set_runtime(d->xdp, &rt);
 }
@@ -210,6 +229,100 @@ static void refresh_conns(struct moatd *d)
 	free(c);
 }
 
+static struct top_source *top_slot(struct moatd *d, const struct moat_addr *a, u8 family)
+{
+	u64 h = moat_mix64(((u64)a->w[0] << 32 | a->w[1]) ^ ((u64)a->w[2] << 32 | a->w[3]) ^ family);
+	struct top_source *weakest = NULL;
+	unsigned int i;
+
+	for (i = 0; i < 16; i++) {
+		struct top_source *t = &d->top[(h + i) & (TOP_SLOTS - 1)];
+
+		if (t->used && t->family == family && moat_addr_eq(&t->addr, a))
+			return t;
+		if (!t->used || !weakest || t->drops + t->syns < weakest->drops + weakest->syns)
+			weakest = t;
+		if (!t->used)
+			break;
+	}
+	memset(weakest, 0, sizeof(*weakest));
+	weakest->used = 1;
+	weakest->addr = *a;
+	weakest->family = family;
+	return weakest;
+}
+
+static void top_count(struct moatd *d, const struct moat_event *ev)
+{
+	struct top_source *t = top_slot(d, &ev->saddr, ev->family);
+	double n = d->cfg.event_sample ? d->cfg.event_sample : 1;
+
+	if (moat_reason_verdict(ev->reason) == MOAT_DROP) {
+		t->drops += n;
+		t->last_reason = ev->reason;
+	}
+	if (ev->tcp_flags & MOAT_TCP_SYN)
+		t->syns += n;
+}
+
+static void top_decay(struct moatd *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < TOP_SLOTS; i++) {
+		struct top_source *t = &d->top[i];
+
+		if (!t->used)
+			continue;
+		t->drops *= TOP_DECAY;
+		t->syns *= TOP_DECAY;
+		if (t->drops + t->syns < 0.5)
+			t->used = 0;
+	}
+}
+
+static int cmp_top(const void *a, const void *b)
+{
+	const struct top_source *x = *(const struct top_source *const *)a;
+	const struct top_source *y = *(const struct top_source *const *)b;
+	double kx = x->drops + x->syns, ky = y->drops + y->syns;
+
+	return kx < ky ? 1 : kx > ky ? -1 : 0;
+}
+
+/* The busiest sources by dropped packets and SYNs per second (smoothed, sampled). */
+static json_object *reply_top(struct moatd *d)
+{
+	static const struct top_source *v[TOP_SLOTS];
+	json_object *j = json_object_new_object(), *arr = json_object_new_array();
+	unsigned int i, n = 0;
+	char buf[INET6_ADDRSTRLEN];
+
+	for (i = 0; i < TOP_SLOTS; i++)
+		if (d->top[i].used)
+			v[n++] = &d->top[i];
+	qsort(v, n, sizeof(v[0]), cmp_top);
+	for (i = 0; i < n && i < 20; i++) {
+		json_object *s = json_object_new_object();
+
+		inet_ntop(v[i]->family == 6 ? AF_INET6 : AF_INET, v[i]->addr.w, buf, sizeof(buf));
+		json_object_object_add(s, "source", json_object_new_string(buf));
+		json_object_object_add(s, "drops_per_s",
+				       json_object_new_double(v[i]->drops * (1 - TOP_DECAY)));
+		json_object_object_add(s, "syn_per_s",
+				       json_object_new_double(v[i]->syns * (1 - TOP_DECAY)));
+		json_object_object_add(s, "last_drop_reason",
+				       json_object_new_string(v[i]->drops > 0 ?
+								      moat_reason_name(v[i]->last_reason) :
+								      ""));
+		json_object_array_add(arr, s);
+	}
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "sampled_one_in", json_object_new_int((int)d->cfg.event_sample));
+	json_object_object_add(j, "sources", arr);
+	return j;
+}
+
 static int print_event(void *ctx, void *data, size_t len)
 {
 	struct moatd *d = ctx;
@@ -218,7 +331,10 @@ static int print_event(void *ctx, void *data, size_t len)
 	struct timespec now;
 	json_object *j;
 
-	if (len < sizeof(*ev) || !d->events)
+	if (len < sizeof(*ev))
+		return 0;
+	top_count(d, ev);
+	if (!d->events)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	inet_ntop(ev->family == 6 ? AF_INET6 : AF_INET, ev->saddr.w, src, sizeof(src));
@@ -422,6 +538,9 @@ static json_object *dispatch(struct moatd *d, const char *line)
 	case MOAT_CMD_RELOAD:
 		out = reply_result(reload(d, err, sizeof(err)), err);
 		break;
+	case MOAT_CMD_TOP:
+		out = reply_top(d);
+		break;
 	default:
 		out = json_object_new_object();
 		json_object_object_add(out, "ok", json_object_new_boolean(0));
@@ -507,6 +626,7 @@ static void on_tick(struct moatd *d)
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
 	refresh_conns(d);
+	top_decay(d);
 	if (time(NULL) >= d->next_rotation) {
 		if (rotate_secrets(d))
 			logmsg("secret rotation failed; the current secret stays");
@@ -575,7 +695,7 @@ static int run_loop(struct moatd *d)
 static int open_events(struct moatd *d)
 {
 	if (!d->cfg.events[0])
-		return 0;
+		return moat_xdp_events_open(d->xdp, print_event, d); /* for top only */
 	if (!strcmp(d->cfg.events, "-")) {
 		d->events = stdout;
 	} else {

@@ -21,6 +21,7 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_ALLOW] = { "allow", "add a CIDR to the allow list" },
 	[MOAT_CMD_UNALLOW] = { "unallow", "remove a CIDR from the allow list" },
 	[MOAT_CMD_RELOAD] = { "reload", "re-read the config file; a bad one is refused" },
+	[MOAT_CMD_TOP] = { "top", "the busiest sources by drops and SYNs (moatd)" },
 };
 
 int moat_cmd_lookup(const char *name)
@@ -132,6 +133,10 @@ int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, ch
 		return -EINVAL;
 	}
 	text = json_object_get_string(jc);
+	if ((size_t)json_object_get_string_len(jc) != strlen(text)) {
+		snprintf(err, errlen, "\"cidr\" holds a NUL byte");
+		return -EINVAL;
+	}
 	if (moat_cidr_parse(text, &c)) {
 		snprintf(err, errlen, "'%s' is not an IPv4 or IPv6 CIDR", text);
 		return -EINVAL;
@@ -147,7 +152,11 @@ int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, ch
 		if (l->v[i].plen == c.plen && l->v[i].family == c.family &&
 		    moat_addr_eq(&l->v[i].addr, &c.addr))
 			return 0; /* already there */
-	return moat_cidr_list_add(l, &c);
+	if (moat_cidr_list_add(l, &c)) {
+		snprintf(err, errlen, "out of memory adding %s", text);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int moat_ctl_listen(const char *path, int flags)

@@ -412,6 +412,21 @@ crc=$?
 mctl status >/dev/null
 check $(( $? == 0 && crc == 0 ? 0 : 1 )) "moatd still answers root and nothing was blocked (client curl $crc)"
 
+# moatctl top: a SYN flood from one address shows at the top, with its rate.
+in_ns "$LAB_ATK" timeout -s INT 4 hping3 -q -S -p 80 -i u500 "$SRV4" >/dev/null 2>&1 &
+flood=$!
+sleep 1
+mctl top -j -n 2 -d 1 >"$LAB_DIR/top.json"
+wait "$flood" 2>/dev/null
+$PY -c '
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
+top = last["sources"][0] if last["sources"] else {}
+ok = top.get("source") == sys.argv[2] and top["syn_per_s"] > 100 and last["rates"]["syn_cookie"] > 100
+print(top.get("source"), round(top.get("syn_per_s", 0)), round(last["rates"]["syn_cookie"]))
+sys.exit(not ok)' "$LAB_DIR/top.json" "$ATK4" >"$LAB_DIR/top.txt"
+check $? "moatctl top: the flooding address first, with its SYN rate and the syn_cookie rate ($(cat "$LAB_DIR/top.txt"))"
+
 kill -TERM "$MOATD"
 wait "$MOATD" 2>/dev/null
 in_ns "$LAB_SRV" ip -d link show s0 | grep -q "prog/xdp"
