@@ -7,7 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus"
 "$make_seeds" "$work/corpus"
-echo "fuzz_engine: ${seconds}s with ASan+UBSan from $(ls "$work/corpus" | wc -l) seeds"
+echo "$(basename "$fuzzer"): ${seconds}s with ASan+UBSan from $(ls "$work/corpus" | wc -l) seeds"
 if "$fuzzer" -max_total_time="$seconds" -seed=1 -print_final_stats=1 -artifact_prefix="$work/" \
 	"$work/corpus" >"$work/log" 2>&1; then
 	grep -E 'stat::number_of_executed_units|stat::new_units_added' "$work/log" || true
