@@ -34,9 +34,9 @@ static const struct command commands[] = {
 	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
 	{ "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)", cmd_daemon },
 	{ "top", "[-j] [-n COUNT] [-d SECONDS] [--socket PATH]", "live: rates per reason, busiest sources", cmd_top },
-	{ "block", "CIDR [--socket PATH]", "add CIDR to the deny list (live)", cmd_daemon },
+	{ "block", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the deny list (live)", cmd_daemon },
 	{ "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list", cmd_daemon },
-	{ "allow", "CIDR [--socket PATH]", "add CIDR to the allow list (live)", cmd_daemon },
+	{ "allow", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the allow list (live)", cmd_daemon },
 	{ "unallow", "CIDR [--socket PATH]", "remove CIDR from the allow list", cmd_daemon },
 	{ "reload", "[--socket PATH]", "re-read the config file; a bad one is refused", cmd_daemon },
 	{ "version", "", "print the version", cmd_version },
@@ -165,18 +165,30 @@ static int cmd_daemon(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "ttl", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = MOAT_DEFAULT_SOCKET, *name = argv[0];
+	long ttl = 0;
+	char *end;
 	json_object *req, *reply = NULL, *ok;
 	char err[512];
 	bool json = false;
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "js:t:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 't':
+			ttl = strtol(optarg, &end, 10);
+			if (*end || ttl < 1 || ttl > 31 * 86400 ||
+			    (strcmp(name, "block") && strcmp(name, "allow"))) {
+				fprintf(stderr, "moatctl %s: --ttl takes 1..2678400 seconds, on block or allow\n",
+					name);
+				return MOAT_EXIT_USAGE;
+			}
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -185,6 +197,7 @@ static int cmd_daemon(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: moatctl %s %s[-j|--json] [--socket PATH]\n", name,
+			       !strcmp(name, "block") || !strcmp(name, "allow") ? "CIDR [--ttl SECONDS] " :
 			       takes_cidr(name) ? "CIDR " : "");
 			return 0;
 		default:
@@ -212,6 +225,8 @@ static int cmd_daemon(int argc, char **argv)
 	json_object_object_add(req, "cmd", json_object_new_string(name));
 	if (takes_cidr(name))
 		json_object_object_add(req, "cidr", json_object_new_string(argv[optind]));
+	if (ttl)
+		json_object_object_add(req, "ttl", json_object_new_int64(ttl));
 	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
 	json_object_put(req);
 	if (rc) {

@@ -62,6 +62,7 @@ struct moatd {
 	u64 reloads, reload_failures;
 	struct moat_metrics *metrics;
 	struct top_source top[TOP_SLOTS];
+	struct moat_ttls ttls;
 	time_t next_rotation;
 	bool stop;
 };
@@ -424,11 +425,23 @@ static json_object *reply_result(int err, const char *msg)
 }
 
 /* block/unblock/allow/unallow: the LPM tries are rewritten from the changed lists. */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 static json_object *reply_list(struct moatd *d, int id, json_object *req)
 {
 	char err[256];
-	int r = moat_proto_apply_list(&d->cfg, id, req, err, sizeof(err));
+	int r = moat_ttl_valid(id, req, err, sizeof(err));
 
+	if (!r)
+		r = moat_proto_apply_list(&d->cfg, id, req, err, sizeof(err));
+	if (!r)
+		r = moat_ttl_note(&d->ttls, id, req, mono_ms(), err, sizeof(err));
 	if (!r && ((r = push_lists(d)) || (r = push_runtime(d))))
 		snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
 	return reply_result(r, err);
@@ -455,6 +468,7 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 	}
 	moat_config_free(&d->cfg);
 	d->cfg = next;
+	d->ttls.n = 0; /* the file is the policy now: live additions went with the old one */
 	if ((r = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (r = push_lists(d)) ||
 	    (r = push_runtime(d))) {
 		snprintf(err, errlen, "cannot write the BPF maps: %s", strerror(-r));
@@ -627,6 +641,8 @@ static void on_tick(struct moatd *d)
 		return;
 	refresh_conns(d);
 	top_decay(d);
+	if (moat_ttl_expire(&d->ttls, &d->cfg, mono_ms()) && (push_lists(d) || push_runtime(d)))
+		logmsg("cannot write the lists after entries expired");
 	if (time(NULL) >= d->next_rotation) {
 		if (rotate_secrets(d))
 			logmsg("secret rotation failed; the current secret stays");

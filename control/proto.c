@@ -189,3 +189,86 @@ int moat_ctl_listen(const char *path, int flags)
 	}
 	return fd;
 }
+
+static int ttl_find(const struct moat_ttls *t, int cmd, const struct moat_cidr *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].cmd == cmd && t->v[i].cidr.family == c->family &&
+		    t->v[i].cidr.plen == c->plen && moat_addr_eq(&t->v[i].cidr.addr, &c->addr))
+			return (int)i;
+	return -1;
+}
+
+int moat_ttl_valid(int cmd, json_object *req, char *err, size_t errlen)
+{
+	json_object *jt;
+	int64_t ttl;
+
+	if (!json_object_object_get_ex(req, "ttl", &jt))
+		return 0;
+	ttl = json_object_is_type(jt, json_type_int) ? json_object_get_int64(jt) : 0;
+	if ((cmd != MOAT_CMD_BLOCK && cmd != MOAT_CMD_ALLOW) || ttl < 1 || ttl > 31 * 86400) {
+		snprintf(err, errlen, "\"ttl\" must be 1..2678400 seconds, on block or allow");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int moat_ttl_note(struct moat_ttls *t, int cmd, json_object *req, long long now, char *err,
+		  size_t errlen)
+{
+	int add = cmd == MOAT_CMD_BLOCK || cmd == MOAT_CMD_ALLOW;
+	int base = cmd == MOAT_CMD_UNBLOCK ? MOAT_CMD_BLOCK : cmd == MOAT_CMD_UNALLOW ? MOAT_CMD_ALLOW : cmd;
+	json_object *jt, *jc;
+	struct moat_cidr c;
+	int64_t ttl = 0;
+	int i;
+
+	if (!json_object_object_get_ex(req, "cidr", &jc) || moat_cidr_parse(json_object_get_string(jc), &c))
+		return 0;
+	if (json_object_object_get_ex(req, "ttl", &jt)) {
+		if (!add || !json_object_is_type(jt, json_type_int) ||
+		    (ttl = json_object_get_int64(jt)) < 1 || ttl > 31 * 86400) {
+			snprintf(err, errlen, "\"ttl\" must be 1..2678400 seconds, on block or allow");
+			return -EINVAL;
+		}
+	}
+	i = ttl_find(t, base, &c);
+	if (!ttl) {
+		/* Without a ttl the entry stays (block) or is gone (unblock): forget any expiry. */
+		if (i >= 0)
+			t->v[i] = t->v[--t->n];
+		return 0;
+	}
+	if (i < 0) {
+		if (t->n == MOAT_TTL_MAX) {
+			snprintf(err, errlen, "at most %d entries with a ttl", MOAT_TTL_MAX);
+			return -ENOSPC;
+		}
+		i = (int)t->n++;
+	}
+	t->v[i].cidr = c;
+	t->v[i].cmd = base;
+	t->v[i].expires = now + ttl * 1000;
+	return 0;
+}
+
+int moat_ttl_expire(struct moat_ttls *t, struct moat_config *cfg, long long now)
+{
+	unsigned int i = 0;
+	int gone = 0;
+
+	while (i < t->n) {
+		if (t->v[i].expires > now) {
+			i++;
+			continue;
+		}
+		moat_cidr_list_remove(t->v[i].cmd == MOAT_CMD_BLOCK ? &cfg->deny : &cfg->allow,
+				      &t->v[i].cidr);
+		t->v[i] = t->v[--t->n];
+		gone++;
+	}
+	return gone;
+}

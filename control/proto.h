@@ -10,6 +10,8 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "control/cidr.h"
+
 #define MOAT_DEFAULT_SOCKET "/run/moat/moatd.sock"
 #define MOAT_PROTO_MAX_LINE (1 << 20)
 
@@ -40,6 +42,31 @@ extern const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT];
 struct moat_config;
 int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, char *err,
 			  size_t errlen);
+
+/*
+ * Entries added with a time to live ({"ttl": seconds} on block/allow): the daemon
+ * remembers them and takes them off their list when they expire.
+ */
+#define MOAT_TTL_MAX 1024
+
+struct moat_ttl_entry {
+	struct moat_cidr cidr;
+	int cmd; /* MOAT_CMD_BLOCK or MOAT_CMD_ALLOW */
+	long long expires; /* monotonic milliseconds */
+};
+
+struct moat_ttls {
+	struct moat_ttl_entry v[MOAT_TTL_MAX];
+	unsigned int n;
+};
+
+/* Check a request's "ttl" before applying it: 0 or -EINVAL with err. */
+int moat_ttl_valid(int cmd, json_object *req, char *err, size_t errlen);
+/* After a successful list command: remember (or forget) its expiry; now in monotonic ms. */
+int moat_ttl_note(struct moat_ttls *t, int cmd, json_object *req, long long now, char *err,
+		  size_t errlen);
+/* Take expired entries off cfg's lists (now in monotonic ms): how many went. */
+int moat_ttl_expire(struct moat_ttls *t, struct moat_config *cfg, long long now);
 
 /* Index of a command name, or -1. */
 int moat_cmd_lookup(const char *name);

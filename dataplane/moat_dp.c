@@ -126,6 +126,7 @@ struct dp_app {
 	struct moat_config *live;
 	struct rte_rcu_qsbr *qsv;
 	uint64_t updates;
+	struct moat_ttls ttls; /* list entries added with a ttl */
 	struct moat_cookie_secrets secrets;
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
@@ -842,7 +843,10 @@ static json_object *reply_list(struct dp_app *app, int cmd, json_object *req)
 		free(next);
 		return reply_error("out of memory");
 	}
-	if (moat_proto_apply_list(next, cmd, req, err, sizeof(err))) {
+	if (moat_ttl_valid(cmd, req, err, sizeof(err)) ||
+	    moat_proto_apply_list(next, cmd, req, err, sizeof(err)) ||
+	    moat_ttl_note(&app->ttls, cmd, req, (long long)(dp_now_ns(app) / 1000000), err,
+			  sizeof(err))) {
 		moat_config_free(next);
 		free(next);
 		return reply_error(err);
@@ -870,6 +874,7 @@ static json_object *reply_reload(struct dp_app *app)
 		return reply_error("tables: sizes are fixed at start; restart moat-dp to change them");
 	}
 	next->pol.syn_proxy = 1;
+	app->ttls.n = 0; /* the file is the policy now */
 	publish_config(app, next);
 	return reply_ok(app);
 }
@@ -906,11 +911,32 @@ static void serve(struct dp_app *app, int fd)
 	close(fd);
 }
 
+/* Entries whose ttl ran out leave the live lists (a new copy, swapped in). */
+static void expire_ttls(struct dp_app *app)
+{
+	long long now = (long long)(dp_now_ns(app) / 1000000);
+	struct moat_config *next;
+	unsigned int i;
+
+	for (i = 0; i < app->ttls.n && app->ttls.v[i].expires > now; i++)
+		;
+	if (i == app->ttls.n)
+		return;
+	next = malloc(sizeof(*next));
+	if (!next || moat_config_clone(next, app->live)) {
+		free(next);
+		return;
+	}
+	moat_ttl_expire(&app->ttls, next, now);
+	publish_config(app, next);
+}
+
 static void control_loop(struct dp_app *app)
 {
 	struct pollfd p = { .fd = app->listen_fd, .events = POLLIN };
 
 	while (!force_quit) {
+		expire_ttls(app);
 		if (poll(&p, 1, 200) > 0) {
 			int c = accept4(app->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 

@@ -287,7 +287,7 @@ bad=(
 )
 loop_start "$LAB_DIR/r.loop"
 sleep 0.3
-in_ns "$LAB_CLI" curl -fs -m 60 --limit-rate 2M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &
+in_ns "$LAB_CLI" curl -fs -m 60 --limit-rate 1M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &
 dl=$!
 MY_PIDS+=("$dl")
 sleep 0.3
@@ -411,6 +411,18 @@ get "$LAB_CLI"
 crc=$?
 mctl status >/dev/null
 check $(( $? == 0 && crc == 0 ? 0 : 1 )) "moatd still answers root and nothing was blocked (client curl $crc)"
+
+# block --ttl: the entry leaves the deny list by itself.
+mctl block "$CLI4/32" --ttl 2 >"$LAB_DIR/ttl.out" 2>&1
+brc=$?
+get "$LAB_CLI"
+during=$?
+sleep 3.5
+get "$LAB_CLI"
+after=$?
+check $(( brc == 0 && during != 0 && after == 0 ? 0 : 1 )) "block --ttl 2: the client is refused, then served again after the ttl (block exit $brc, curl $during, then $after)"
+mctl block "$CLI4/32" --ttl 0 >/dev/null 2>&1
+check $(( $? == 2 ? 0 : 1 )) "block --ttl 0 refused as a usage error (exit 2)"
 
 # moatctl top: a SYN flood from one address shows at the top, with its rate.
 in_ns "$LAB_ATK" timeout -s INT 4 hping3 -q -S -p 80 -i u500 "$SRV4" >/dev/null 2>&1 &
