@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "control/config.h"
+#include "control/events.h"
 #include "control/metrics.h"
 #include "control/proto.h"
 #include "control/sockdiag.h"
@@ -328,35 +329,12 @@ static int print_event(void *ctx, void *data, size_t len)
 {
 	struct moatd *d = ctx;
 	const struct moat_event *ev = data;
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-	struct timespec now;
-	json_object *j;
 
 	if (len < sizeof(*ev))
 		return 0;
 	top_count(d, ev);
-	if (!d->events)
-		return 0;
-	clock_gettime(CLOCK_REALTIME, &now);
-	inet_ntop(ev->family == 6 ? AF_INET6 : AF_INET, ev->saddr.w, src, sizeof(src));
-	inet_ntop(ev->family == 6 ? AF_INET6 : AF_INET, ev->daddr.w, dst, sizeof(dst));
-	j = json_object_new_object();
-	json_object_object_add(j, "time", json_object_new_double((double)now.tv_sec + now.tv_nsec / 1e9));
-	json_object_object_add(j, "reason", json_object_new_string(moat_reason_name(ev->reason)));
-	json_object_object_add(j, "verdict", json_object_new_string(moat_verdict_name(moat_reason_verdict(ev->reason))));
-	json_object_object_add(j, "src", json_object_new_string(src));
-	json_object_object_add(j, "sport", json_object_new_int(ev->sport));
-	json_object_object_add(j, "dst", json_object_new_string(dst));
-	json_object_object_add(j, "dport", json_object_new_int(ev->dport));
-	json_object_object_add(j, "proto", json_object_new_string("tcp"));
-	json_object_object_add(j, "ttl", json_object_new_int(ev->ttl));
-	json_object_object_add(j, "tcp_flags", json_object_new_int(ev->tcp_flags));
-	json_object_object_add(j, "ifindex", json_object_new_int((int)ev->ifindex));
-	json_object_object_add(j, "cpu", json_object_new_int((int)ev->cpu));
-	json_object_object_add(j, "sampled_one_in", json_object_new_int((int)d->cfg.event_sample));
-	fprintf(d->events, "%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-	fflush(d->events);
-	json_object_put(j);
+	if (d->events)
+		moat_event_write(d->events, ev, d->cfg.event_sample, "ifindex");
 	return 0;
 }
 

@@ -45,6 +45,7 @@
 #include <rte_ring.h>
 
 #include "control/config.h"
+#include "control/events.h"
 #include "control/inline_be.h"
 #include "control/proto.h"
 #include "core/engine_types.h"
@@ -98,6 +99,7 @@ struct dp_worker {
 	volatile uint64_t states[MOAT_TCPS_COUNT];
 	volatile uint64_t proxy_syns, proxy_gave_up, challenge_limited;
 	struct moat_bucket challenges; /* RFC 5961 10: challenge ACKs are rate-limited */
+	uint32_t ev_tick[MOAT_R_COUNT];
 	struct dp_pending pending[DP_PENDING];
 	uint16_t pending_next;
 	uint64_t next_timer_ns;
@@ -127,6 +129,9 @@ struct dp_app {
 	struct rte_rcu_qsbr *qsv;
 	uint64_t updates;
 	struct moat_ttls ttls; /* list entries added with a ttl */
+	/* Sampled events: workers enqueue, the control thread writes JSON lines. */
+	struct rte_ring *ev_ring;
+	FILE *events;
 	struct moat_cookie_secrets secrets;
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
@@ -484,6 +489,29 @@ static void proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moa
 		rte_pktmbuf_free(m);
 }
 
+/* One in event_sample packets of each drop/tx reason, handed to the control thread. */
+static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_pkt *pkt,
+		     enum moat_reason r)
+{
+	struct moat_event ev;
+
+	if (++w->ev_tick[r] % app->cfg.event_sample)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = w->eng.now_ns;
+	ev.saddr = pkt->saddr;
+	ev.daddr = pkt->daddr;
+	ev.sport = pkt->sport;
+	ev.dport = pkt->dport;
+	ev.reason = (u8)r;
+	ev.family = pkt->family;
+	ev.ttl = pkt->ttl;
+	ev.tcp_flags = pkt->tcp_flags;
+	ev.ifindex = w->lcore; /* written as "lcore" */
+	ev.cpu = (u32)rte_lcore_id();
+	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
+}
+
 /* Decide one frame and queue it where it goes: on to the paired port, back, or nowhere. */
 static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		    struct dp_outs *outs)
@@ -501,6 +529,8 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	else
 		r = moat_be_run(&w->be, &w->eng, d, d + rte_pktmbuf_data_len(m), &pkt, &res);
 	w->reasons[r]++;
+	if (app->ev_ring && moat_reason_verdict(r) != MOAT_PASS)
+		dp_event(app, w, &pkt, r);
 	switch (moat_reason_verdict(r)) {
 	case MOAT_PASS:
 		if (r == MOAT_R_COOKIE_VALID && res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN) {
@@ -931,12 +961,21 @@ static void expire_ttls(struct dp_app *app)
 	publish_config(app, next);
 }
 
+static void drain_events(struct dp_app *app)
+{
+	struct moat_event ev;
+
+	while (app->ev_ring && !rte_ring_sc_dequeue_elem(app->ev_ring, &ev, sizeof(ev)))
+		moat_event_write(app->events, &ev, app->cfg.event_sample, "lcore");
+}
+
 static void control_loop(struct dp_app *app)
 {
 	struct pollfd p = { .fd = app->listen_fd, .events = POLLIN };
 
 	while (!force_quit) {
 		expire_ttls(app);
+		drain_events(app);
 		if (poll(&p, 1, 200) > 0) {
 			int c = accept4(app->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -1006,6 +1045,16 @@ static int setup(struct dp_app *app)
 	app->live = malloc(sizeof(*app->live));
 	if (!app->live || moat_config_clone(app->live, &app->cfg))
 		return -ENOMEM;
+	if (app->cfg.events[0] && app->cfg.event_sample) {
+		app->events = strcmp(app->cfg.events, "-") ? fopen(app->cfg.events, "a") : stdout;
+		app->ev_ring = rte_ring_create_elem("moat_events", sizeof(struct moat_event), 4096,
+						    rte_socket_id(), RING_F_SC_DEQ);
+		if (!app->events || !app->ev_ring) {
+			fprintf(stderr, "moat-dp: %s: cannot open the event log: %s\n", app->cfg.events,
+				strerror(errno));
+			return -EIO;
+		}
+	}
 	app->qsv = rte_zmalloc("moat_qsbr", rte_rcu_qsbr_get_memsize(DP_MAX_WORKERS), RTE_CACHE_LINE_SIZE);
 	if (!app->qsv || rte_rcu_qsbr_init(app->qsv, DP_MAX_WORKERS))
 		return -ENOMEM;
@@ -1090,6 +1139,7 @@ int main(int argc, char **argv)
 		goto out;
 	control_loop(&app);
 	rte_eal_mp_wait_lcore();
+	drain_events(&app);
 	print_totals(&app);
 	rc = 0;
 out:

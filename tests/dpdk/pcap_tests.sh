@@ -47,7 +47,7 @@ run_dp() {
 
 # 1. The spoofed flood with cookies always: every SYN answered, nothing inside, no state.
 cp "$captures/pkt.TCP.synflood.spoofed.pcap" "$work/flood.pcap"
-printf 'mode: dpdk\nsyn_cookies: always\n' >"$work/always.yaml"
+printf 'mode: dpdk\nsyn_cookies: always\nevents: %s\nevent_sample: 100\n' "$work/events.jsonl" >"$work/always.yaml"
 run_dp flood "$work/always.yaml" "$work/flood.pcap"
 check "$DP_RC" "moat-dp exits 0 on SIGINT after the flood (stderr: $(tail -n1 "$work/flood.err"))"
 /usr/bin/python3 "$here/check_pcap.py" cookies "$work/flood.pcap" "$work/flood.out0.pcap"
@@ -58,6 +58,15 @@ check $? "flood: nothing reached the inside port"
 check $? "flood: no flow state left ($(cat "$work/flood.flows"))"
 /usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); sys.exit(not (t["rx"] == int(sys.argv[2]) and t["reasons"]["syn_cookie"] == int(sys.argv[2])))' "$work/flood.totals" "$DP_N"
 check $? "flood: totals printed at exit count $DP_N syn_cookie"
+/usr/bin/python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+want = int(sys.argv[2]) // 100
+ok = len(ev) == want and all(e["reason"] == "syn_cookie" and e["verdict"] == "tx" and "lcore" in e
+                             and e["sampled_one_in"] == 100 and e["dport"] == 25565 for e in ev)
+print(len(ev), "of", want)
+sys.exit(not ok)' "$work/events.jsonl" "$DP_N" >"$work/events.check"
+check $? "flood: one JSON event per 100 syn_cookie answers ($(cat "$work/events.check"))"
 
 # 2. The reflection capture with cookies off: what passes is exactly what explain passes,
 #    byte for byte; no SYN-ACK nobody asked for crosses.
