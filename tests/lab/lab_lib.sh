@@ -103,20 +103,21 @@ lab_wait_port() { # ns port: until something listens (at most 20 s)
 	return 1
 }
 
+# Safe under `set -e` (demo.sh): a process already gone must not stop the clean-up.
 lab_down() {
 	local pid ns
 	for pid in "${LAB_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${LAB_PIDS[@]}"; do
-		wait "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null || true
 	done
 	LAB_PIDS=()
 	for ns in "$LAB_SRV" "$LAB_RTR" "$LAB_CLI" "$LAB_ATK"; do
-		ip netns del "$ns" 2>/dev/null
+		ip netns del "$ns" 2>/dev/null || true
 	done
 	# The pinned maps of a moatd the lab ran with pin_dir /sys/fs/bpf/$LAB.
-	[ -d "/sys/fs/bpf/$LAB" ] && rm -rf "/sys/fs/bpf/$LAB"
+	rm -rf "/sys/fs/bpf/$LAB"
 	rm -rf "$LAB_DIR"
 }
 
