@@ -27,18 +27,10 @@ static int cmd_top(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+/* Commands moatctl answers itself; the daemons' commands come from moat_cmds (proto.c). */
 static const struct command commands[] = {
 	{ "explain", "[--json] [--config FILE] [--quiet] PCAP",
 	  "run a capture through the engine, one verdict per packet", cmd_explain },
-	{ "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path", cmd_daemon },
-	{ "stats", "[-j] [--socket PATH]", "packets per reason and verdict", cmd_daemon },
-	{ "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)", cmd_daemon },
-	{ "top", "[-j] [-n COUNT] [-d SECONDS] [--socket PATH]", "live: rates per reason, busiest sources", cmd_top },
-	{ "block", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the deny list (live)", cmd_daemon },
-	{ "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list", cmd_daemon },
-	{ "allow", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the allow list (live)", cmd_daemon },
-	{ "unallow", "CIDR [--socket PATH]", "remove CIDR from the allow list", cmd_daemon },
-	{ "reload", "[--socket PATH]", "re-read the config file; a bad one is refused", cmd_daemon },
 	{ "version", "", "print the version", cmd_version },
 	{ "help", "[COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL },
@@ -47,10 +39,13 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
 	const struct command *c;
+	int i;
 
 	fprintf(f, "usage: moatctl [--help] COMMAND [ARGS]\n\ncommands:\n");
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %-8s %-42s %s\n", c->name, c->args, c->help);
+	for (i = 0; i < MOAT_CMD_COUNT; i++)
+		fprintf(f, "  %-8s %-42s %s\n", moat_cmds[i].name, moat_cmds[i].args, moat_cmds[i].help);
 	fprintf(f, "\nexit codes: 0 ok, 1 bad input or an error from the daemon, 2 usage or config\n"
 		   "error, 3 no daemon on the socket (default %s)\n", MOAT_DEFAULT_SOCKET);
 }
@@ -451,9 +446,15 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv);
 	c = find_command(argv[1]);
-	if (!c) {
+	if (c)
+		return c->run(argc - 1, argv + 1);
+	switch (moat_cmd_lookup(argv[1])) {
+	case -1:
 		fprintf(stderr, "moatctl: unknown command '%s' (try moatctl --help)\n", argv[1]);
 		return 2;
+	case MOAT_CMD_TOP:
+		return cmd_top(argc - 1, argv + 1);
+	default:
+		return cmd_daemon(argc - 1, argv + 1);
 	}
-	return c->run(argc - 1, argv + 1);
 }

@@ -13,15 +13,16 @@
 #include <unistd.h>
 
 const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
-	[MOAT_CMD_STATUS] = { "status", "mode, interfaces, cookie path, uptime" },
-	[MOAT_CMD_STATS] = { "stats", "packets per reason and verdict, summed over CPUs" },
-	[MOAT_CMD_FLOWS] = { "flows", "tracked flows per TCP state (moat-dp)" },
-	[MOAT_CMD_BLOCK] = { "block", "add a CIDR to the deny list" },
-	[MOAT_CMD_UNBLOCK] = { "unblock", "remove a CIDR from the deny list" },
-	[MOAT_CMD_ALLOW] = { "allow", "add a CIDR to the allow list" },
-	[MOAT_CMD_UNALLOW] = { "unallow", "remove a CIDR from the allow list" },
-	[MOAT_CMD_RELOAD] = { "reload", "re-read the config file; a bad one is refused" },
-	[MOAT_CMD_TOP] = { "top", "the busiest sources by drops and SYNs (moatd)" },
+	[MOAT_CMD_STATUS] = { "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path" },
+	[MOAT_CMD_STATS] = { "stats", "[-j] [--socket PATH]", "packets per reason and verdict" },
+	[MOAT_CMD_FLOWS] = { "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)" },
+	[MOAT_CMD_BLOCK] = { "block", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the deny list (live)" },
+	[MOAT_CMD_UNBLOCK] = { "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list" },
+	[MOAT_CMD_ALLOW] = { "allow", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the allow list (live)" },
+	[MOAT_CMD_UNALLOW] = { "unallow", "CIDR [--socket PATH]", "remove CIDR from the allow list" },
+	[MOAT_CMD_RELOAD] = { "reload", "[--socket PATH]", "re-read the config file; a bad one is refused" },
+	[MOAT_CMD_TOP] = { "top", "[-j] [-n COUNT] [-d SECONDS] [--socket PATH]",
+			   "live: rates per reason, busiest sources (moatd)" },
 };
 
 int moat_cmd_lookup(const char *name)

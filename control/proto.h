@@ -30,6 +30,7 @@ enum moat_cmd {
 
 struct moat_cmd_desc {
 	const char *name;
+	const char *args; /* for moatctl's usage line */
 	const char *help;
 };
 
