@@ -126,3 +126,133 @@ lab_nstat() { in_ns "$1" nstat -az "$2" | awk -v k="$2" '$1 == k { print $2 }'; 
 
 # XDP packets seen by a veth interface (ethtool statistics, all queues).
 lab_xdp_packets() { in_ns "$1" ethtool -S "$2" | awk '/rx_queue_[0-9]+_xdp_packets/ { s += $2 } END { print s + 0 }'; }
+
+# ---- The inline lab: moat-dp as a bump in the wire (deploy/demo.sh --dataplane) ----
+#
+#   client   (LAB-cli) c0 10.90.8.3 -+
+#                                     +- br0 (LAB-sw) sw-d -- d-out [moat-dp in LAB-dp] d-in -- s0 (LAB-srv)
+#   attacker (LAB-atk) a0 10.90.8.4 -+                      port 1, outside   port 0, inside   10.90.8.2
+#
+# One subnet, no router: moat-dp reads both of its veths through net_af_packet and
+# forwards between them. lab_dp_names renames lab_lib's namespaces and addresses for
+# this layout (LAB_RTR becomes the moat-dp namespace, so lab_down still deletes it);
+# lab_dp_down deletes the switch namespace as well.
+
+lab_dp_names() {
+	LAB_RTR=$LAB-dp
+	LAB_SW=$LAB-sw
+	SRV4=10.90.8.2 SRV6=fd90:8::2 CLI4=10.90.8.3 CLI6=fd90:8::3 ATK4=10.90.8.4
+	LAB_DP_PID="" LAB_DP_PREFIX=""
+	LAB_DP_SOCK=$LAB_DIR/dp.sock
+	# moat-dp's worker polls CPU 1; the endpoints' receive work and the attacker
+	# run on the others, so the filter's core does only the filter's work.
+	LAB_DP_OTHER_CPUS=$(printf %x $(( ((1 << $(nproc)) - 1) & ~2 )))
+}
+
+# A veth pair whose frames af_packet can take as they are: no segmentation
+# offloads (frames no larger than the MTU) and real checksums on the wire.
+lab_dp_veth() { # ns_a if_a ns_b if_b
+	local end
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || return 1
+	for end in "$1 $2" "$3 $4"; do
+		set -- $end
+		in_ns "$1" ethtool -K "$2" gro off gso off tso off tx off >/dev/null 2>&1
+		if in_ns "$1" ethtool -k "$2" | grep -Eq '^(tcp-segmentation-offload|generic-segmentation-offload|tx-checksumming): on'; then
+			lab_log "offloads stay on for $2 in $1: af_packet would see oversized frames"
+			return 1
+		fi
+	done
+}
+
+lab_dp_up() {
+	local ns dev
+	for ns in "$LAB_SRV" "$LAB_RTR" "$LAB_CLI" "$LAB_ATK" "$LAB_SW"; do
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up
+	done
+	# The wire itself (switch, moat-dp's ports) sends nothing of its own.
+	for ns in "$LAB_RTR" "$LAB_SW"; do
+		in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	done
+	lab_dp_veth "$LAB_CLI" c0 "$LAB_SW" sw-c || return 1
+	lab_dp_veth "$LAB_ATK" a0 "$LAB_SW" sw-a || return 1
+	lab_dp_veth "$LAB_SW" sw-d "$LAB_RTR" d-out || return 1
+	lab_dp_veth "$LAB_RTR" d-in "$LAB_SRV" s0 || return 1
+	ip -n "$LAB_SW" link add br0 type bridge || return 1
+	for dev in sw-c sw-a sw-d; do
+		ip -n "$LAB_SW" link set "$dev" master br0 up || return 1
+	done
+	ip -n "$LAB_SW" link set br0 up
+	ip -n "$LAB_RTR" link set d-out up
+	ip -n "$LAB_RTR" link set d-in up
+	ip -n "$LAB_SRV" addr add "$SRV4/24" dev s0
+	ip -n "$LAB_SRV" -6 addr add "$SRV6/64" dev s0 nodad
+	ip -n "$LAB_CLI" addr add "$CLI4/24" dev c0
+	ip -n "$LAB_CLI" -6 addr add "$CLI6/64" dev c0 nodad
+	ip -n "$LAB_ATK" addr add "$ATK4/24" dev a0
+	for ns in "$LAB_SRV s0" "$LAB_CLI c0" "$LAB_ATK a0"; do
+		set -- $ns
+		ip -n "$1" link set "$2" up
+	done
+	# Whatever the server sends to an off-subnet (spoofed) address leaves by a
+	# default route into an ifb device (or a dummy one), which drops it.
+	ip -n "$LAB_SRV" link add sink type ifb 2>/dev/null || ip -n "$LAB_SRV" link add sink type dummy || return 1
+	ip -n "$LAB_SRV" link set sink up
+	ip -n "$LAB_SRV" route add default via 10.99.0.1 dev sink onlink || return 1
+	in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1 net.ipv4.tcp_max_syn_backlog=512
+	# Receive processing of the server and the client off the worker's CPU (RPS;
+	# ip netns exec mounts the namespace's own /sys for the write).
+	for ns in "$LAB_SRV s0" "$LAB_CLI c0"; do
+		set -- $ns
+		ip netns exec "$1" sh -c "echo $LAB_DP_OTHER_CPUS >/sys/class/net/$2/queues/rx-0/rps_cpus" || return 1
+	done
+}
+
+# moat-dp in LAB-dp between d-in (port 0, inside) and d-out (port 1, outside),
+# EAL without PCI, hugepages or shared config, under its own file prefix; its
+# output goes to $LAB_DIR/NAME.out and NAME.err. Returns once it answers on
+# $LAB_DP_SOCK (0), or 1 if it died or stayed silent for 10 s.
+lab_dp_start() { # MOAT_DP CONFIG NAME [MOATCTL]
+	local dp=$1 config=$2 name=$3 ctl=${4:-$(dirname "$1")/../control/moatctl} i
+	LAB_DP_PREFIX=$LAB-$name
+	rm -f "$LAB_DP_SOCK"
+	lab_bg "$LAB_RTR" "$dp" --no-pci --no-huge --no-shconf --file-prefix "$LAB_DP_PREFIX" -l 0,1 \
+		--log-level=lib.eal:error \
+		--vdev net_af_packet0,iface=d-in,qdisc_bypass=1,framecnt=8192 \
+		--vdev net_af_packet1,iface=d-out,qdisc_bypass=1,framecnt=8192 \
+		-- --config "$config" --pair 0:1 --socket "$LAB_DP_SOCK" \
+		>"$LAB_DIR/$name.out" 2>"$LAB_DIR/$name.err"
+	LAB_DP_PID=$LAB_LAST_PID
+	for i in $(seq 1 100); do
+		"$ctl" stats -j --socket "$LAB_DP_SOCK" >/dev/null 2>&1 && return 0
+		kill -0 "$LAB_DP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	lab_log "moat-dp did not come up: $(tail -n 3 "$LAB_DIR/$name.err" | tr '\n' ' ')"
+	return 1
+}
+
+# SIGINT: moat-dp prints its totals and exits; its status is left in LAB_DP_RC.
+lab_dp_stop() {
+	LAB_DP_RC=0
+	[ -n "$LAB_DP_PID" ] || return 0
+	kill -INT "$LAB_DP_PID" 2>/dev/null || true
+	wait "$LAB_DP_PID" 2>/dev/null || LAB_DP_RC=$?
+	LAB_DP_PID=""
+}
+
+# lab_down, the switch namespace and the (empty) runtime directory EAL makes for
+# moat-dp's file prefix. Safe under set -e, like lab_down.
+lab_dp_down() {
+	lab_down
+	ip netns del "$LAB_SW" 2>/dev/null || true
+	if [ -n "$LAB_DP_PREFIX" ]; then
+		rm -rf "/var/run/dpdk/$LAB_DP_PREFIX"
+	fi
+}
+
+# Frames the kernel delivered to a moat-dp veth (rx packets of the link).
+lab_dp_link_rx() { # ns dev
+	ip -n "$1" -s -j link show "$2" |
+		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
+}
