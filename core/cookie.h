@@ -127,20 +127,30 @@ MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct
 	return (u32)moat_siphash24_tail(key, w, n, meta, 5) & MOAT_COOKIE_MAC_MASK;
 }
 
-/* Cookie for a SYN at time now_ns; ts_clock is the value our TSval counts in (ms). */
-MOAT_INLINE void moat_cookie_make(const struct moat_siphash_key *key, const struct moat_pkt *syn,
-				  u64 now_ns, u32 ts_clock, struct moat_cookie *out)
+/*
+ * Cookie for a SYN in slot moat_cookie_slot(now); ts_clock is the value our TSval
+ * counts in (ms). For callers that keep the slot already (no 64-bit division).
+ */
+MOAT_INLINE void moat_cookie_make_slot(const struct moat_siphash_key *key,
+				       const struct moat_pkt *syn, u32 slot, u32 ts_clock,
+				       struct moat_cookie *out)
 {
 	u16 client_mss = (syn->opt.present & MOAT_OPT_MSS) ? syn->opt.mss :
 			 (syn->family == 6 ? 1220 : 536);
 	u32 idx = moat_cookie_mss_index(syn->family, client_mss);
 	u32 optbits = moat_cookie_optbits(syn);
-	u32 slot = moat_cookie_slot(now_ns);
 	u32 mac = moat_cookie_mac(key, syn, syn->seq, slot, idx, optbits);
 
 	out->isn = (slot & 7) << 29 | idx << MOAT_COOKIE_MAC_BITS | mac;
 	out->tsval = (ts_clock & ~(u32)MOAT_COOKIE_OPTBITS_MASK) | optbits;
 	out->mss = moat_cookie_mss_value(syn->family, idx);
+}
+
+/* Cookie for a SYN at time now_ns; ts_clock is the value our TSval counts in (ms). */
+MOAT_INLINE void moat_cookie_make(const struct moat_siphash_key *key, const struct moat_pkt *syn,
+				  u64 now_ns, u32 ts_clock, struct moat_cookie *out)
+{
+	moat_cookie_make_slot(key, syn, moat_cookie_slot(now_ns), ts_clock, out);
 }
 
 MOAT_INLINE void moat_cookie_decode_opts(u8 family, u32 idx, u32 optbits, mbool has_ts,

@@ -125,6 +125,25 @@ MOAT_INLINE void moat_ipv6_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 }
 
 /*
+ * The reply's final headers: the TCP checksum into r->tcp (pseudo-header with our
+ * addresses, the packet's swapped) and the IP header into ip. Returns the TCP length.
+ */
+MOAT_INLINE u32 moat_reply_headers(u8 *ip, const struct moat_pkt *pkt, struct moat_reply *r)
+{
+	u32 tlen = r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
+
+	moat_csum_store(r->tcp + 16,
+			moat_csum_fold(moat_csum_add_words(
+				moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp,
+				tlen)));
+	if (pkt->family == 6)
+		moat_ipv6_hdr(ip, pkt, tlen);
+	else
+		moat_ipv4_hdr(ip, pkt, tlen);
+	return tlen;
+}
+
+/*
  * Write the reply over the frame [data, end) that held pkt: MACs swapped, VLAN
  * tags kept, IP and TCP rebuilt. end - data must be moat_reply_len(). 0 or -EINVAL.
  */
@@ -134,21 +153,13 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 	u8 mac[6];
 	u8 ip[MOAT_IPV6_HLEN] __attribute__((aligned(8)));
 	u32 iplen = pkt->family == 6 ? MOAT_IPV6_HLEN : MOAT_IPV4_MIN_HLEN;
-	u32 tlen = r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
+	u32 tlen;
 	u32 l3 = pkt->l3_off > MOAT_ETH_HLEN + 2 * MOAT_VLAN_HLEN ? 0 : pkt->l3_off;
 	u8 *p;
 
 	if (!l3 || data + 12 > end)
 		return -MOAT_EINVAL;
-	/* Checksum: pseudo-header with our addresses (the packet's, swapped). */
-	moat_csum_store(r->tcp + 16,
-			moat_csum_fold(moat_csum_add_words(
-				moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp,
-				tlen)));
-	if (pkt->family == 6)
-		moat_ipv6_hdr(ip, pkt, tlen);
-	else
-		moat_ipv4_hdr(ip, pkt, tlen);
+	tlen = moat_reply_headers(ip, pkt, r);
 	__builtin_memcpy(mac, data, 6);
 	__builtin_memcpy(data, data + 6, 6);
 	__builtin_memcpy(data + 6, mac, 6);

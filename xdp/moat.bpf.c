@@ -48,10 +48,52 @@ struct tcp_sock {
  * than tick resolution, and the coarse clock costs a memory read where the
  * precise one reads the clocksource (about 30 ns in a VM). Same time base as
  * bpf_ktime_get_ns, behind it by less than a tick.
+ *
+ * Even the coarse clock is a helper call (about 15 ns with return thunks), and
+ * it only moves when the tick moves jiffies, which BPF reads inline. So each
+ * CPU keeps the last reading with what is derived from it (two 64-bit
+ * divisions) and reads the clock again only on a new jiffy: the same clock,
+ * never ahead of bpf_ktime_get_ns (the TC half's), behind it by two ticks at most.
  */
+struct moat_clock {
+	u64 jiffies;
+	u64 now_ns;
+	u32 ts_ms; /* the ms clock our TSval counts in */
+	u32 slot;  /* moat_cookie_slot(now_ns) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_clock);
+} moat_clock_cache SEC(".maps");
+
+MOAT_INLINE void moat_clock_read(struct moat_clock *c)
+{
+	u64 j = bpf_jiffies64();
+	u32 zero = 0;
+	struct moat_clock *cc = bpf_map_lookup_elem(&moat_clock_cache, &zero);
+
+	/* now_ns 0: never read (jiffies_64 itself passes 0 five minutes after boot). */
+	if (cc && cc->jiffies == j && cc->now_ns) {
+		*c = *cc;
+		return;
+	}
+	c->jiffies = j;
+	c->now_ns = bpf_ktime_get_coarse_ns();
+	c->ts_ms = (u32)(c->now_ns / 1000000);
+	c->slot = moat_cookie_slot(c->now_ns);
+	if (cc)
+		*cc = *c;
+}
+
 MOAT_INLINE u64 moat_clock(void)
 {
-	return bpf_ktime_get_coarse_ns();
+	struct moat_clock c;
+
+	moat_clock_read(&c);
+	return c.now_ns;
 }
 
 MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum moat_reason r,
@@ -175,8 +217,9 @@ MOAT_INLINE enum moat_reason moat_host_listener_ack(const struct moat_engine *e,
 	return MOAT_R_COOKIE_VALID;
 }
 
+/* slot: moat_cookie_slot(e->now_ns), kept by the clock cache. */
 MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
-					   struct moat_result *res)
+					   u32 slot, struct moat_result *res)
 {
 	enum moat_reason r = moat_syn_source_limits(e, pkt);
 
@@ -184,7 +227,7 @@ MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const st
 		return r;
 	/* Without the TC half a cookie could not complete: leave SYNs to the kernel. */
 	if (have_reqsk && moat_cookies_engaged(e, pkt, 1)) {
-		moat_cookie_make(&e->sec->cur, pkt, e->now_ns, e->ts_clock, &res->cookie);
+		moat_cookie_make_slot(&e->sec->cur, pkt, slot, e->ts_clock, &res->cookie);
 		return MOAT_R_SYN_COOKIE;
 	}
 	return MOAT_R_HANDSHAKE;
@@ -229,11 +272,12 @@ MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
  * written over the frame. Returns MOAT_SYN_RESULT(reason, XDP action).
  */
 #define MOAT_SYN_RESULT(reason, action) ((int)(reason) << 8 | (int)(action))
-__attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_pkt *pkt, u64 now)
+__attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_pkt *pkt)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	struct moat_result res;
+	struct moat_clock clk;
 	enum moat_reason r;
 	u32 zero = 0;
 
@@ -241,9 +285,10 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
 	if (!pkt || !e.pol || !e.sec)
 		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
-	e.now_ns = now;
-	e.ts_clock = (u32)(now / 1000000);
-	r = moat_host_syn(&e, pkt, &res);
+	moat_clock_read(&clk);
+	e.now_ns = clk.now_ns;
+	e.ts_clock = clk.ts_ms;
+	r = moat_host_syn(&e, pkt, clk.slot, &res);
 	if (r == MOAT_R_SYN_COOKIE)
 		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
 	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);
@@ -381,7 +426,7 @@ int moat_xdp(struct xdp_md *ctx)
 	}
 	goto out;
 syn:
-	act = moat_g_syn(ctx, &pkt, moat_clock());
+	act = moat_g_syn(ctx, &pkt);
 	r = (enum moat_reason)(act >> 8);
 	act &= 0xFF;
 out:
