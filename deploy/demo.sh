@@ -18,7 +18,11 @@ seconds=20
 dataplane=0
 explain=0
 rsts=5000
+# The download that takes the spoofed RSTs leaves from these client ports (below
+# the ephemeral range of the client's requests), so the RSTs find it.
+dl_ports=20000-20099
 
+commas() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; } # 1234567 -> 1,234,567
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -86,13 +90,18 @@ client_loop() {
 # After 3 s, spoofed RSTs from the attacker with the download's 4-tuple and
 # random sequence numbers, as Ethernet frames to MAC.
 spoof_rsts() { # MAC
-	local c
+	local c i port=""
 	trap 'kill "$c" 2>/dev/null; exit 0' TERM
 	sleep 3 &
 	c=$!
 	wait "$c"
-	port=$(in_ns "$LAB_CLI" ss -tnH state established dst "$SRV4" | awk '{ n = split($3, a, ":"); print a[n]; exit }')
-	[ -n "$port" ] || { lab_log "no download connection to aim RSTs at"; return 0; }
+	for i in $(seq 1 50); do
+		port=$(in_ns "$LAB_CLI" ss -tnH state established dst "$SRV4" and sport ge ":${dl_ports%-*}" and sport le ":${dl_ports#*-}" |
+			awk '{ n = split($3, a, ":"); print a[n]; exit }')
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { lab_log "no download connection to aim the spoofed RSTs at"; return 0; }
 	nsenter --net="/run/netns/$LAB_ATK" /usr/bin/python3 tests/lab/spoof_rst_raw.py a0 "$1" "$CLI4" "$port" "$SRV4" 80 "$rsts" \
 		>"$LAB_DIR/spoof.out" &
 	c=$!
@@ -103,7 +112,8 @@ spoof_rsts() { # MAC
 # field of `stats -j` such as rx) and the client's requests so far.
 live_view() { # SOCKET COLUMN...
 	/usr/bin/python3 - "$ctl" "$LAB_DIR/requests" "$seconds" "$@" <<'PY'
-import json, subprocess, sys, time
+import json, signal, subprocess, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(130))  # Ctrl-C: no traceback
 ctl, reqfile, seconds, sock, cols = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 def stats():
     out = subprocess.run([ctl, "stats", "-j", "--socket", sock], capture_output=True, text=True)
@@ -172,9 +182,9 @@ EOC
 	sleep 2
 
 	lab_log "attack: random-source SYN flood for ${seconds}s, then spoofed RSTs at a download"
-	lab_bg "$LAB_ATK" timeout -s INT "$seconds" hping3 -q -S -p 80 --flood --rand-source "$SRV4" >/dev/null 2>&1
+	lab_bg "$LAB_ATK" nice -n 19 timeout -s INT "$seconds" hping3 -q -S -p 80 --flood --rand-source "$SRV4" >/dev/null 2>&1
 	flood=$LAB_LAST_PID
-	lab_bg "$LAB_CLI" curl -fs -m 120 --limit-rate 1M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin"
+	lab_bg "$LAB_CLI" curl -fs -m 120 --local-port "$dl_ports" --limit-rate 1M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin"
 	download=$LAB_LAST_PID
 	spoof_rsts "$(ip -n "$LAB_RTR" -j link show ra | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')" &
 	LAB_PIDS+=($!)
@@ -196,6 +206,7 @@ demo_dataplane() {
 	local sock=$LAB_DP_SOCK flood download client dl wire0 rx0 sent mb
 	lab_log "building the lab: client $CLI4 and attacker $ATK4 on a switch, moat-dp inline, server $SRV4 (nginx)"
 	lab_dp_up || { lab_log "could not build the lab"; return 1; }
+	in_ns "$LAB_CLI" sysctl -qw net.ipv4.tcp_rmem="4096 65536 262144"
 	lab_nginx
 	head -c $((10 * 1024 * 1024)) "$LAB_DIR/www/big.bin" >"$LAB_DIR/www/ten.bin"
 	dp_policy >"$LAB_DIR/moat-dp.yaml"
@@ -210,13 +221,18 @@ demo_dataplane() {
 	LAB_PIDS+=("$client")
 	sleep 2
 
-	lab_log "attack: random-source SYN flood for ${seconds}s, then $rsts spoofed RSTs at a 10 MB download"
-	# On the CPUs moat-dp's worker does not poll (see lab_dp_names).
-	lab_bg "$LAB_ATK" taskset "$LAB_DP_OTHER_CPUS" timeout -s INT "$seconds" \
+	lab_log "attack: random-source SYN flood for ${seconds}s, then $(commas "$rsts") spoofed RSTs at a 10 MB download"
+	# On the CPUs moat-dp's worker does not poll (see lab_dp_names), at the lowest
+	# priority: the flood takes what CPU time the client, nginx and this shared
+	# machine leave, and moat-dp answers whatever it sends.
+	lab_bg "$LAB_ATK" taskset "$LAB_DP_OTHER_CPUS" nice -n 19 timeout -s INT "$seconds" \
 		hping3 -S -p 80 --flood --rand-source "$SRV4" >"$LAB_DIR/hping.out" 2>&1
 	flood=$LAB_LAST_PID
-	# Paced so that it lasts about as long as the flood.
-	lab_bg "$LAB_CLI" curl -fs -m 120 --limit-rate "$((10240 / seconds + 1))K" -o "$LAB_DIR/ten.got" "http://$SRV4/ten.bin"
+	# Paced to last about as long as the flood; the client's small receive buffer
+	# (lab set-up above) keeps the data flowing at that pace rather than arriving
+	# in the first second and waiting in the socket.
+	lab_bg "$LAB_CLI" curl -fs -m 120 --local-port "$dl_ports" --limit-rate "$((10240 / seconds + 1))K" \
+		-o "$LAB_DIR/ten.got" "http://$SRV4/ten.bin"
 	download=$LAB_LAST_PID
 	spoof_rsts "$(ip -n "$LAB_SRV" -j link show s0 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')" &
 	LAB_PIDS+=($!)
@@ -245,7 +261,7 @@ demo_dataplane() {
 	echo
 	echo "== summary"
 	requests_summary
-	echo "10 MB download through the SYN proxy under $rsts spoofed RSTs: $dl"
+	echo "10 MB download through the SYN proxy under $(commas "$rsts") spoofed RSTs: $dl"
 	/usr/bin/python3 - "$LAB_DIR/stats.json" "$LAB_DIR/flows.json" "${sent:-0}" "$seconds" "$rx0" \
 		"$(( $(lab_dp_link_rx "$LAB_RTR" d-out) + $(lab_dp_link_rx "$LAB_RTR" d-in) - wire0 ))" <<'PY'
 import json, sys

@@ -195,9 +195,16 @@ lab_dp_up() {
 		ip -n "$1" link set "$2" up
 	done
 	# Whatever the server sends to an off-subnet (spoofed) address leaves by a
-	# default route into an ifb device (or a dummy one), which drops it.
-	ip -n "$LAB_SRV" link add sink type ifb 2>/dev/null || ip -n "$LAB_SRV" link add sink type dummy || return 1
-	ip -n "$LAB_SRV" link set sink up
+	# default route into an ifb device, which drops it. Without ifb: a veth whose
+	# other end discards frames addressed to a MAC that is not its own.
+	if ip -n "$LAB_SRV" link add sink type ifb 2>/dev/null; then
+		ip -n "$LAB_SRV" link set sink up
+	else
+		ip -n "$LAB_SRV" link add sink type veth peer name sink-end || return 1
+		ip -n "$LAB_SRV" link set sink up
+		ip -n "$LAB_SRV" link set sink-end up
+		ip -n "$LAB_SRV" neigh add 10.99.0.1 lladdr 02:00:00:00:00:fe dev sink nud permanent
+	fi
 	ip -n "$LAB_SRV" route add default via 10.99.0.1 dev sink onlink || return 1
 	in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1 net.ipv4.tcp_max_syn_backlog=512
 	# Receive processing of the server and the client off the worker's CPU (RPS;
