@@ -21,7 +21,7 @@ struct cfg_ctx {
 	size_t errlen;
 };
 
-enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING };
+enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV };
 
 struct key_spec {
 	const char *name;
@@ -64,6 +64,12 @@ static const struct key_spec table_keys[] = {
 	{ 0 },
 };
 
+static const struct key_spec dpdk_keys[] = {
+	{ .name = "socket", .type = K_STRING, CFG_FIELD(dp_socket) },
+	{ .name = "command", .type = K_ARGV, CFG_FIELD(dp_command) },
+	{ 0 },
+};
+
 static const struct key_spec top_keys[] = {
 	{ .name = "mode", .type = K_ENUM, .names = mode_names, CFG_FIELD(mode) },
 	{ .name = "interfaces", .type = K_IFACES },
@@ -85,6 +91,8 @@ static const struct key_spec top_keys[] = {
 	INT_KEY("event_sample", event_sample, 0, 1000000),
 	INT_KEY("synack_wscale", pol.synack_wscale, 0, 14),
 	{ .name = "metrics", .type = K_STRING, CFG_FIELD(metrics) },
+	{ .name = "secret_file", .type = K_STRING, CFG_FIELD(secret_file) },
+	{ .name = "dpdk", .type = K_MAP, .children = dpdk_keys },
 	{ 0 },
 };
 
@@ -331,6 +339,35 @@ static int load_ifaces(struct cfg_ctx *c, const char *path, const yaml_node_t *n
 	return 0;
 }
 
+/* A command line as a list of words, packed one after another, each ending in '\0'. */
+static int load_argv(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		     const yaml_node_t *n)
+{
+	char *dst = (char *)c->cfg + k->off;
+	const yaml_node_t *item;
+	size_t used = 0;
+	int r = expect_list(c, path, n);
+
+	c->cfg->dp_argc = 0;
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		size_t len = item->type == YAML_SCALAR_NODE ? strlen(scalar(item)) : 0;
+
+		if (item->type != YAML_SCALAR_NODE)
+			return cfg_error(c, item, path, "expected a word of the command, got %s",
+					 node_kind(item));
+		if (used + len + 1 > k->size)
+			return cfg_error(c, item, path, "the command is longer than %zu characters",
+					 k->size - 1);
+		memcpy(dst + used, scalar(item), len + 1);
+		used += len + 1;
+		c->cfg->dp_argc++;
+	}
+	return 0;
+}
+
 static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *prefix,
 		    const yaml_node_t *map);
 
@@ -346,6 +383,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_IFACES: return load_ifaces(c, path, v);
 	case K_MAP: return load_map(c, k->children, path, v);
 	case K_STRING: return load_string(c, k, path, v);
+	case K_ARGV: return load_argv(c, k, path, v);
 	}
 	return -EINVAL;
 }
@@ -394,6 +432,7 @@ void moat_config_defaults(struct moat_config *cfg)
 	cfg->cookie_rotate_s = 300;
 	cfg->event_sample = 100;
 	strcpy(cfg->metrics, "127.0.0.1:9477");
+	strcpy(cfg->dp_socket, MOAT_DP_DEFAULT_SOCKET);
 }
 
 static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map, const char *prefix)
@@ -527,4 +566,46 @@ int moat_config_clone(struct moat_config *dst, const struct moat_config *src)
 fail:
 	moat_config_free(dst);
 	return -ENOMEM;
+}
+
+static long long load_field(const struct moat_config *cfg, const struct key_spec *k)
+{
+	const void *p = (const char *)cfg + k->off;
+
+	switch (k->size) {
+	case 1: return *(const u8 *)p;
+	case 2: return *(const u16 *)p;
+	case 4: return *(const u32 *)p;
+	default: return (long long)*(const u64 *)p;
+	}
+}
+
+int moat_config_set_limit(struct moat_config *cfg, const char *name, long long v, char *err,
+			  size_t errlen)
+{
+	const struct key_spec *k;
+
+	for (k = limit_keys; k->name; k++)
+		if (!strcmp(k->name, name))
+			break;
+	if (!k->name) {
+		snprintf(err, errlen, "unknown key '%s' under limits (moatctl limits show lists them)", name);
+		return -EINVAL;
+	}
+	if (v < k->min || v > k->max) {
+		snprintf(err, errlen, "limits.%s: %lld is out of range %lld..%lld", name, v, k->min,
+			 k->max);
+		return -EINVAL;
+	}
+	store_int(cfg, k, v);
+	return 0;
+}
+
+void moat_config_each_limit(const struct moat_config *cfg,
+			    void (*fn)(const char *name, long long v, void *ctx), void *ctx)
+{
+	const struct key_spec *k;
+
+	for (k = limit_keys; k->name; k++)
+		fn(k->name, load_field(cfg, k), ctx);
 }

@@ -31,7 +31,14 @@ struct moat_config {
 	char events[256];		/* event log: a file, "-" for stdout, "" for none */
 	unsigned int event_sample;	/* one event per N packets of each drop reason */
 	char metrics[64];		/* Prometheus listen address, "" for none */
+	char secret_file[256];		/* fleet master key for cookie secrets, "" = random */
+	char dp_socket[108];		/* mode dpdk: moat-dp's control socket */
+	/* mode dpdk: moat-dp's argv for moatd to start and supervise; words end in '\0' */
+	char dp_command[2048];
+	unsigned int dp_argc;		/* 0: moatd only connects to a running moat-dp */
 };
+
+#define MOAT_DP_DEFAULT_SOCKET "/run/moat/moat-dp.sock"
 
 void moat_config_defaults(struct moat_config *cfg);
 /*
@@ -40,6 +47,12 @@ void moat_config_defaults(struct moat_config *cfg);
  */
 int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_t errlen);
 void moat_config_free(struct moat_config *cfg);
+/* Set one key of limits: (as the config names it), range-checked: 0 or -EINVAL with err. */
+int moat_config_set_limit(struct moat_config *cfg, const char *name, long long v, char *err,
+			  size_t errlen);
+/* Call fn for every key of limits:, in the config's order. */
+void moat_config_each_limit(const struct moat_config *cfg,
+			    void (*fn)(const char *name, long long v, void *ctx), void *ctx);
 /* A deep copy (lists duplicated): 0 or -ENOMEM. */
 int moat_config_clone(struct moat_config *dst, const struct moat_config *src);
 

@@ -2,6 +2,7 @@
 /* moatctl: the operator's command line. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ struct command {
 static int cmd_explain(int argc, char **argv);
 static int cmd_daemon(int argc, char **argv);
 static int cmd_top(int argc, char **argv);
+static int cmd_limits(int argc, char **argv);
+static int cmd_events(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -45,7 +48,9 @@ static void usage(FILE *f)
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %-8s %-42s %s\n", c->name, c->args, c->help);
 	for (i = 0; i < MOAT_CMD_COUNT; i++)
-		fprintf(f, "  %-8s %-42s %s\n", moat_cmds[i].name, moat_cmds[i].args, moat_cmds[i].help);
+		if (moat_cmds[i].help)
+			fprintf(f, "  %-8s %-42s %s\n", moat_cmds[i].name, moat_cmds[i].args,
+				moat_cmds[i].help);
 	fprintf(f, "\nexit codes: 0 ok, 1 bad input or an error from the daemon, 2 usage or config\n"
 		   "error, 3 no daemon on the socket (default %s)\n", MOAT_DEFAULT_SOCKET);
 }
@@ -405,6 +410,174 @@ static int cmd_top(int argc, char **argv)
 	return rc;
 }
 
+static int exit_of(int rc)
+{
+	return rc == -ENOENT || rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
+}
+
+/* KEY=N into req's "set": 0, or a usage error printed. */
+static int add_limit_arg(json_object *set, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char key[64], *end;
+	long long v;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(key)) {
+		fprintf(stderr, "moatctl limits set: expected KEY=N, got '%s'\n", arg);
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoll(eq + 1, &end, 10);
+	if (!eq[1] || *end || errno) {
+		fprintf(stderr, "moatctl limits set: %.*s: '%s' is not an integer\n", (int)(eq - arg),
+			arg, eq + 1);
+		return -EINVAL;
+	}
+	memcpy(key, arg, (size_t)(eq - arg));
+	key[eq - arg] = '\0';
+	json_object_object_add(set, key, json_object_new_int64(v));
+	return 0;
+}
+
+static void limits_usage(FILE *f)
+{
+	fprintf(f, "usage: moatctl limits show [-j] [--socket PATH]\n"
+		   "       moatctl limits set KEY=N [KEY=N ...] [-j] [--socket PATH]\n\n"
+		   "Shows or changes the per-source and per-prefix limits of the running daemon\n"
+		   "(the keys of limits: in the config, e.g. source_syn_rate=200). A change is\n"
+		   "applied at once, all keys or none, and lasts until the next reload.\n");
+}
+
+static int cmd_limits(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = MOAT_DEFAULT_SOCKET;
+	json_object *req, *reply = NULL, *ok, *limits, *set = NULL;
+	bool json = false;
+	char err[512];
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 's': sock = optarg; break;
+		case 'h': limits_usage(stdout); return 0;
+		default: limits_usage(stderr); return MOAT_EXIT_USAGE;
+		}
+	}
+	if (optind == argc || (strcmp(argv[optind], "show") && strcmp(argv[optind], "set")) ||
+	    (!strcmp(argv[optind], "show") && optind + 1 != argc) ||
+	    (!strcmp(argv[optind], "set") && optind + 1 == argc)) {
+		limits_usage(stderr);
+		return MOAT_EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("limits"));
+	if (!strcmp(argv[optind], "set")) {
+		set = json_object_new_object();
+		json_object_object_add(req, "set", set);
+		for (c = optind + 1; c < argc; c++)
+			if (add_limit_arg(set, argv[c])) {
+				json_object_put(req);
+				return MOAT_EXIT_USAGE;
+			}
+	}
+	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
+	json_object_put(req);
+	if (rc) {
+		fprintf(stderr, "moatctl limits: %s\n", err);
+		return exit_of(rc);
+	}
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		json_object *e = json_object_object_get(reply, "error");
+
+		fprintf(stderr, "moatctl limits: %s\n", e ? json_object_get_string(e) : "refused");
+		json_object_put(reply);
+		return MOAT_EXIT_ERROR;
+	}
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	} else if (json_object_object_get_ex(reply, "limits", &limits)) {
+		json_object_object_foreach(limits, key, val)
+		{
+			printf("%-24s %s\n", key, json_object_get_string(val));
+		}
+	}
+	json_object_put(reply);
+	return MOAT_EXIT_OK;
+}
+
+static volatile sig_atomic_t events_stop;
+
+static void on_events_signal(int sig)
+{
+	(void)sig;
+	events_stop = 1;
+}
+
+/* events: the daemon's recent sampled events, as JSON lines; -f keeps following. */
+static int cmd_events(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = MOAT_DEFAULT_SOCKET;
+	bool follow = false;
+	json_object *req;
+	char err[512], buf[8192];
+	ssize_t n;
+	int c, fd;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fs:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': follow = true; break;
+		case 's': sock = optarg; break;
+		case 'h':
+			printf("usage: moatctl events [-f|--follow] [--socket PATH]\n\n"
+			       "Prints the daemon's most recent sampled events (drops and answers, one\n"
+			       "JSON object per line: time, reason, verdict, 5-tuple, ttl, where seen);\n"
+			       "-f then keeps printing new ones until interrupted.\n");
+			return 0;
+		default: return MOAT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "moatctl events: unexpected argument '%s'\n", argv[optind]);
+		return MOAT_EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("events"));
+	json_object_object_add(req, "follow", json_object_new_boolean(follow));
+	fd = moat_ctl_open_stream(sock, req, err, sizeof(err));
+	json_object_put(req);
+	if (fd < 0) {
+		fprintf(stderr, "moatctl events: %s\n", err);
+		return exit_of(fd);
+	}
+	{
+		/* No SA_RESTART: Ctrl-C must end the blocking read. */
+		struct sigaction sa = { .sa_handler = on_events_signal };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (!events_stop && (n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return MOAT_EXIT_OK;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -450,10 +623,15 @@ int main(int argc, char **argv)
 		return c->run(argc - 1, argv + 1);
 	switch (moat_cmd_lookup(argv[1])) {
 	case -1:
+	case MOAT_CMD_SECRETS:
 		fprintf(stderr, "moatctl: unknown command '%s' (try moatctl --help)\n", argv[1]);
 		return 2;
 	case MOAT_CMD_TOP:
 		return cmd_top(argc - 1, argv + 1);
+	case MOAT_CMD_LIMITS:
+		return cmd_limits(argc - 1, argv + 1);
+	case MOAT_CMD_EVENTS:
+		return cmd_events(argc - 1, argv + 1);
 	default:
 		return cmd_daemon(argc - 1, argv + 1);
 	}

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /*
- * moatd: the control-plane daemon. Loads the configured backend (today: xdp),
- * keeps policy, secrets and lists in it, answers moatctl on a Unix socket,
- * writes sampled events, and detaches on SIGINT/SIGTERM unless keep_attached.
+ * moatd: the control-plane daemon. Runs the configured backend - xdp (loads,
+ * attaches and adopts the XDP program and its pinned maps) or dpdk (drives
+ * moat-dp over its socket, starting and supervising it when told how) - keeps
+ * policy, secrets and lists in it, answers moatctl on a Unix socket, and serves
+ * metrics and sampled events. On SIGINT/SIGTERM it detaches XDP unless
+ * keep_attached, or stops the moat-dp it started.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,9 +27,11 @@
 #include <unistd.h>
 
 #include "control/config.h"
+#include "control/dplink.h"
 #include "control/events.h"
 #include "control/metrics.h"
 #include "control/proto.h"
+#include "control/secrets.h"
 #include "control/sockdiag.h"
 #include "core/flowkey.h"
 #include "core/parse.h"
@@ -53,9 +58,14 @@ struct moatd {
 	const char *config_path;
 	const char *socket_path;
 	struct moat_config cfg;
+	bool dpdk; /* mode dpdk: the backend is moat-dp, through dp */
 	struct moat_xdp *xdp;
 	struct moat_xdp_opts xopts;
+	struct moat_dplink dp;
+	long long dp_generation; /* the moat-dp our secrets were pushed to */
+	struct moat_secret_source secret_src;
 	struct moat_cookie_secrets secrets;
+	struct moat_event_feed feed;
 	FILE *events;
 	int epfd, sigfd, listenfd, timerfd;
 	time_t started;
@@ -64,7 +74,6 @@ struct moatd {
 	struct moat_metrics *metrics;
 	struct top_source top[TOP_SLOTS];
 	struct moat_ttls ttls;
-	time_t next_rotation;
 	bool stop;
 };
 
@@ -96,54 +105,98 @@ static void usage(FILE *f)
 		MOAT_DEFAULT_SOCKET);
 }
 
-static int fill_random(void *buf, size_t len)
+static int epoll_add(int epfd, int fd);
+
+static int push_secrets(struct moatd *d)
 {
-	size_t got = 0;
+	json_object *req, *reply = NULL;
+	char hex[40], err[256];
+	int r;
 
-	while (got < len) {
-		ssize_t n = getrandom((char *)buf + got, len - got, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		got += (size_t)n;
-	}
-	return 0;
+	if (!d->dpdk)
+		return moat_xdp_set_secrets(d->xdp, &d->secrets);
+	req = json_object_new_object();
+	snprintf(hex, sizeof(hex), "%016llx%016llx", (unsigned long long)d->secrets.cur.k0,
+		 (unsigned long long)d->secrets.cur.k1);
+	json_object_object_add(req, "cur", json_object_new_string(hex));
+	snprintf(hex, sizeof(hex), "%016llx%016llx", (unsigned long long)d->secrets.prev.k0,
+		 (unsigned long long)d->secrets.prev.k1);
+	json_object_object_add(req, "prev", json_object_new_string(hex));
+	r = moat_dplink_call(&d->dp, "secrets", req, &reply, err, sizeof(err));
+	json_object_put(req);
+	json_object_put(reply);
+	return r;
 }
 
-static int new_secret(struct moat_siphash_key *k)
-{
-	return fill_random(k, sizeof(*k));
-}
-
-/* Adopt the secrets a previous moatd left in the pinned map; otherwise make new ones. */
+/*
+ * xdp: adopt the secrets a previous moatd left in the pinned map (random mode),
+ * so cookies in flight across a restart stay valid; otherwise the source's.
+ */
 static int init_secrets(struct moatd *d)
 {
 	static const struct moat_cookie_secrets zero;
-	int err;
+	char err[MOAT_CONFIG_ERR_LEN];
+	int r;
 
-	if (!moat_xdp_get_secrets(d->xdp, &d->secrets) && memcmp(&d->secrets, &zero, sizeof(zero)))
+	r = moat_secrets_open(&d->secret_src, d->cfg.secret_file, d->cfg.cookie_rotate_s, err,
+			      sizeof(err));
+	if (r) {
+		logmsg("%s", err);
+		return r;
+	}
+	if (!d->dpdk && !d->secret_src.fleet && !moat_xdp_get_secrets(d->xdp, &d->secrets) &&
+	    memcmp(&d->secrets, &zero, sizeof(zero))) {
 		logmsg("adopted the SYN cookie secrets already in %s", d->cfg.pin_dir);
-	else if ((err = new_secret(&d->secrets.cur)) || (err = new_secret(&d->secrets.prev)))
-		return err;
-	d->next_rotation = time(NULL) + d->cfg.cookie_rotate_s;
-	return moat_xdp_set_secrets(d->xdp, &d->secrets);
+		moat_secrets_adopt(&d->secret_src, (u64)time(NULL));
+		return 0;
+	}
+	r = moat_secrets_update(&d->secret_src, (u64)time(NULL), &d->secrets);
+	if (r < 0)
+		return r;
+	if (d->secret_src.fleet)
+		logmsg("SYN cookie secrets derived from %s, rotated every %u s", d->cfg.secret_file,
+		       d->cfg.cookie_rotate_s);
+	return d->dpdk ? 0 : push_secrets(d); /* dpdk: once moat-dp answers */
 }
 
-static int rotate_secrets(struct moatd *d)
+/* Rotate when the period turns; the previous secret stays valid beside the new. */
+static void rotate_secrets(struct moatd *d)
 {
-	struct moat_cookie_secrets s = { .prev = d->secrets.cur };
-	int err = new_secret(&s.cur);
+	struct moat_cookie_secrets next = d->secrets;
+	int r = moat_secrets_update(&d->secret_src, (u64)time(NULL), &next);
 
-	if (err)
-		return err;
-	err = moat_xdp_set_secrets(d->xdp, &s);
-	if (err)
-		return err;
-	d->secrets = s;
+	if (r < 0) {
+		logmsg("secret rotation failed (%s); the current secret stays", strerror(-r));
+		return;
+	}
+	if (!r)
+		return;
+	d->secrets = next;
 	d->rotations++;
-	return 0;
+	if (d->dpdk)
+		d->dp_generation = -1; /* pushed by sync_dataplane */
+	else if (push_secrets(d))
+		logmsg("cannot write the rotated secrets to the BPF map");
+}
+
+/*
+ * dpdk: a moat-dp that (re)appeared, or missed a rotation, gets the secrets; and
+ * its event stream is followed, for top and `events`.
+ */
+static void sync_dataplane(struct moatd *d)
+{
+	moat_dplink_tick(&d->dp);
+	if (!d->dp.up)
+		return;
+	if (d->dp_generation != d->dp.generation) {
+		if (!push_secrets(d))
+			d->dp_generation = d->dp.generation;
+		else
+			logmsg("cannot hand the SYN cookie secrets to moat-dp; retrying");
+	}
+	if (d->dp.ev_fd < 0 && moat_dplink_events_open(&d->dp) >= 0 &&
+	    epoll_add(d->epfd, d->dp.ev_fd))
+		logmsg("cannot follow moat-dp's events: %s", strerror(errno));
 }
 
 static int push_lists(struct moatd *d)
@@ -332,19 +385,111 @@ static int print_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*ev))
 		return 0;
+	char *line;
+
 	top_count(d, ev);
-	if (d->events)
-		moat_event_write(d->events, ev, d->cfg.event_sample, "ifindex");
+	line = moat_event_format(ev, d->cfg.event_sample, "ifindex");
+	if (!line)
+		return 0;
+	if (d->events) {
+		fputs(line, d->events);
+		fflush(d->events);
+	}
+	moat_feed_publish(&d->feed, line);
+	free(line);
 	return 0;
+}
+
+static int reason_by_name(const char *name)
+{
+	int r;
+
+	for (r = 0; r < MOAT_R_COUNT; r++)
+		if (!strcmp(moat_reason_name(r), name))
+			return r;
+	return -1;
+}
+
+/* dpdk: an event line from moat-dp (which writes the event log itself): top, then followers. */
+static void dp_event_line(const char *line, void *ctx)
+{
+	struct moatd *d = ctx;
+	json_object *j = json_tokener_parse(line), *v;
+	struct moat_event ev = { 0 };
+	const char *src;
+	int r;
+
+	if (!j)
+		return;
+	src = json_object_object_get_ex(j, "src", &v) ? json_object_get_string(v) : "";
+	r = json_object_object_get_ex(j, "reason", &v) ? reason_by_name(json_object_get_string(v)) : -1;
+	ev.family = strchr(src, ':') ? 6 : 4;
+	if (r >= 0 && inet_pton(ev.family == 6 ? AF_INET6 : AF_INET, src, ev.saddr.w) == 1) {
+		ev.reason = (u8)r;
+		if (json_object_object_get_ex(j, "tcp_flags", &v))
+			ev.tcp_flags = (u8)json_object_get_int(v);
+		top_count(d, &ev);
+	}
+	json_object_put(j);
+	{
+		size_t len = strlen(line);
+		char *out = malloc(len + 2);
+
+		if (!out)
+			return;
+		memcpy(out, line, len);
+		memcpy(out + len, "\n", 2);
+		moat_feed_publish(&d->feed, out);
+		free(out);
+	}
+}
+
+static json_object *reply_error(const char *msg)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ok", json_object_new_boolean(0));
+	json_object_object_add(j, "error", json_object_new_string(msg));
+	return j;
+}
+
+/* dpdk: a request passed on to moat-dp as it came, and its answer back. */
+static json_object *forward(struct moatd *d, const char *cmd, json_object *req)
+{
+	json_object *reply = NULL;
+	char err[256];
+
+	if (moat_dplink_call(&d->dp, cmd, req, &reply, err, sizeof(err)))
+		return reply_error(err);
+	return reply;
+}
+
+static json_object *reply_stats_dpdk(struct moatd *d)
+{
+	json_object *j = forward(d, "stats", NULL), *cookies = json_object_new_object(), *ok;
+
+	if (json_object_object_get_ex(j, "ok", &ok) && json_object_get_boolean(ok)) {
+		json_object_object_add(cookies, "secret_rotations",
+				       json_object_new_int64((int64_t)d->rotations));
+		json_object_object_add(j, "cookies", cookies);
+	} else {
+		json_object_put(cookies);
+	}
+	return j;
 }
 
 static json_object *reply_stats(struct moatd *d)
 {
-	json_object *j = json_object_new_object(), *reasons = json_object_new_object();
-	json_object *verdicts = json_object_new_object(), *cookies = json_object_new_object();
+	json_object *j, *reasons, *verdicts, *cookies;
 	u64 cnt[MOAT_R_COUNT] = { 0 }, v[3] = { 0 }, assigned, failed;
 	int r;
 
+	if (d->dpdk)
+		return reply_stats_dpdk(d);
+	j = json_object_new_object();
+	reasons = json_object_new_object();
+	verdicts = json_object_new_object();
+	cookies = json_object_new_object();
 	if (moat_xdp_read_reasons(d->xdp, cnt)) {
 		json_object_put(reasons);
 		json_object_put(verdicts);
@@ -381,14 +526,27 @@ static json_object *reply_status(struct moatd *d)
 		json_object_array_add(ifs, json_object_new_string(d->cfg.interfaces[i]));
 	json_object_object_add(j, "ok", json_object_new_boolean(1));
 	json_object_object_add(j, "version", json_object_new_string(MOAT_VERSION));
-	json_object_object_add(j, "mode", json_object_new_string("xdp"));
+	json_object_object_add(j, "mode", json_object_new_string(d->dpdk ? "dpdk" : "xdp"));
+	json_object_object_add(j, "config", json_object_new_string(d->config_path));
+	json_object_object_add(j, "secrets", json_object_new_string(d->secret_src.fleet ? "secret_file" : "random"));
+	json_object_object_add(j, "cookie_rotate_s", json_object_new_int((int)d->cfg.cookie_rotate_s));
+	json_object_object_add(j, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - d->started)));
+	if (d->dpdk) {
+		json_object *dp = forward(d, "status", NULL);
+
+		json_object_object_del(dp, "ok");
+		json_object_object_add(j, "moat_dp_socket", json_object_new_string(d->dp.socket));
+		json_object_object_add(j, "moat_dp_supervised", json_object_new_boolean(d->dp.argv[0] != NULL));
+		json_object_object_add(j, "moat_dp_restarts", json_object_new_int((int)d->dp.restarts));
+		json_object_object_add(j, "moat_dp", dp);
+		json_object_put(ifs);
+		return j;
+	}
 	json_object_object_add(j, "xdp_mode", json_object_new_string(d->cfg.xdp_generic ? "generic" : "native"));
 	json_object_object_add(j, "interfaces", ifs);
-	json_object_object_add(j, "config", json_object_new_string(d->config_path));
 	json_object_object_add(j, "pin_dir", json_object_new_string(d->cfg.pin_dir));
 	json_object_object_add(j, "cookie_completion",
 			       json_object_new_string(moat_xdp_has_reqsk(d->xdp) ? "tc_reqsk" : "kernel"));
-	json_object_object_add(j, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - d->started)));
 	return j;
 }
 
@@ -416,6 +574,8 @@ static json_object *reply_list(struct moatd *d, int id, json_object *req)
 	char err[256];
 	int r = moat_ttl_valid(id, req, err, sizeof(err));
 
+	if (!r && d->dpdk) /* moat-dp keeps the lists, and their ttls, of its live config */
+		return forward(d, moat_cmds[id].name, req);
 	if (!r)
 		r = moat_proto_apply_list(&d->cfg, id, req, err, sizeof(err));
 	if (!r)
@@ -429,6 +589,30 @@ static json_object *reply_list(struct moatd *d, int id, json_object *req)
  * Reload: validate the file first; a bad one is refused with its error and the
  * running policy stays. Interfaces and pinning are fixed at start.
  */
+static int reload_dpdk(struct moatd *d, struct moat_config *next, char *err, size_t errlen)
+{
+	json_object *reply = forward(d, "reload", NULL), *ok, *e;
+	int r = 0;
+
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		snprintf(err, errlen, "moat-dp refused the reload: %s",
+			 json_object_object_get_ex(reply, "error", &e) ? json_object_get_string(e) : "?");
+		moat_config_free(next);
+		r = -EINVAL;
+	} else {
+		moat_config_free(&d->cfg);
+		d->cfg = *next;
+		logmsg("reloaded %s (moat-dp)", d->config_path);
+	}
+	json_object_put(reply);
+	return r;
+}
+
+static bool secrets_changed(const struct moat_config *a, const struct moat_config *b)
+{
+	return strcmp(a->secret_file, b->secret_file) || a->cookie_rotate_s != b->cookie_rotate_s;
+}
+
 static int reload_config(struct moatd *d, char *err, size_t errlen)
 {
 	struct moat_config next;
@@ -436,6 +620,14 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 
 	if (moat_config_load(d->config_path, &next, err, errlen))
 		return -EINVAL;
+	if (secrets_changed(&next, &d->cfg)) {
+		snprintf(err, errlen, "%s: secret_file and cookie_rotate apply at start: restart moatd to change them",
+			 d->config_path);
+		moat_config_free(&next);
+		return -EINVAL;
+	}
+	if (d->dpdk)
+		return reload_dpdk(d, &next, err, errlen);
 	if (next.n_interfaces != d->cfg.n_interfaces ||
 	    memcmp(next.interfaces, d->cfg.interfaces, sizeof(next.interfaces)) ||
 	    strcmp(next.pin_dir, d->cfg.pin_dir) || next.xdp_generic != d->cfg.xdp_generic) {
@@ -467,6 +659,57 @@ static int reload(struct moatd *d, char *err, size_t errlen)
 	return r;
 }
 
+static u64 json_u64(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? (u64)json_object_get_int64(v) : 0;
+}
+
+/*
+ * dpdk: moat-dp's counters per lcore and reason, its flows per state and table
+ * occupancy, asked over its socket at scrape time.
+ */
+static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
+{
+	json_object *st = forward(d, "stats", NULL), *fl = forward(d, "flows", NULL), *ws, *v;
+	size_t k;
+	int r;
+
+	moat_text_family(t, "moat_packets_total", "counter",
+			 "Packets decided by moat, by reason, verdict and worker lcore.");
+	if (json_object_object_get_ex(st, "workers", &ws))
+		for (k = 0; k < json_object_array_length(ws); k++) {
+			json_object *w = json_object_array_get_idx(ws, k), *rs;
+			u64 lcore = json_u64(w, "lcore");
+
+			if (!json_object_object_get_ex(w, "reasons", &rs))
+				continue;
+			for (r = 0; r < MOAT_R_COUNT; r++)
+				moat_text_printf(t, "moat_packets_total{reason=\"%s\",verdict=\"%s\",lcore=\"%llu\"} %llu\n",
+						 moat_reason_name(r),
+						 moat_verdict_name(moat_reason_verdict(r)),
+						 (unsigned long long)lcore,
+						 (unsigned long long)json_u64(rs, moat_reason_name(r)));
+		}
+	moat_text_family(t, "moat_flows", "gauge", "Tracked flows by TCP state (moat-dp).");
+	if (json_object_object_get_ex(fl, "flows", &v)) {
+		json_object_object_foreach(v, state, n)
+		{
+			moat_text_printf(t, "moat_flows{state=\"%s\"} %lld\n", state,
+					 (long long)json_object_get_int64(n));
+		}
+	}
+	moat_text_family(t, "moat_flow_capacity", "gauge", "Flow table capacity, all workers.");
+	moat_text_printf(t, "moat_flow_capacity %llu\n", (unsigned long long)json_u64(fl, "capacity"));
+	moat_text_family(t, "moat_dataplane_up", "gauge", "1 when moat-dp answers moatd.");
+	moat_text_printf(t, "moat_dataplane_up %d\n", json_object_object_get_ex(st, "workers", NULL));
+	moat_text_family(t, "moat_dataplane_restarts_total", "counter", "Restarts of moat-dp by moatd.");
+	moat_text_printf(t, "moat_dataplane_restarts_total %u\n", d->dp.restarts);
+	json_object_put(st);
+	json_object_put(fl);
+}
+
 /* Prometheus exposition: runs on the metrics thread; reads counters only. */
 static void fill_metrics(void *ctx, struct moat_text *t)
 {
@@ -475,6 +718,10 @@ static void fill_metrics(void *ctx, struct moat_text *t)
 	unsigned int i;
 	int r;
 
+	if (d->dpdk) {
+		fill_metrics_dpdk(d, t);
+		goto common;
+	}
 	moat_xdp_read_reasons(d->xdp, cnt);
 	moat_xdp_read_tc(d->xdp, &assigned, &failed);
 	moat_text_family(t, "moat_packets_total", "counter",
@@ -489,6 +736,11 @@ static void fill_metrics(void *ctx, struct moat_text *t)
 			 (unsigned long long)assigned);
 	moat_text_printf(t, "moat_cookie_request_sockets_total{result=\"failed\"} %llu\n",
 			 (unsigned long long)failed);
+	moat_text_family(t, "moat_interface_info", "gauge", "Interfaces moat is attached to.");
+	for (i = 0; i < d->cfg.n_interfaces; i++)
+		moat_text_printf(t, "moat_interface_info{interface=\"%s\",xdp_mode=\"%s\"} 1\n",
+				 d->cfg.interfaces[i], d->cfg.xdp_generic ? "generic" : "native");
+common:
 	moat_text_family(t, "moat_secret_rotations_total", "counter", "SYN cookie secret rotations.");
 	moat_text_printf(t, "moat_secret_rotations_total %llu\n", (unsigned long long)d->rotations);
 	moat_text_family(t, "moat_reloads_total", "counter", "Configuration reloads, by result.");
@@ -498,12 +750,33 @@ static void fill_metrics(void *ctx, struct moat_text *t)
 	moat_text_family(t, "moat_list_prefixes", "gauge", "Prefixes on the allow and deny lists.");
 	moat_text_printf(t, "moat_list_prefixes{list=\"allow\"} %zu\n", d->cfg.allow.n);
 	moat_text_printf(t, "moat_list_prefixes{list=\"deny\"} %zu\n", d->cfg.deny.n);
-	moat_text_family(t, "moat_interface_info", "gauge", "Interfaces moat is attached to.");
-	for (i = 0; i < d->cfg.n_interfaces; i++)
-		moat_text_printf(t, "moat_interface_info{interface=\"%s\",xdp_mode=\"%s\"} 1\n",
-				 d->cfg.interfaces[i], d->cfg.xdp_generic ? "generic" : "native");
 	moat_text_family(t, "moat_start_time_seconds", "gauge", "When moatd started, Unix time.");
 	moat_text_printf(t, "moat_start_time_seconds %lld\n", (long long)d->started);
+}
+
+static json_object *reply_limits(struct moatd *d, json_object *req)
+{
+	struct moat_config next = d->cfg; /* limits are plain fields */
+	char err[256];
+	json_object *j;
+	int r;
+
+	if (d->dpdk)
+		return forward(d, "limits", req);
+	if (moat_proto_apply_limits(&next, req, err, sizeof(err)))
+		return reply_error(err);
+	if (memcmp(&next.pol, &d->cfg.pol, sizeof(next.pol))) {
+		r = moat_xdp_set_policy(d->xdp, &next.pol);
+		if (r) {
+			snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
+			return reply_error(err);
+		}
+		d->cfg.pol = next.pol;
+		logmsg("limits changed by moatctl");
+	}
+	j = reply_result(0, "");
+	json_object_object_add(j, "limits", moat_proto_limits_json(&d->cfg));
+	return j;
 }
 
 static json_object *dispatch(struct moatd *d, const char *line)
@@ -533,6 +806,13 @@ static json_object *dispatch(struct moatd *d, const char *line)
 	case MOAT_CMD_TOP:
 		out = reply_top(d);
 		break;
+	case MOAT_CMD_FLOWS:
+		out = d->dpdk ? forward(d, "flows", NULL) :
+				reply_error("flows: the xdp backend keeps no flow table (the host's sockets are the state: ss -tan)");
+		break;
+	case MOAT_CMD_LIMITS:
+		out = reply_limits(d, req);
+		break;
 	default:
 		out = json_object_new_object();
 		json_object_object_add(out, "ok", json_object_new_boolean(0));
@@ -542,9 +822,21 @@ static json_object *dispatch(struct moatd *d, const char *line)
 	return out;
 }
 
-/* One request per connection: read a line, answer it, close. */
+static bool is_events_request(const char *line, int *follow)
+{
+	json_object *req = json_tokener_parse(line), *v;
+	bool yes = req && json_object_object_get_ex(req, "cmd", &v) &&
+		   !strcmp(json_object_get_string(v), "events");
+
+	*follow = yes && json_object_object_get_ex(req, "follow", &v) && json_object_get_boolean(v);
+	json_object_put(req);
+	return yes;
+}
+
+/* One request per connection: read a line, answer it, close (events -f: keep it). */
 static void serve_client(struct moatd *d, int fd)
 {
+	int follow;
 	char buf[4096];
 	size_t len = 0;
 	json_object *out;
@@ -561,6 +853,10 @@ static void serve_client(struct moatd *d, int fd)
 			break;
 	}
 	buf[len] = '\0';
+	if (is_events_request(buf, &follow)) {
+		moat_feed_subscribe(&d->feed, fd, follow); /* the feed owns fd now */
+		return;
+	}
 	out = dispatch(d, buf);
 	dprintf(fd, "%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
 	json_object_put(out);
@@ -606,7 +902,8 @@ static int setup_loop(struct moatd *d)
 	if (epoll_add(d->epfd, d->sigfd) || epoll_add(d->epfd, d->timerfd) ||
 	    epoll_add(d->epfd, d->listenfd))
 		return -errno;
-	if (moat_xdp_events_fd(d->xdp) >= 0 && epoll_add(d->epfd, moat_xdp_events_fd(d->xdp)))
+	if (!d->dpdk && moat_xdp_events_fd(d->xdp) >= 0 &&
+	    epoll_add(d->epfd, moat_xdp_events_fd(d->xdp)))
 		return -errno;
 	return 0;
 }
@@ -617,15 +914,15 @@ static void on_tick(struct moatd *d)
 
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
-	refresh_conns(d);
 	top_decay(d);
+	rotate_secrets(d);
+	if (d->dpdk) {
+		sync_dataplane(d);
+		return;
+	}
+	refresh_conns(d);
 	if (moat_ttl_expire(&d->ttls, &d->cfg, mono_ms()) && (push_lists(d) || push_runtime(d)))
 		logmsg("cannot write the lists after entries expired");
-	if (time(NULL) >= d->next_rotation) {
-		if (rotate_secrets(d))
-			logmsg("secret rotation failed; the current secret stays");
-		d->next_rotation = time(NULL) + d->cfg.cookie_rotate_s;
-	}
 }
 
 static void on_signal(struct moatd *d)
@@ -678,7 +975,10 @@ static int run_loop(struct moatd *d)
 					continue;
 				}
 				serve_client(d, c);
-			} else {
+			} else if (d->dpdk && fd == d->dp.ev_fd) {
+				if (moat_dplink_events_read(&d->dp, dp_event_line, d) < 0)
+					epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL); /* closed: fd gone */
+			} else if (!d->dpdk) {
 				moat_xdp_events_poll(d->xdp);
 			}
 		}
@@ -688,6 +988,8 @@ static int run_loop(struct moatd *d)
 
 static int open_events(struct moatd *d)
 {
+	if (d->dpdk)
+		return 0; /* moat-dp writes the event log; moatd follows its stream */
 	if (!d->cfg.events[0])
 		return moat_xdp_events_open(d->xdp, print_event, d); /* for top only */
 	if (!strcmp(d->cfg.events, "-")) {
@@ -733,9 +1035,29 @@ static int start_xdp(struct moatd *d)
 	return 0;
 }
 
+/* dpdk: start moat-dp when ours to start; secrets and events follow once it answers. */
+static int start_dpdk(struct moatd *d)
+{
+	char err[MOAT_CONFIG_ERR_LEN];
+	int r = moat_dplink_init(&d->dp, &d->cfg, d->config_path, err, sizeof(err));
+
+	if (r) {
+		logmsg("%s", err);
+		return r;
+	}
+	if ((r = init_secrets(d)))
+		return r;
+	if (!d->dp.argv[0])
+		logmsg("mode dpdk: driving the moat-dp on %s (dpdk.command not set: not starting one)",
+		       d->dp.socket);
+	moat_dplink_tick(&d->dp);
+	return 0;
+}
+
 static int check_config(const char *path, struct moat_config *cfg)
 {
 	char err[MOAT_CONFIG_ERR_LEN];
+	struct moat_secret_source src;
 
 	if (moat_config_load(path, cfg, err, sizeof(err))) {
 		fprintf(stderr, "moatd: %s\n", err);
@@ -746,10 +1068,21 @@ static int check_config(const char *path, struct moat_config *cfg)
 		moat_config_free(cfg);
 		return 2;
 	}
-	if (cfg->mode == MOAT_MODE_DPDK) {
-		fprintf(stderr, "moatd: %s: key 'mode': moatd drives the xdp backend only; for mode dpdk run moat-dp with this config (see the README)\n", path);
+	if (moat_secrets_open(&src, cfg->secret_file, cfg->cookie_rotate_s, err, sizeof(err))) {
+		fprintf(stderr, "moatd: %s: key 'secret_file': %s\n", path, err);
 		moat_config_free(cfg);
 		return 2;
+	}
+	if (cfg->mode == MOAT_MODE_DPDK) {
+		struct moat_dplink l;
+		int r = moat_dplink_init(&l, cfg, path, err, sizeof(err));
+
+		free(l.words);
+		if (r) {
+			fprintf(stderr, "moatd: %s\n", err);
+			moat_config_free(cfg);
+			return 2;
+		}
 	}
 	return 0;
 }
@@ -786,6 +1119,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	{
+		/* Absolute: moat-dp is handed the same path, and reloads read it again. */
+		static char abs_path[4096];
+
+		if (realpath(d.config_path, abs_path))
+			d.config_path = abs_path;
+	}
 	if (check_config(d.config_path, &d.cfg))
 		return 2;
 	{
@@ -797,7 +1137,8 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 	}
 	d.started = time(NULL);
-	if (start_xdp(&d))
+	d.dpdk = d.cfg.mode == MOAT_MODE_DPDK;
+	if (d.dpdk ? start_dpdk(&d) : start_xdp(&d))
 		goto out;
 	d.listenfd = moat_ctl_listen(d.socket_path, SOCK_NONBLOCK);
 	if (d.listenfd < 0) {
@@ -820,6 +1161,8 @@ int main(int argc, char **argv)
 	rc = run_loop(&d) ? 1 : 0;
 out:
 	moat_metrics_stop(d.metrics);
+	moat_dplink_stop(&d.dp);
+	moat_feed_free(&d.feed);
 	if (d.xdp && !d.cfg.keep_attached)
 		moat_xdp_detach_all(d.xdp);
 	else if (d.xdp)

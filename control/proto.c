@@ -23,6 +23,11 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_RELOAD] = { "reload", "[--socket PATH]", "re-read the config file; a bad one is refused" },
 	[MOAT_CMD_TOP] = { "top", "[-j] [-n COUNT] [-d SECONDS] [--socket PATH]",
 			   "live: rates per reason, busiest sources (moatd)" },
+	[MOAT_CMD_LIMITS] = { "limits", "show | set KEY=N [KEY=N ...] [-j] [--socket PATH]",
+			      "per-source and per-prefix limits, live" },
+	[MOAT_CMD_EVENTS] = { "events", "[-f] [--socket PATH]",
+			      "recent sampled events as JSON lines; -f: follow" },
+	[MOAT_CMD_SECRETS] = { "secrets", "", NULL },
 };
 
 int moat_cmd_lookup(const char *name)
@@ -73,12 +78,11 @@ static int read_line(int fd, char **out)
 	return (int)len;
 }
 
-int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
-		  size_t errlen)
+/* Connect and send one request line: the fd, or -errno with err. */
+static int send_request(const char *socket_path, json_object *req, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *text;
-	char *line = NULL;
 	int fd, r;
 
 	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
@@ -91,7 +95,7 @@ int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		r = -errno;
-		snprintf(err, errlen, "cannot reach moatd on %s: %s (is moatd running?)", socket_path,
+		snprintf(err, errlen, "cannot reach the daemon on %s: %s (is it running?)", socket_path,
 			 strerror(errno));
 		close(fd);
 		return r;
@@ -104,17 +108,34 @@ int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply
 	if (send(fd, text, strlen(text), MSG_NOSIGNAL) >= 0)
 		send(fd, "\n", 1, MSG_NOSIGNAL);
 	shutdown(fd, SHUT_WR);
+	return fd;
+}
+
+int moat_ctl_open_stream(const char *socket_path, json_object *req, char *err, size_t errlen)
+{
+	return send_request(socket_path, req, err, errlen);
+}
+
+int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
+		  size_t errlen)
+{
+	char *line = NULL;
+	int fd, r;
+
+	fd = send_request(socket_path, req, err, errlen);
+	if (fd < 0)
+		return fd;
 	r = read_line(fd, &line);
 	close(fd);
 	if (r <= 0) {
 		free(line);
-		snprintf(err, errlen, "%s: moatd closed the connection without an answer", socket_path);
+		snprintf(err, errlen, "%s: the daemon closed the connection without an answer", socket_path);
 		return r < 0 ? r : -EPROTO;
 	}
 	*reply = json_tokener_parse(line);
 	free(line);
 	if (!*reply) {
-		snprintf(err, errlen, "%s: moatd answered something that is not JSON", socket_path);
+		snprintf(err, errlen, "%s: the daemon answered something that is not JSON", socket_path);
 		return -EPROTO;
 	}
 	return 0;
@@ -272,4 +293,44 @@ int moat_ttl_expire(struct moat_ttls *t, struct moat_config *cfg, long long now)
 		gone++;
 	}
 	return gone;
+}
+
+int moat_proto_apply_limits(struct moat_config *cfg, json_object *req, char *err, size_t errlen)
+{
+	struct moat_config next = *cfg; /* limits are plain fields: a shallow copy will do */
+	json_object *set;
+
+	if (!json_object_object_get_ex(req, "set", &set))
+		return 0;
+	if (!json_object_is_type(set, json_type_object)) {
+		snprintf(err, errlen, "limits: \"set\" must be an object of KEY: N");
+		return -EINVAL;
+	}
+	json_object_object_foreach(set, key, val)
+	{
+		int r;
+
+		if (!json_object_is_type(val, json_type_int)) {
+			snprintf(err, errlen, "limits: %s: expected an integer", key);
+			return -EINVAL;
+		}
+		r = moat_config_set_limit(&next, key, json_object_get_int64(val), err, errlen);
+		if (r)
+			return r;
+	}
+	cfg->pol = next.pol;
+	return 0;
+}
+
+static void add_limit(const char *name, long long v, void *ctx)
+{
+	json_object_object_add(ctx, name, json_object_new_int64(v));
+}
+
+json_object *moat_proto_limits_json(const struct moat_config *cfg)
+{
+	json_object *j = json_object_new_object();
+
+	moat_config_each_limit(cfg, add_limit, j);
+	return j;
 }

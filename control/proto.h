@@ -25,13 +25,16 @@ enum moat_cmd {
 	MOAT_CMD_UNALLOW,
 	MOAT_CMD_RELOAD,
 	MOAT_CMD_TOP,
+	MOAT_CMD_LIMITS,
+	MOAT_CMD_EVENTS,
+	MOAT_CMD_SECRETS, /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_COUNT,
 };
 
 struct moat_cmd_desc {
 	const char *name;
 	const char *args; /* for moatctl's usage line */
-	const char *help;
+	const char *help; /* NULL: between the daemons, not an operator's command */
 };
 
 extern const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT];
@@ -68,6 +71,20 @@ int moat_ttl_note(struct moat_ttls *t, int cmd, json_object *req, long long now,
 		  size_t errlen);
 /* Take expired entries off cfg's lists (now in monotonic ms): how many went. */
 int moat_ttl_expire(struct moat_ttls *t, struct moat_config *cfg, long long now);
+
+/*
+ * limits: {"cmd":"limits"} shows, {"cmd":"limits","set":{"KEY":N,...}} changes
+ * (keys as under limits: in the config). Applied to cfg all or nothing.
+ */
+int moat_proto_apply_limits(struct moat_config *cfg, json_object *req, char *err, size_t errlen);
+/* {"KEY": N, ...}: the limits of cfg, as the config names them. */
+json_object *moat_proto_limits_json(const struct moat_config *cfg);
+
+/*
+ * Open a streaming request ({"cmd":"events","follow":true}): sends req and
+ * returns the connected fd to read JSON lines from, or -errno with err.
+ */
+int moat_ctl_open_stream(const char *socket_path, json_object *req, char *err, size_t errlen);
 
 /* Index of a command name, or -1. */
 int moat_cmd_lookup(const char *name);

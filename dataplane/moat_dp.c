@@ -48,6 +48,7 @@
 #include "control/events.h"
 #include "control/inline_be.h"
 #include "control/proto.h"
+#include "control/secrets.h"
 #include "core/engine_types.h"
 #include "core/limits.h"
 #include "core/proxy.h"
@@ -132,7 +133,18 @@ struct dp_app {
 	/* Sampled events: workers enqueue, the control thread writes JSON lines. */
 	struct rte_ring *ev_ring;
 	FILE *events;
-	struct moat_cookie_secrets secrets;
+	struct moat_event_feed feed; /* `events` followers */
+	/*
+	 * Cookie secrets: workers read *secrets (loaded once per burst); a rotation
+	 * writes the other buffer, swaps the pointer and waits out the workers (QSBR)
+	 * before that buffer can be written again.
+	 */
+	struct moat_cookie_secrets secret_buf[2];
+	struct moat_cookie_secrets *secrets;
+	struct moat_secret_source secret_src;
+	bool secrets_from_moatd; /* moatd pushes them: no rotation of our own */
+	uint64_t rotations;
+	time_t started;
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
 	uint16_t peer[RTE_MAX_ETHPORTS]; /* the port each port forwards to */
@@ -614,6 +626,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 
 		w->eng.pol = &live->pol;
 		w->be.cfg = live;
+		w->eng.sec = __atomic_load_n(&app->secrets, __ATOMIC_ACQUIRE);
 	}
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
@@ -777,8 +790,14 @@ static json_object *reply_stats(struct dp_app *app)
 
 		json_object_object_add(w, "lcore", json_object_new_int((int)app->workers[k].lcore));
 		json_object_object_add(w, "rx", json_object_new_int64((int64_t)app->workers[k].rx));
+		json_object *wr = json_object_new_object();
+
 		json_object_object_add(w, "flows",
 				       json_object_new_int64((int64_t)app->workers[k].be.flows.count));
+		for (r = 0; r < MOAT_R_COUNT; r++)
+			json_object_object_add(wr, moat_reason_name(r),
+					       json_object_new_int64((int64_t)app->workers[k].reasons[r]));
+		json_object_object_add(w, "reasons", wr);
 		json_object_array_add(per, w);
 	}
 	json_object_object_add(verdicts, "pass", json_object_new_int64((int64_t)v[MOAT_PASS]));
@@ -799,6 +818,8 @@ static json_object *reply_stats(struct dp_app *app)
 	json_object_object_add(j, "challenge_limited",
 			       json_object_new_int64((int64_t)DP_SUM(app, challenge_limited)));
 	json_object_object_add(j, "workers", per);
+	json_object_object_add(j, "secret_rotations", json_object_new_int64((int64_t)app->rotations));
+	json_object_object_add(j, "config_updates", json_object_new_int64((int64_t)app->updates));
 	return j;
 }
 
@@ -909,6 +930,93 @@ static json_object *reply_reload(struct dp_app *app)
 	return reply_ok(app);
 }
 
+/* limits: shown, or changed on a copy of the live config swapped in. */
+static json_object *reply_limits(struct dp_app *app, json_object *req)
+{
+	struct moat_config *next;
+	json_object *j;
+	char err[256];
+
+	if (json_object_object_get_ex(req, "set", NULL)) {
+		next = malloc(sizeof(*next));
+		if (!next || moat_config_clone(next, app->live)) {
+			free(next);
+			return reply_error("out of memory");
+		}
+		if (moat_proto_apply_limits(next, req, err, sizeof(err))) {
+			moat_config_free(next);
+			free(next);
+			return reply_error(err);
+		}
+		publish_config(app, next);
+	}
+	j = reply_ok(app);
+	json_object_object_add(j, "limits", moat_proto_limits_json(app->live));
+	return j;
+}
+
+/* Swap in new secrets: the old buffer is reused only after every worker let go of it. */
+static void install_secrets(struct dp_app *app, const struct moat_cookie_secrets *s)
+{
+	struct moat_cookie_secrets *spare =
+		app->secrets == &app->secret_buf[0] ? &app->secret_buf[1] : &app->secret_buf[0];
+
+	*spare = *s;
+	__atomic_store_n(&app->secrets, spare, __ATOMIC_RELEASE);
+	rte_rcu_qsbr_synchronize(app->qsv, RTE_QSBR_THRID_INVALID);
+	app->rotations++;
+}
+
+static int hex_key(json_object *req, const char *name, struct moat_siphash_key *k)
+{
+	json_object *v;
+	unsigned long long a, b;
+	char extra;
+
+	if (!json_object_object_get_ex(req, name, &v) ||
+	    sscanf(json_object_get_string(v), "%16llx%16llx%c", &a, &b, &extra) != 2)
+		return -EINVAL;
+	k->k0 = a;
+	k->k1 = b;
+	return 0;
+}
+
+/* secrets: moatd owns them from now on ({"cur": 32 hex, "prev": 32 hex}). */
+static json_object *reply_secrets(struct dp_app *app, json_object *req)
+{
+	struct moat_cookie_secrets s;
+
+	if (hex_key(req, "cur", &s.cur) || hex_key(req, "prev", &s.prev))
+		return reply_error("secrets: expected \"cur\" and \"prev\", 32 hex digits each");
+	if (memcmp(&s, app->secrets, sizeof(s)))
+		install_secrets(app, &s);
+	app->secrets_from_moatd = true;
+	return reply_ok(app);
+}
+
+static json_object *reply_status(struct dp_app *app)
+{
+	json_object *j = reply_ok(app), *pairs = json_object_new_array();
+	char buf[16];
+	int p;
+
+	for (p = 0; p < app->n_pairs; p++) {
+		snprintf(buf, sizeof(buf), "%u:%u", app->pairs[p].in, app->pairs[p].out);
+		json_object_array_add(pairs, json_object_new_string(buf));
+	}
+	json_object_object_add(j, "version", json_object_new_string(MOAT_VERSION));
+	json_object_object_add(j, "mode", json_object_new_string("dpdk"));
+	json_object_object_add(j, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(j, "config", json_object_new_string(app->config_path));
+	json_object_object_add(j, "pairs", pairs);
+	json_object_object_add(j, "workers", json_object_new_int((int)app->n_workers));
+	json_object_object_add(j, "dispatcher", json_object_new_boolean(app->dispatch));
+	json_object_object_add(j, "secrets", json_object_new_string(
+		app->secrets_from_moatd ? "moatd" : app->secret_src.fleet ? "secret_file" : "random"));
+	json_object_object_add(j, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - app->started)));
+	return j;
+}
+
 static void serve(struct dp_app *app, int fd)
 {
 	char buf[4096];
@@ -922,8 +1030,22 @@ static void serve(struct dp_app *app, int fd)
 	}
 	if (req && json_object_object_get_ex(req, "cmd", &cmd))
 		name = json_object_get_string(cmd);
+	if (!strcmp(name, "events")) {
+		json_object *f = NULL;
+
+		json_object_object_get_ex(req, "follow", &f);
+		moat_feed_subscribe(&app->feed, fd, f && json_object_get_boolean(f));
+		json_object_put(req);
+		return; /* the feed owns fd now */
+	}
 	if (!strcmp(name, "stats")) {
 		out = reply_stats(app);
+	} else if (!strcmp(name, "status")) {
+		out = reply_status(app);
+	} else if (!strcmp(name, "limits")) {
+		out = reply_limits(app, req);
+	} else if (!strcmp(name, "secrets")) {
+		out = reply_secrets(app, req);
 	} else if (!strcmp(name, "flows")) {
 		out = reply_flows(app);
 	} else if (!strcmp(name, "reload")) {
@@ -965,8 +1087,29 @@ static void drain_events(struct dp_app *app)
 {
 	struct moat_event ev;
 
-	while (app->ev_ring && !rte_ring_sc_dequeue_elem(app->ev_ring, &ev, sizeof(ev)))
-		moat_event_write(app->events, &ev, app->cfg.event_sample, "lcore");
+	while (app->ev_ring && !rte_ring_sc_dequeue_elem(app->ev_ring, &ev, sizeof(ev))) {
+		char *line = moat_event_format(&ev, app->cfg.event_sample, "lcore");
+
+		if (!line)
+			continue;
+		if (app->events) {
+			fputs(line, app->events);
+			fflush(app->events);
+		}
+		moat_feed_publish(&app->feed, line);
+		free(line);
+	}
+}
+
+/* Our own rotation, unless moatd hands us its secrets. */
+static void rotate_secrets(struct dp_app *app)
+{
+	struct moat_cookie_secrets s = *app->secrets;
+
+	if (app->secrets_from_moatd)
+		return;
+	if (moat_secrets_update(&app->secret_src, (uint64_t)time(NULL), &s) == 1)
+		install_secrets(app, &s);
 }
 
 static void control_loop(struct dp_app *app)
@@ -976,6 +1119,7 @@ static void control_loop(struct dp_app *app)
 	while (!force_quit) {
 		expire_ttls(app);
 		drain_events(app);
+		rotate_secrets(app);
 		if (poll(&p, 1, 200) > 0) {
 			int c = accept4(app->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -1011,7 +1155,7 @@ static int setup_workers(struct dp_app *app)
 		if (moat_be_init(&w->be, &app->cfg, rte_rand()))
 			return -ENOMEM;
 		w->eng.pol = &app->cfg.pol;
-		w->eng.sec = &app->secrets;
+		w->eng.sec = app->secrets;
 		w->eng.be = &w->be;
 		if (app->dispatch) {
 			snprintf(name, sizeof(name), "moat_rx%u", k);
@@ -1045,11 +1189,13 @@ static int setup(struct dp_app *app)
 	app->live = malloc(sizeof(*app->live));
 	if (!app->live || moat_config_clone(app->live, &app->cfg))
 		return -ENOMEM;
-	if (app->cfg.events[0] && app->cfg.event_sample) {
-		app->events = strcmp(app->cfg.events, "-") ? fopen(app->cfg.events, "a") : stdout;
+	/* Sampled events feed `events` followers (moatd's top) even with no log file. */
+	if (app->cfg.event_sample) {
+		if (app->cfg.events[0])
+			app->events = strcmp(app->cfg.events, "-") ? fopen(app->cfg.events, "a") : stdout;
 		app->ev_ring = rte_ring_create_elem("moat_events", sizeof(struct moat_event), 4096,
 						    rte_socket_id(), RING_F_SC_DEQ);
-		if (!app->events || !app->ev_ring) {
+		if ((app->cfg.events[0] && !app->events) || !app->ev_ring) {
 			fprintf(stderr, "moat-dp: %s: cannot open the event log: %s\n", app->cfg.events,
 				strerror(errno));
 			return -EIO;
@@ -1058,8 +1204,15 @@ static int setup(struct dp_app *app)
 	app->qsv = rte_zmalloc("moat_qsbr", rte_rcu_qsbr_get_memsize(DP_MAX_WORKERS), RTE_CACHE_LINE_SIZE);
 	if (!app->qsv || rte_rcu_qsbr_init(app->qsv, DP_MAX_WORKERS))
 		return -ENOMEM;
-	if (getrandom(&app->secrets, sizeof(app->secrets), 0) != sizeof(app->secrets))
-		return -errno;
+	if (moat_secrets_open(&app->secret_src, app->cfg.secret_file, app->cfg.cookie_rotate_s, err,
+			      sizeof(err))) {
+		fprintf(stderr, "moat-dp: %s: %s\n", app->config_path, err);
+		return -EINVAL;
+	}
+	app->secrets = &app->secret_buf[0];
+	if (moat_secrets_update(&app->secret_src, (uint64_t)time(NULL), app->secrets) < 0)
+		return -EIO;
+	app->started = time(NULL);
 	app->pool = rte_pktmbuf_pool_create("moat_mbufs", DP_MBUFS, DP_MBUF_CACHE, 0,
 					    RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (!app->pool) {
