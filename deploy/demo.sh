@@ -203,7 +203,7 @@ EOC
 }
 
 demo_dataplane() {
-	local sock=$LAB_DP_SOCK flood download client dl wire0 rx0 sent mb
+	local sock=$LAB_DP_SOCK flood download client dl wire0 rx0 sent
 	lab_log "building the lab: client $CLI4 and attacker $ATK4 on a switch, moat-dp inline, server $SRV4 (nginx)"
 	lab_dp_up || { lab_log "could not build the lab"; return 1; }
 	in_ns "$LAB_CLI" sysctl -qw net.ipv4.tcp_rmem="4096 65536 262144"
