@@ -69,32 +69,42 @@ struct {
 	__type(value, struct moat_clock);
 } moat_clock_cache SEC(".maps");
 
-MOAT_INLINE void moat_clock_read(struct moat_clock *c)
+/* This CPU's clock, read again when jiffies moved; NULL only if the map is missing. */
+MOAT_INLINE const struct moat_clock *moat_clock_get(void)
 {
 	u64 j = bpf_jiffies64();
 	u32 zero = 0;
-	struct moat_clock *cc = bpf_map_lookup_elem(&moat_clock_cache, &zero);
+	struct moat_clock *c = bpf_map_lookup_elem(&moat_clock_cache, &zero);
 
 	/* now_ns 0: never read (jiffies_64 itself passes 0 five minutes after boot). */
-	if (cc && cc->jiffies == j && cc->now_ns) {
-		*c = *cc;
-		return;
-	}
-	c->jiffies = j;
+	if (!c || (c->jiffies == j && c->now_ns))
+		return c;
 	c->now_ns = bpf_ktime_get_coarse_ns();
 	c->ts_ms = (u32)(c->now_ns / 1000000);
 	c->slot = moat_cookie_slot(c->now_ns);
-	if (cc)
-		*cc = *c;
+	c->jiffies = j;
+	return c;
 }
 
 MOAT_INLINE u64 moat_clock(void)
 {
-	struct moat_clock c;
+	const struct moat_clock *c = moat_clock_get();
 
-	moat_clock_read(&c);
-	return c.now_ns;
+	return c ? c->now_ns : bpf_ktime_get_coarse_ns();
 }
+
+/* Per-CPU room for the SYN-ACK being built: the programs' stacks are full. */
+struct moat_scratch {
+	struct moat_reply reply;
+	u8 ip[MOAT_IPV6_HLEN] __attribute__((aligned(8)));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_scratch);
+} moat_scratch SEC(".maps");
 
 MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum moat_reason r,
 			   const struct moat_runtime *rt)
@@ -276,19 +286,18 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
+	const struct moat_clock *clk = moat_clock_get();
 	struct moat_result res;
-	struct moat_clock clk;
 	enum moat_reason r;
 	u32 zero = 0;
 
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	if (!pkt || !e.pol || !e.sec)
+	if (!pkt || !e.pol || !e.sec || !clk)
 		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
-	moat_clock_read(&clk);
-	e.now_ns = clk.now_ns;
-	e.ts_clock = clk.ts_ms;
-	r = moat_host_syn(&e, pkt, clk.slot, &res);
+	e.now_ns = clk->now_ns;
+	e.ts_clock = clk->ts_ms;
+	r = moat_host_syn(&e, pkt, clk->slot, &res);
 	if (r == MOAT_R_SYN_COOKIE)
 		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
 	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);
@@ -388,6 +397,177 @@ MOAT_INLINE mbool moat_is_protected_syn(const struct moat_policy *pol, const str
 	       moat_port_protected(pol, pkt->dport);
 }
 
+/*
+ * The SYN fast path, for the SYNs a flood and nearly every client send:
+ * untagged Ethernet, IPv4 without options or fragmentation, a bare SYN (ECE and
+ * CWR allowed) whose options take a layout moat_tcp_opts_fast() decodes. It
+ * fills pkt exactly as moat_parse() would, then decides with the same calls
+ * as the general path, inline: no global-function calls, no option walk, and
+ * the SYN-ACK stored in whole words. Anything else returns -1 and takes the
+ * general path (which decides the frame from scratch).
+ */
+MOAT_INLINE int moat_fast_parse_syn(struct xdp_md *ctx, struct moat_pkt *pkt)
+{
+	u8 *data = (u8 *)(long)ctx->data;
+	u8 *end = (u8 *)(long)ctx->data_end;
+	u8 *ip = data + MOAT_ETH_HLEN, *tcp = ip + MOAT_IPV4_MIN_HLEN;
+	u32 hlen, tot;
+
+	if (tcp + MOAT_TCP_MIN_HLEN > end)
+		return -1;
+	/* Whole-word loads: unaligned packet reads are fine where BPF runs (x86, arm64). */
+	if (*(u16 *)(data + 12) != moat_htons(MOAT_ETH_P_IP) || ip[0] != 0x45 ||
+	    ip[9] != MOAT_IPPROTO_TCP || (*(u16 *)(ip + 6) & moat_htons(0x3FFF)))
+		return -1;
+	if ((tcp[13] & ~(MOAT_TCP_ECE | MOAT_TCP_CWR)) != MOAT_TCP_SYN)
+		return -1;
+	hlen = (u32)(tcp[12] >> 4) * 4;
+	tot = moat_ntohs(*(u16 *)(ip + 2));
+	if (tot < MOAT_IPV4_MIN_HLEN + hlen || tot > (u32)(end - ip))
+		return -1;
+	moat_pkt_reset(pkt);
+	switch (hlen) {
+	case MOAT_TCP_MIN_HLEN:
+		break;
+	case MOAT_TCP_MIN_HLEN + 4:
+		if (tcp + MOAT_TCP_MIN_HLEN + 4 > end ||
+		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 4, &pkt->opt))
+			return -1;
+		break;
+	case MOAT_TCP_MIN_HLEN + 12:
+		if (tcp + MOAT_TCP_MIN_HLEN + 12 > end ||
+		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 12, &pkt->opt))
+			return -1;
+		break;
+	case MOAT_TCP_MIN_HLEN + 20:
+		if (tcp + MOAT_TCP_MIN_HLEN + 20 > end ||
+		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 20, &pkt->opt))
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	pkt->l3_off = MOAT_ETH_HLEN;
+	pkt->l4_off = MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN;
+	pkt->payload_off = (u16)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + hlen);
+	pkt->payload_len = (u16)(tot - MOAT_IPV4_MIN_HLEN - hlen);
+	pkt->l3_len = (u16)tot;
+	pkt->family = 4;
+	pkt->proto = MOAT_IPPROTO_TCP;
+	pkt->ttl = ip[8];
+	pkt->tos = ip[1];
+	pkt->tcp_flags = tcp[13];
+	pkt->tcp_hlen = (u8)hlen;
+	pkt->sport = moat_ntohs(*(u16 *)tcp);
+	pkt->dport = moat_ntohs(*(u16 *)(tcp + 2));
+	pkt->seq = moat_ntohl(*(u32 *)(tcp + 4));
+	pkt->ack = moat_ntohl(*(u32 *)(tcp + 8));
+	pkt->window = moat_ntohs(*(u16 *)(tcp + 14));
+	pkt->saddr.w[0] = *(u32 *)(ip + 12);
+	pkt->daddr.w[0] = *(u32 *)(ip + 16);
+	/* Port 0 is malformed: the general path says so. */
+	return pkt->sport && pkt->dport ? 0 : -1;
+}
+
+/* Copy n bytes (a multiple of 8, constant) from an aligned buffer as whole words. */
+#define MOAT_COPY64(dst, src, n)                                                                   \
+	do {                                                                                       \
+		u32 i_;                                                                            \
+		MOAT_UNROLL                                                                        \
+		for (i_ = 0; i_ < (n); i_ += 8)                                                    \
+			*(u64 *)((dst) + i_) = *(const u64 *)((src) + i_);                         \
+	} while (0)
+
+/*
+ * The SYN-ACK over a fast-path SYN: the bytes moat_answer_syn() writes (core's
+ * moat_synack_build and moat_reply_headers), stored as whole words where core's
+ * byte copies cost a load and a store per byte (the compiler cannot know the
+ * packet's alignment).
+ */
+MOAT_INLINE int moat_answer_syn_fast(struct xdp_md *ctx, const struct moat_pkt *pkt,
+				     const struct moat_cookie *c, u8 wscale)
+{
+	struct moat_scratch *sc;
+	u8 *data, *end, *p, *ip;
+	u32 tlen, mac0, mac1, zero = 0;
+	u16 mac2, mac3;
+	int delta;
+
+	sc = bpf_map_lookup_elem(&moat_scratch, &zero);
+	if (!sc)
+		return XDP_DROP;
+	ip = sc->ip;
+	moat_synack_build(&sc->reply, pkt, c, wscale);
+	tlen = moat_reply_headers(ip, pkt, &sc->reply);
+	delta = (int)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + tlen) - (int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (u8 *)(long)ctx->data;
+	end = (u8 *)(long)ctx->data_end;
+	p = data + MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN;
+	/* Every SYN-ACK carries MSS: 24 bytes at least, then 36 or 40 with timestamps. */
+	if (p + 24 > end)
+		return XDP_DROP;
+	mac0 = *(u32 *)data;
+	mac2 = *(u16 *)(data + 4);
+	mac1 = *(u32 *)(data + 6);
+	mac3 = *(u16 *)(data + 10);
+	*(u32 *)data = mac1;
+	*(u16 *)(data + 4) = mac3;
+	*(u32 *)(data + 6) = mac0;
+	*(u16 *)(data + 10) = mac2;
+	MOAT_COPY64(data + MOAT_ETH_HLEN, ip, 16);
+	*(u32 *)(data + MOAT_ETH_HLEN + 16) = *(u32 *)(ip + 16);
+	MOAT_COPY64(p, sc->reply.tcp, 24);
+	if (tlen >= 32) {
+		if (p + 32 > end)
+			return XDP_DROP;
+		*(u64 *)(p + 24) = *(u64 *)(sc->reply.tcp + 24);
+	}
+	if (tlen >= 36) {
+		if (p + 36 > end)
+			return XDP_DROP;
+		*(u32 *)(p + 32) = *(u32 *)(sc->reply.tcp + 32);
+	}
+	if (tlen >= 40) {
+		if (p + 40 > end)
+			return XDP_DROP;
+		*(u32 *)(p + 36) = *(u32 *)(sc->reply.tcp + 36);
+	}
+	return XDP_TX;
+}
+
+/*
+ * The fast path's decision: what moat_xdp() and moat_g_syn() decide for the
+ * same SYN when no list and no source limit is configured (those, and SYNs to
+ * unprotected ports, go the general way). Returns the XDP action and *r, or -1.
+ */
+MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e,
+			      const struct moat_runtime *rt, struct moat_pkt *pkt,
+			      enum moat_reason *r)
+{
+	const struct moat_policy *pol = e->pol;
+	const struct moat_clock *clk;
+	struct moat_result res;
+
+	if (rt->list_entries[0] || moat_limits_active(&pol->source) ||
+	    moat_limits_active(&pol->prefix))
+		return -1;
+	if (moat_fast_parse_syn(ctx, pkt))
+		return -1;
+	if (moat_classify_stateless(MOAT_PARSE_TCP, pkt, r) || !moat_port_protected(pol, pkt->dport))
+		return -1;
+	clk = moat_clock_get();
+	if (!clk)
+		return -1;
+	e->now_ns = clk->now_ns;
+	e->ts_clock = clk->ts_ms;
+	*r = moat_host_syn(e, pkt, clk->slot, &res);
+	if (*r != MOAT_R_SYN_COOKIE)
+		return moat_reason_verdict(*r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
+	return moat_answer_syn_fast(ctx, pkt, &res.cookie, pol->synack_wscale);
+}
+
 SEC("xdp")
 int moat_xdp(struct xdp_md *ctx)
 {
@@ -404,6 +584,9 @@ int moat_xdp(struct xdp_md *ctx)
 	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
 	if (!e.pol || !e.sec || !rt)
 		return XDP_PASS;
+	act = moat_fast_syn(ctx, &e, rt, &pkt, &r);
+	if (act >= 0)
+		goto out;
 	/* The clock is read only by the steps that need it: most packets never do. */
 	st = moat_g_parse(ctx, &pkt);
 	if (moat_classify_stateless(st, &pkt, &r)) {
