@@ -38,7 +38,11 @@ done
 
 ./deploy/install-deps.sh
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
-meson compile -C "$build" >/dev/null
+if ! log=$(meson compile -C "$build" 2>&1); then
+	tail -n 15 <<<"$log" >&2
+	echo "demo.sh: the build failed (meson compile -C $build)" >&2
+	exit 1
+fi
 ctl=$build/control/moatctl
 if [ "$dataplane" = 1 ] && [ ! -x "$build/dataplane/moat-dp" ]; then
 	echo "demo.sh: --dataplane needs $build/dataplane/moat-dp, which meson builds only with libdpdk-dev" >&2
