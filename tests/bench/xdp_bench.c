@@ -31,6 +31,12 @@
  * subtracted, and the empty program timed directly (the test loop alone) is
  * added back, so syn_cookie compares with the figures timed directly. The other
  * paths leave the frame as it is and are timed directly, as the baselines are.
+ *
+ * moat runs the product's defaults (core's moat_policy_defaults(), what an empty
+ * config or deploy/moat.yaml gives moatd) with one change, syn_cookies: always:
+ * every port protected, no allow/deny lists, no source or prefix limits,
+ * rst_policy rfc5961, synack_wscale 7, and moatd's default event sampling (one
+ * event per 100 packets of each reason that is not a pass) in moat_runtime.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -51,6 +57,7 @@
 #include "core/parse.h"
 #include "core/policy.h"
 #include "core/reason.h"
+#include "xdp/moat_maps.h"
 #include "moat.skel.h"
 #include "bench_baselines.skel.h"
 #include "bench_harness.skel.h"
@@ -62,6 +69,7 @@
 #define REMOTE_PORT 40000
 #define REMOTE_ISN 0x12345678u
 #define FRAME_MAX 256 /* bench_harness.bpf.c BENCH_FRAME_MAX */
+#define EVENT_SAMPLE 100 /* moatd's default event_sample */
 
 static const struct moat_cookie_secrets secrets = {
 	.cur = { 0x0123456789abcdefULL, 0xfedcba9876543210ULL },
@@ -285,6 +293,7 @@ int main(int argc, char **argv)
 	struct run_ctx rc = { .repeat = 1000000 };
 	struct frame syn, synfin, ack, data, out;
 	struct moat_policy pol;
+	struct moat_runtime rt = {};
 	struct moat_pkt reply;
 	double best[B_N];
 	const char *dev = NULL;
@@ -321,9 +330,14 @@ int main(int argc, char **argv)
 		die("the kernel refused moat.bpf.o: %s", strerror(errno));
 	moat_policy_defaults(&pol);
 	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	/* As moatd's push_runtime() with the default config: drops and answers sampled. */
+	for (i = 0; i < MOAT_R_COUNT; i++)
+		if (moat_reason_verdict((enum moat_reason)i) != MOAT_PASS)
+			rt.event_every[i] = EVENT_SAMPLE;
 	if (bpf_map__update_elem(moat->maps.moat_policy, &zero, sizeof(zero), &pol, sizeof(pol), 0) ||
 	    bpf_map__update_elem(moat->maps.moat_secrets, &zero, sizeof(zero), &secrets,
-				 sizeof(secrets), 0))
+				 sizeof(secrets), 0) ||
+	    bpf_map__update_elem(moat->maps.moat_runtime, &zero, sizeof(zero), &rt, sizeof(rt), 0))
 		die("writing moat's maps: %s", strerror(errno));
 	rc.reasons_fd = bpf_map__fd(moat->maps.moat_reasons);
 	moat_fd = bpf_program__fd(moat->progs.moat_xdp);
