@@ -345,6 +345,7 @@ static int load_argv(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 {
 	char *dst = (char *)c->cfg + k->off;
 	const yaml_node_t *item;
+	bool own_args = false;
 	size_t used = 0;
 	int r = expect_list(c, path, n);
 
@@ -358,6 +359,13 @@ static int load_argv(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 		if (item->type != YAML_SCALAR_NODE)
 			return cfg_error(c, item, path, "expected a word of the command, got %s",
 					 node_kind(item));
+		/* After "--", moat-dp's own options: moatd adds these two so they agree with it. */
+		if (own_args && (!strcmp(scalar(item), "--config") || !strcmp(scalar(item), "-c") ||
+				 !strcmp(scalar(item), "--socket") || !strcmp(scalar(item), "-s")))
+			return cfg_error(c, item, path,
+					 "leave out %s: moatd adds --config (its own file) and --socket (dpdk.socket)",
+					 scalar(item));
+		own_args = own_args || !strcmp(scalar(item), "--");
 		if (used + len + 1 > k->size)
 			return cfg_error(c, item, path, "the command is longer than %zu characters",
 					 k->size - 1);

@@ -51,22 +51,11 @@ static int build_argv(struct moat_dplink *l, const struct moat_config *cfg, cons
 int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const char *config_path,
 		     char *err, size_t errlen)
 {
-	unsigned int i;
-	const char *w;
-
 	memset(l, 0, sizeof(*l));
 	l->ev_fd = -1;
 	snprintf(l->socket, sizeof(l->socket), "%s", cfg->dp_socket);
 	if (!cfg->dp_argc)
 		return 0;
-	for (i = 0, w = cfg->dp_command; i < cfg->dp_argc; i++, w += strlen(w) + 1)
-		if (!strcmp(w, "--config") || !strcmp(w, "-c") || !strcmp(w, "--socket") ||
-		    !strcmp(w, "-s")) {
-			snprintf(err, errlen,
-				 "%s: key 'dpdk.command': leave out %s: moatd adds --config %s --socket %s",
-				 config_path, w, config_path, l->socket);
-			return -EINVAL;
-		}
 	if (build_argv(l, cfg, config_path)) {
 		snprintf(err, errlen, "%s: key 'dpdk.command': too many words", config_path);
 		return -E2BIG;

@@ -141,7 +141,7 @@ static int init_secrets(struct moatd *d)
 	r = moat_secrets_open(&d->secret_src, d->cfg.secret_file, d->cfg.cookie_rotate_s, err,
 			      sizeof(err));
 	if (r) {
-		logmsg("%s", err);
+		logmsg("%s: key 'secret_file': %s", d->config_path, err);
 		return r;
 	}
 	if (!d->dpdk && !d->secret_src.fleet && !moat_xdp_get_secrets(d->xdp, &d->secrets) &&

@@ -76,17 +76,17 @@ static int read_master(struct moat_secret_source *src, const char *file, char *e
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		snprintf(err, errlen, "secret_file %s: cannot open: %s", file, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
 		return r;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "secret_file %s: not a regular file", file);
+		snprintf(err, errlen, "%s: not a regular file", file);
 		r = -EINVAL;
 		goto out;
 	}
 	/* A cookie secret others can read lets them mint cookies that pass. */
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "secret_file %s: mode %04o lets others read it: chmod 600 it",
+		snprintf(err, errlen, "%s: mode %04o lets others read it: chmod 600 it",
 			 file, (unsigned int)(st.st_mode & 07777));
 		r = -EPERM;
 		goto out;
@@ -94,7 +94,7 @@ static int read_master(struct moat_secret_source *src, const char *file, char *e
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 || parse_master(buf, (size_t)n, src->master)) {
 		snprintf(err, errlen,
-			 "secret_file %s: expected 64 hex digits (256 bits, e.g. `openssl rand -hex 32`)",
+			 "%s: expected 64 hex digits (256 bits, e.g. `openssl rand -hex 32`)",
 			 file);
 		r = -EINVAL;
 	}

@@ -1206,7 +1206,7 @@ static int setup(struct dp_app *app)
 		return -ENOMEM;
 	if (moat_secrets_open(&app->secret_src, app->cfg.secret_file, app->cfg.cookie_rotate_s, err,
 			      sizeof(err))) {
-		fprintf(stderr, "moat-dp: %s: %s\n", app->config_path, err);
+		fprintf(stderr, "moat-dp: %s: key 'secret_file': %s\n", app->config_path, err);
 		return -EINVAL;
 	}
 	app->secrets = &app->secret_buf[0];

@@ -3,11 +3,13 @@
   check_pcap.py cookies IN.pcap OUT.pcap          every input SYN answered by a valid SYN-ACK
   check_pcap.py same OUT.pcap EXPLAIN.jsonl IN.pcap   OUT holds exactly the frames explain passes
   check_pcap.py count FILE.pcap                   number of frames
+  check_pcap.py syn OUT.pcap                      write one client SYN (MSS, SACK, TS, wscale)
+  check_pcap.py ack SYN.pcap SYNACK.pcap OUT.pcap write the client's ACK to the SYN-ACK answer
 Prints one line per check; exit 1 on a failed check."""
 import json
 import sys
 
-from scapy.all import IP, TCP, Ether, rdpcap, raw
+from scapy.all import IP, TCP, Ether, rdpcap, raw, wrpcap
 
 
 def tcp_checksum_ok(frame):
@@ -50,6 +52,37 @@ def same(out, explain, inp):
     return ok
 
 
+CLIENT, SERVER = ("198.51.100.7", 40000), ("192.0.2.10", 80)
+
+
+def syn(out):
+    frame = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+             IP(src=CLIENT[0], dst=SERVER[0], ttl=64) /
+             TCP(sport=CLIENT[1], dport=SERVER[1], flags="S", seq=1000, window=64240,
+                 options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (7777, 0)),
+                          ("NOP", None), ("WScale", 7)]))
+    wrpcap(out, [frame])
+    return True
+
+
+def ack(syn_path, synack_path, out):
+    """The ACK a client sends to the SYN-ACK moat-dp answered its SYN with."""
+    s = rdpcap(syn_path)[0]
+    answers = [p for p in rdpcap(synack_path) if TCP in p and p[TCP].flags & 0x12 == 0x12]
+    if len(answers) != 1:
+        print(f"expected one SYN-ACK, got {len(answers)}")
+        return False
+    sa = answers[0]
+    tsval = dict(sa[TCP].options).get("Timestamp", (0, 0))[0]
+    frame = (Ether(src=s[Ether].src, dst=s[Ether].dst) /
+             IP(src=s[IP].src, dst=s[IP].dst, ttl=64) /
+             TCP(sport=s[TCP].sport, dport=s[TCP].dport, flags="A", seq=s[TCP].seq + 1,
+                 ack=sa[TCP].seq + 1, window=502, options=[("NOP", None), ("NOP", None),
+                                                          ("Timestamp", (7778, tsval))]))
+    wrpcap(out, [frame])
+    return True
+
+
 def count(path):
     print(len(rdpcap(path)))
     return True
@@ -57,4 +90,4 @@ def count(path):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    sys.exit(0 if {"cookies": cookies, "same": same, "count": count}[cmd](*args) else 1)
+    sys.exit(0 if {"cookies": cookies, "same": same, "count": count, "syn": syn, "ack": ack}[cmd](*args) else 1)

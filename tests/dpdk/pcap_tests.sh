@@ -83,5 +83,35 @@ from scapy.all import rdpcap, TCP
 sys.exit(any(TCP in p and p[TCP].flags & 0x12 == 0x12 for p in rdpcap(sys.argv[1])))' "$work/amp.out1.pcap"
 check $? "amp: no reflected SYN-ACK crossed"
 
+# 3. A fleet behind ECMP: one node answers the SYN, another (a new process with the
+# same secret_file) gets the ACK and must take the cookie; a node without the file
+# must not.
+/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(32))' >"$work/fleet.key"
+chmod 600 "$work/fleet.key"
+printf 'mode: dpdk\nsyn_cookies: always\nsecret_file: %s\n' "$work/fleet.key" >"$work/fleet.yaml"
+/usr/bin/python3 "$here/check_pcap.py" syn "$work/syn.pcap"
+run_dp node_a "$work/fleet.yaml" "$work/syn.pcap"
+/usr/bin/python3 "$here/check_pcap.py" ack "$work/syn.pcap" "$work/node_a.out0.pcap" "$work/ack.pcap"
+check $? "fleet: node A answered the SYN with a cookie SYN-ACK"
+run_dp node_b "$work/fleet.yaml" "$work/ack.pcap"
+/usr/bin/python3 -c 'import json,sys
+from scapy.all import TCP, rdpcap
+t = json.load(open(sys.argv[1]))["reasons"]
+syns = [p for p in rdpcap(sys.argv[2]) if TCP in p and p[TCP].flags & 0x12 == 0x02]
+print("cookie_valid %d, cookie_invalid %d, SYNs to the server %d" % (t["cookie_valid"], t["cookie_invalid"], len(syns)))
+sys.exit(not (t["cookie_valid"] == 1 and len(syns) == 1))' "$work/node_b.totals" "$work/node_b.out1.pcap" >"$work/fleet.check" 2>&1
+check $? "fleet: node B (same secret_file) took node A's cookie and opened the connection to the server ($(cat "$work/fleet.check"))"
+printf 'mode: dpdk\nsyn_cookies: always\n' >"$work/lone.yaml"
+run_dp node_c "$work/lone.yaml" "$work/ack.pcap"
+/usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["reasons"]; sys.exit(t["cookie_invalid"] != 1)' "$work/node_c.totals"
+check $? "fleet: a node with its own random secrets refuses that cookie (cookie_invalid)"
+chmod 644 "$work/fleet.key"
+"$dp" --no-huge --no-shconf --no-pci --file-prefix "moatdp$$perm" -l 0,1 --log-level=lib.eal:error \
+	--vdev "net_pcap0,rx_pcap=$work/empty.pcap,tx_pcap=$work/perm0.pcap" \
+	--vdev "net_pcap1,rx_pcap=$work/empty.pcap,tx_pcap=$work/perm1.pcap" \
+	-- --config "$work/fleet.yaml" --pair 1:0 --socket "$work/perm.sock" >/dev/null 2>"$work/perm.err"
+rc=$?
+check $(( rc != 0 ? 0 : 1 )) "a secret_file others can read is refused (exit $rc: $(grep -m1 secret_file "$work/perm.err"))"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
