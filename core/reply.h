@@ -28,17 +28,38 @@ MOAT_INLINE u32 moat_reply_len(const struct moat_pkt *pkt, u32 tcp_len)
 	return (u32)pkt->l3_off + (pkt->family == 6 ? MOAT_IPV6_HLEN : MOAT_IPV4_MIN_HLEN) + tcp_len;
 }
 
+/*
+ * Headers are built a 32-bit word at a time (every field here sits in whole,
+ * 4-aligned words of the reply's buffers): one store per word where bytes cost
+ * four, and the checksum's word reads then forward from stores of their size.
+ */
+MOAT_INLINE void moat_reply_put32(u8 *p, u32 v)
+{
+	v = moat_htonl(v);
+	__builtin_memcpy(p, &v, 4);
+}
+
+/* The native word whose bytes 0-1 hold `first` and bytes 2-3 `second`, as stored. */
+MOAT_INLINE u32 moat_reply_halves(u16 first, u16 second)
+{
+	union {
+		u32 w;
+		u16 h[2];
+	} x;
+
+	x.h[0] = first;
+	x.h[1] = second;
+	return x.w;
+}
+
 MOAT_INLINE void moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 flags, u16 win,
 			      u32 hlen)
 {
-	moat_put_be16(t, sport);
-	moat_put_be16(t + 2, dport);
-	moat_put_be32(t + 4, seq);
-	moat_put_be32(t + 8, ack);
-	t[12] = (u8)((hlen / 4) << 4);
-	t[13] = flags;
-	moat_put_be16(t + 14, win);
-	t[16] = t[17] = t[18] = t[19] = 0; /* checksum, urgent pointer */
+	moat_reply_put32(t, (u32)sport << 16 | dport);
+	moat_reply_put32(t + 4, seq);
+	moat_reply_put32(t + 8, ack);
+	moat_reply_put32(t + 12, (hlen / 4) << 28 | (u32)flags << 16 | win);
+	moat_reply_put32(t + 16, 0); /* checksum, urgent pointer */
 }
 
 /*
@@ -51,31 +72,22 @@ MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *
 {
 	const struct moat_tcp_opts *o = &syn->opt;
 	u8 *t = r->tcp;
-	u32 n = 20;
+	u32 n = 24;
 
 	__builtin_memset(r, 0, sizeof(*r));
-	t[n++] = MOAT_TCPOPT_MSS;
-	t[n++] = 4;
-	moat_put_be16(t + n, c->mss);
-	n += 2;
+	moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
 	if (o->present & MOAT_OPT_TS) {
-		if (o->present & MOAT_OPT_SACK_PERM) {
-			t[n++] = MOAT_TCPOPT_SACK_PERM;
-			t[n++] = 2;
-		} else {
-			t[n++] = MOAT_TCPOPT_NOP;
-			t[n++] = MOAT_TCPOPT_NOP;
-		}
-		t[n++] = MOAT_TCPOPT_TS;
-		t[n++] = 10;
-		moat_put_be32(t + n, c->tsval);
-		moat_put_be32(t + n + 4, o->tsval);
-		n += 8;
+		moat_reply_put32(t + 24, (o->present & MOAT_OPT_SACK_PERM ?
+						  (u32)MOAT_TCPOPT_SACK_PERM << 24 | 2 << 16 :
+						  (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16) |
+					     MOAT_TCPOPT_TS << 8 | 10);
+		moat_reply_put32(t + 28, c->tsval);
+		moat_reply_put32(t + 32, o->tsval);
+		n = 36;
 		if (o->present & MOAT_OPT_WSCALE) {
-			t[n++] = MOAT_TCPOPT_NOP;
-			t[n++] = MOAT_TCPOPT_WSCALE;
-			t[n++] = 3;
-			t[n++] = wscale;
+			moat_reply_put32(t + 36, (u32)MOAT_TCPOPT_NOP << 24 |
+							 MOAT_TCPOPT_WSCALE << 16 | 3 << 8 | wscale);
+			n = 40;
 		}
 	}
 	moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1,
@@ -98,20 +110,21 @@ MOAT_INLINE void moat_ack_build(struct moat_reply *r, const struct moat_pkt *pkt
 	r->tcp_len = 20;
 }
 
+/* The checksum is summed from the words as they go out (native order), before any store. */
 MOAT_INLINE void moat_ipv4_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 {
-	ip[0] = 0x45;
-	ip[1] = 0;
-	moat_put_be16(ip + 2, (u16)(MOAT_IPV4_MIN_HLEN + tcp_len));
-	ip[4] = ip[5] = 0;
-	ip[6] = 0x40; /* DF */
-	ip[7] = 0;
-	ip[8] = MOAT_REPLY_TTL;
-	ip[9] = MOAT_IPPROTO_TCP;
-	ip[10] = ip[11] = 0;
-	__builtin_memcpy(ip + 12, &pkt->daddr.w[0], 4);
-	__builtin_memcpy(ip + 16, &pkt->saddr.w[0], 4);
-	moat_csum_store(ip + 10, moat_csum_fold(moat_csum_add_words(0, ip, MOAT_IPV4_MIN_HLEN)));
+	u32 w0 = moat_htonl(0x45u << 24 | (MOAT_IPV4_MIN_HLEN + tcp_len));
+	u32 w1 = moat_htonl(0x4000); /* id 0, DF */
+	u32 w2 = moat_htonl((u32)MOAT_REPLY_TTL << 24 | MOAT_IPPROTO_TCP << 16);
+	u32 src = pkt->daddr.w[0], dst = pkt->saddr.w[0];
+	u16 csum = moat_csum_fold((u64)w0 + w1 + w2 + src + dst);
+
+	w2 |= moat_reply_halves(0, csum); /* TTL, protocol, checksum */
+	__builtin_memcpy(ip, &w0, 4);
+	__builtin_memcpy(ip + 4, &w1, 4);
+	__builtin_memcpy(ip + 8, &w2, 4);
+	__builtin_memcpy(ip + 12, &src, 4);
+	__builtin_memcpy(ip + 16, &dst, 4);
 }
 
 MOAT_INLINE void moat_ipv6_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
@@ -131,11 +144,11 @@ MOAT_INLINE void moat_ipv6_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 MOAT_INLINE u32 moat_reply_headers(u8 *ip, const struct moat_pkt *pkt, struct moat_reply *r)
 {
 	u32 tlen = r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
+	u16 csum = moat_csum_fold(moat_csum_add_words(
+		moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp, tlen));
+	u32 w = moat_reply_halves(csum, 0); /* checksum, urgent pointer 0 */
 
-	moat_csum_store(r->tcp + 16,
-			moat_csum_fold(moat_csum_add_words(
-				moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp,
-				tlen)));
+	__builtin_memcpy(r->tcp + 16, &w, 4);
 	if (pkt->family == 6)
 		moat_ipv6_hdr(ip, pkt, tlen);
 	else
