@@ -8,13 +8,13 @@
 /* How eagerly a flow may be evicted: expired first, then closed, then embryonic. */
 static int flow_rank(const void *key, const void *val, void *ctx)
 {
-	const struct moat_be_flow *e = val;
+	const struct moat_flow *f = val;
 	const struct moat_be *be = ctx;
 
 	(void)key;
-	if (moat_flow_expired(&e->f, be->now_s))
+	if (moat_flow_expired(f, be->now_s))
 		return 4;
-	switch (e->f.state) {
+	switch (f->state) {
 	case MOAT_TCPS_CLOSED:
 	case MOAT_TCPS_TIME_WAIT:
 		return 3;
@@ -36,30 +36,35 @@ static void release_source(struct moat_be *be, const struct moat_addr *a, u8 fam
 	moat_addr_mask(&k.addr, a, family, plen);
 	k.family = family;
 	k.plen = plen;
-	s = stab_find(&be->sources, &k);
+	s = stab_find(&be->sources, &k, NULL);
 	if (s && s->concurrent)
 		s->concurrent--;
 }
 
-/* A counted flow leaves without closing through the engine (expiry, eviction). */
-static void release_counted(struct moat_be *be, const struct moat_flow_key *k,
-			    struct moat_be_flow *e)
+/*
+ * A counted flow leaves without closing through the engine (expiry, eviction).
+ * orig_is_b: its originator is endpoint b of the key (the slot's mark).
+ */
+static void release_counted(struct moat_be *be, const struct moat_flow_key *k, struct moat_flow *f,
+			    unsigned int orig_is_b)
 {
-	const struct moat_addr *origin = e->orig_is_b ? &k->b : &k->a;
 	const struct moat_policy *pol = &be->cfg->pol;
+	u8 family = moat_flow_key_family(k);
+	struct moat_addr origin;
 
-	if (!(e->f.flags & MOAT_FLOW_COUNTED))
+	if (!(f->flags & MOAT_FLOW_COUNTED))
 		return;
-	e->f.flags &= (u8)~MOAT_FLOW_COUNTED;
+	f->flags &= (u8)~MOAT_FLOW_COUNTED;
+	moat_flow_key_addr(k, orig_is_b, &origin);
 	if (moat_limits_active(&pol->source))
-		release_source(be, origin, k->family, k->family == 6 ? 128 : 32);
+		release_source(be, &origin, family, family == 6 ? 128 : 32);
 	if (moat_limits_active(&pol->prefix))
-		release_source(be, origin, k->family, (u8)moat_prefix_len(pol, k->family));
+		release_source(be, &origin, family, (u8)moat_prefix_len(pol, family));
 }
 
-static void flow_evict(const void *key, void *val, void *ctx)
+static void flow_evict(const void *key, void *val, unsigned int mark, void *ctx)
 {
-	release_counted(ctx, key, val);
+	release_counted(ctx, key, val, mark);
 }
 
 /* Limiter records holding live connections stay; otherwise the least recently seen goes. */
@@ -85,18 +90,37 @@ static int dest_rank(const void *key, const void *val, void *ctx)
 
 int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
 {
+	const struct stab_conf flows = {
+		.entries = cfg->flow_table_size,
+		.key_size = sizeof(struct moat_flow_key),
+		.head_size = MOAT_FLOW_KEY_HEAD,
+		.val_size = sizeof(struct moat_flow),
+		.val_align = _Alignof(struct moat_flow),
+		.seed = seed,
+	};
+	const struct stab_conf sources = {
+		.entries = cfg->source_table_size,
+		.key_size = sizeof(struct moat_be_source_key),
+		.val_size = sizeof(struct moat_source),
+		.val_align = _Alignof(struct moat_source),
+		.seed = seed ^ 0x5555,
+	};
+	const struct stab_conf dests = {
+		.entries = 4096,
+		.key_size = sizeof(struct moat_be_dest_key),
+		.val_size = sizeof(struct moat_trigger),
+		.val_align = _Alignof(struct moat_trigger),
+		.seed = seed ^ 0xaaaa,
+	};
 	int r;
 
 	memset(be, 0, sizeof(*be));
 	be->cfg = cfg;
-	r = stab_init(&be->flows, cfg->flow_table_size, sizeof(struct moat_flow_key),
-		      sizeof(struct moat_be_flow), seed);
+	r = stab_init(&be->flows, &flows);
 	if (!r)
-		r = stab_init(&be->sources, cfg->source_table_size, sizeof(struct moat_be_source_key),
-			      sizeof(struct moat_source), seed ^ 0x5555);
+		r = stab_init(&be->sources, &sources);
 	if (!r)
-		r = stab_init(&be->dests, 4096, sizeof(struct moat_be_dest_key),
-			      sizeof(struct moat_trigger), seed ^ 0xaaaa);
+		r = stab_init(&be->dests, &dests);
 	if (r) {
 		moat_be_free(be);
 		return r;
@@ -125,12 +149,12 @@ void moat_be_set_clock(struct moat_be *be, u64 now_ns)
 
 static int count_state(const void *key, void *val, void *ctx)
 {
-	const struct moat_be_flow *e = val;
+	const struct moat_flow *f = val;
 	u64 *counts = ctx;
 
 	(void)key;
-	if (e->f.state < MOAT_TCPS_COUNT)
-		counts[e->f.state]++;
+	if (f->state < MOAT_TCPS_COUNT)
+		counts[f->state]++;
 	return 0;
 }
 
@@ -153,36 +177,39 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 						 u32 *dir)
 {
 	struct moat_flow_key k;
-	struct moat_be_flow *e;
 	u32 swapped = moat_flow_key_make(pkt, &k);
+	unsigned int orig_is_b;
+	struct moat_flow *f;
 
-	e = stab_find(&be->flows, &k);
-	if (!e || e->f.state == MOAT_TCPS_NONE)
+	f = stab_find(&be->flows, &k, &orig_is_b);
+	if (!f)
 		return NULL;
-	if (moat_flow_expired(&e->f, be->now_s)) {
-		release_counted(be, &k, e);
-		e->f.state = MOAT_TCPS_NONE;
+	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, be->now_s)) {
+		release_counted(be, &k, f, orig_is_b);
+		stab_remove(&be->flows, &k);
 		return NULL;
 	}
 	/* dir 0 is the originator: compare this packet's source with it. */
-	*dir = swapped ^ e->orig_is_b;
-	return &e->f;
+	*dir = swapped ^ orig_is_b;
+	return f;
 }
 
 MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct moat_pkt *pkt)
 {
 	struct moat_flow_key k;
-	struct moat_be_flow *e;
 	u32 swapped = moat_flow_key_make(pkt, &k);
+	unsigned int orig_is_b;
+	struct moat_flow *f;
 	int created;
 
-	e = stab_insert(&be->flows, &k, &created);
-	if (!e)
-		return NULL;
-	if (!created)
-		release_counted(be, &k, e);
-	e->orig_is_b = (u8)swapped; /* the packet that adds a flow comes from its originator */
-	return &e->f;
+	/* A stale entry of the same tuple gives back its count, then makes way. */
+	f = stab_find(&be->flows, &k, &orig_is_b);
+	if (f) {
+		release_counted(be, &k, f, orig_is_b);
+		stab_remove(&be->flows, &k);
+	}
+	/* The packet that adds a flow comes from its originator: the slot's mark. */
+	return stab_insert(&be->flows, &k, swapped, &created);
 }
 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
@@ -196,7 +223,7 @@ MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct 
 	moat_addr_mask(&k.addr, a, family, plen);
 	k.family = family;
 	k.plen = (u8)plen;
-	s = stab_insert(&be->sources, &k, &created);
+	s = stab_insert(&be->sources, &k, 0, &created);
 	if (!s)
 		return NULL;
 	if (created) {
@@ -221,7 +248,7 @@ MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct m
 	k.addr = pkt->daddr;
 	k.port = pkt->dport;
 	k.family = pkt->family;
-	t = stab_insert(&be->dests, &k, &created);
+	t = stab_insert(&be->dests, &k, 0, &created);
 	return t;
 }
 

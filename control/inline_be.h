@@ -17,16 +17,16 @@ struct moat_engine;
 struct moat_result;
 
 struct moat_be {
-	struct stab flows;   /* struct moat_flow_key -> struct moat_be_flow */
+	/*
+	 * struct moat_flow_key -> struct moat_flow, 56 bytes a slot for IPv4 (the
+	 * 12-byte key head), two for IPv6; the slot's mark bit says the originator
+	 * is endpoint b of the canonical key.
+	 */
+	struct stab flows;
 	struct stab sources; /* struct moat_be_source_key -> struct moat_source */
 	struct stab dests;   /* struct moat_be_dest_key -> struct moat_trigger */
 	const struct moat_config *cfg;
 	u32 now_s;
-};
-
-struct moat_be_flow {
-	struct moat_flow f;
-	u8 orig_is_b; /* the originator is endpoint b of the canonical key */
 };
 
 struct moat_be_source_key {
@@ -49,8 +49,6 @@ void moat_be_free(struct moat_be *be);
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);
 /* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */
 void moat_be_flow_states(struct moat_be *be, u64 counts[MOAT_TCPS_COUNT]);
-
-
 
 /* Run one frame through the engine on this backend. */
 enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,

@@ -608,11 +608,6 @@ static int reload_dpdk(struct moatd *d, struct moat_config *next, char *err, siz
 	return r;
 }
 
-static bool secrets_changed(const struct moat_config *a, const struct moat_config *b)
-{
-	return strcmp(a->secret_file, b->secret_file) || a->cookie_rotate_s != b->cookie_rotate_s;
-}
-
 static int reload_config(struct moatd *d, char *err, size_t errlen)
 {
 	struct moat_config next;
@@ -620,12 +615,13 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 
 	if (moat_config_load(d->config_path, &next, err, errlen))
 		return -EINVAL;
-	if (secrets_changed(&next, &d->cfg)) {
-		snprintf(err, errlen, "%s: secret_file and cookie_rotate apply at start: restart moatd to change them",
+	if (strcmp(next.secret_file, d->cfg.secret_file)) {
+		snprintf(err, errlen, "%s: secret_file applies at start: restart moatd to change it",
 			 d->config_path);
 		moat_config_free(&next);
 		return -EINVAL;
 	}
+	moat_secrets_set_period(&d->secret_src, next.cookie_rotate_s, (u64)time(NULL));
 	if (d->dpdk)
 		return reload_dpdk(d, &next, err, errlen);
 	if (next.n_interfaces != d->cfg.n_interfaces ||

@@ -155,6 +155,14 @@ void moat_secrets_adopt(struct moat_secret_source *src, uint64_t now)
 		src->epoch = now / src->period_s + 1;
 }
 
+void moat_secrets_set_period(struct moat_secret_source *src, unsigned int period_s, uint64_t now)
+{
+	if (!period_s || period_s == src->period_s)
+		return;
+	src->period_s = period_s;
+	src->epoch = now / period_s + 1;
+}
+
 unsigned int moat_secrets_next_in(const struct moat_secret_source *src, uint64_t now)
 {
 	return src->period_s - (unsigned int)(now % src->period_s);

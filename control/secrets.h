@@ -41,6 +41,11 @@ int moat_secrets_open(struct moat_secret_source *src, const char *file, unsigned
 int moat_secrets_update(struct moat_secret_source *src, uint64_t now, struct moat_cookie_secrets *s);
 /* Keep secrets found in place (pinned maps) as the current period's (random mode). */
 void moat_secrets_adopt(struct moat_secret_source *src, uint64_t now);
+/*
+ * A new period, from the next rotation on: the secrets in force stay, so handshakes
+ * in flight complete (a fleet's nodes agree again once all have the new period).
+ */
+void moat_secrets_set_period(struct moat_secret_source *src, unsigned int period_s, uint64_t now);
 /* Seconds until the next rotation. */
 unsigned int moat_secrets_next_in(const struct moat_secret_source *src, uint64_t now);
 

@@ -1,9 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A bounded set-associative table: each key may live in one of two buckets of
- * 8 slots (two-choice hashing), no chains, no resize, so its memory is fixed at
- * creation whatever the traffic. When both buckets are full the caller's rank
- * function picks a victim among their 16 slots (the one it ranks highest) or
+ * 32 slots (two-choice hashing: it goes to the emptier one), no chains, no
+ * resize, and entries never move, so its memory is fixed at creation whatever
+ * the traffic and a value's address is stable for the entry's life.
+ *
+ * Sizing: a table for N entries has N / 92% slots (not rounded to a power of
+ * two: buckets are picked by multiply-shift), and holds at most N keys. Two
+ * choices among 32 slots fill 93-94% of the slots before the first full pair
+ * of buckets, so the N-th key still finds room.
+ *
+ * Short keys: a key whose bytes past head_size are all zero keeps only its head
+ * in its slot; any other key also takes the next slot of the bucket for the rest
+ * (e.g. an IPv4 flow key in 12 bytes, an IPv6 one, still exact, in two slots).
+ *
+ * When the key's two buckets are full (or the table holds N keys) the caller's
+ * rank function picks a victim among their slots (the one it ranks highest) or
  * refuses (all ranks negative): e.g. expired or embryonic flows can go,
  * established ones cannot.
  */
@@ -13,45 +25,71 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STAB_WAYS 8
+#define STAB_WAYS 32	  /* slots per bucket: their tags fill one cache line */
+#define STAB_LOAD_PCT 92  /* keys per 100 slots at the configured size */
+#define STAB_KEY_MAX 64
 
 /* Higher = better victim; negative = must not be evicted. */
 typedef int (*stab_rank_fn)(const void *key, const void *val, void *ctx);
-typedef void (*stab_evict_fn)(const void *key, void *val, void *ctx);
+/* An entry leaves to make room; mark is its caller bit (stab_insert). */
+typedef void (*stab_evict_fn)(const void *key, void *val, unsigned int mark, void *ctx);
+
+struct stab_conf {
+	size_t entries;	  /* the most keys it holds */
+	size_t key_size;  /* at most STAB_KEY_MAX */
+	size_t head_size; /* keys zero past it take one slot; 0: key_size (always one) */
+	size_t val_size;
+	size_t val_align; /* of the value type; 0: 8 */
+	uint64_t seed;
+};
 
 struct stab {
 	/*
-	 * 16-bit tags, 8 per bucket (16 bytes: four buckets to a cache line), 0 for
-	 * a free slot: a lookup reads a bucket's tags and touches only the slots
-	 * whose tag matches, instead of every slot's key.
+	 * A row of 16-bit tags per bucket, one per slot: 0 free, else 15 bits of
+	 * the key's hash (never 0) and the caller's mark bit; a key's second slot
+	 * has a tag of its own (mark bit alone). A lookup reads a row and touches
+	 * only the slots whose tag matches.
 	 */
 	uint16_t *tags;
-	unsigned char *mem;
+	unsigned char *mem; /* the slots, bucket after bucket */
 	size_t key_size;
+	size_t head_size;
 	size_t val_size;
+	size_t val_off;
 	size_t slot_size;
-	size_t val_off; /* values start 8-byte aligned */
-	uint32_t nbuckets; /* power of two */
+	uint32_t nbuckets;
 	uint64_t seed;
-	size_t count;
+	size_t limit; /* the most keys (conf.entries) */
+	size_t count; /* keys held */
 	size_t peak;
 	uint64_t evictions;
+	void *map;
+	size_t map_len;
 	stab_rank_fn rank;
 	stab_evict_fn on_evict;
 	void *ctx;
 };
 
-/* capacity is rounded up to a multiple of STAB_WAYS * 2^k. 0 or -ENOMEM. */
-int stab_init(struct stab *t, size_t capacity, size_t key_size, size_t val_size, uint64_t seed);
+/* 0, -EINVAL (key too long for its slots) or -ENOMEM. */
+int stab_init(struct stab *t, const struct stab_conf *conf);
 void stab_free(struct stab *t);
+/* Slots (a key takes one or two). */
 size_t stab_capacity(const struct stab *t);
+/* Memory of the slots and their tags. */
 size_t stab_bytes(const struct stab *t);
-void *stab_find(struct stab *t, const void *key);
-/* Zeroed value for a new key (or the existing one); NULL when the bucket is full. */
-void *stab_insert(struct stab *t, const void *key, int *created);
+/* The key's value or NULL; *mark (if not NULL) gets its caller bit. */
+void *stab_find(struct stab *t, const void *key, unsigned int *mark);
+/*
+ * The key's value: a zeroed one carrying `mark` (0 or 1) when the key is new
+ * (*created = 1), the existing one otherwise (its mark unchanged); NULL when
+ * no slot can be had.
+ */
+void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *created);
+/* 0, or -ENOENT. */
+int stab_remove(struct stab *t, const void *key);
 /* Start loading the key's buckets (the tag rows) ahead of a find or insert. */
 void stab_prefetch(const struct stab *t, const void *key);
-/* Visit every live entry; a non-zero return from fn removes that entry. */
+/* Visit every entry; a non-zero return from fn removes that entry. */
 void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx), void *ctx);
 
 #endif

@@ -925,6 +925,12 @@ static json_object *reply_reload(struct dp_app *app)
 		return reply_error("tables: sizes are fixed at start; restart moat-dp to change them");
 	}
 	next->pol.syn_proxy = 1;
+	if (strcmp(next->secret_file, app->cfg.secret_file)) {
+		moat_config_free(next);
+		free(next);
+		return reply_error("secret_file applies at start: restart moat-dp to change it");
+	}
+	moat_secrets_set_period(&app->secret_src, next->cookie_rotate_s, (uint64_t)time(NULL));
 	app->ttls.n = 0; /* the file is the policy now */
 	publish_config(app, next);
 	return reply_ok(app);

@@ -113,7 +113,8 @@ start_moatd() { # log file; waits until moatd answers (the socket file may be st
 base_conf() { # extra YAML lines on stdin replace or add top-level keys
 	local extra line
 	extra=$(cat)
-	for line in "interfaces: [s0]" "protect_ports: [80]" "syn_cookies: always" "pin_dir: $PIN"; do
+	for line in "interfaces: [s0]" "protect_ports: [80]" "syn_cookies: always" "pin_dir: $PIN" \
+		"event_sample: 1" "cookie_rotate: 10"; do
 		grep -q "^${line%%:*}:" <<<"$extra" || echo "$line"
 	done
 	[ -n "$extra" ] && echo "$extra"
@@ -167,6 +168,48 @@ alw=$(( $(reason "$LAB_DIR/b2.json" allowlisted) - $(reason "$LAB_DIR/b1.json" a
 cv=$(( $(reason "$LAB_DIR/b2.json" cookie_valid) - $(reason "$LAB_DIR/b1.json" cookie_valid) ))
 check $(( rc == 0 && arc == 0 && alw == 0 && cv >= 1 ? 0 : 1 )) "moatctl unallow $ATK4/32 (exit $rc): attacker's next request allowlisted +$alw, cookie_valid +$cv"
 
+# limits, live: shown as set, enforced at once, set back
+mctl limits set source_syn_rate=1 source_syn_burst=1 >/dev/null
+rc=$?
+shown=$(mctl limits show -j | $PY -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(l["source_syn_rate"], l["source_syn_burst"])')
+stats "$LAB_DIR/l0.json"
+burst=()
+for i in 1 2 3 4 5 6; do get "$LAB_CLI" "" 1 & burst+=("$!"); done
+wait "${burst[@]}"
+stats "$LAB_DIR/l1.json"
+limited=$(( $(reason "$LAB_DIR/l1.json" source_rate) - $(reason "$LAB_DIR/l0.json" source_rate) ))
+mctl limits set source_syn_rate=0 source_syn_burst=0 >/dev/null
+sleep 1
+get "$LAB_CLI"
+after=$?
+check $(( rc == 0 && limited > 0 && after == 0 ? 0 : 1 )) \
+	"moatctl limits set source_syn_rate=1 source_syn_burst=1 (xdp): shown '$shown', 6 parallel connects gave source_rate +$limited; set back to 0, a request passes (curl exit $after)"
+mctl limits set source_syn_rat=5 >/dev/null 2>"$LAB_DIR/e"
+rc=$?
+check $(( rc == 1 ? 0 : 1 )) "limits set with an unknown key: exit $rc: $(cat "$LAB_DIR/e")"
+mctl limits frob >/dev/null 2>&1
+rc=$?
+check $(( rc == 2 ? 0 : 1 )) "limits with neither show nor set: usage, exit $rc"
+
+# events: the recent ones, then -f follows new ones (event_sample: 1 here)
+lab_bg "$LAB_SRV" sh -c "exec '$CTL' events -f --socket '$SOCK' >'$LAB_DIR/events.out'"
+evp=$LAB_LAST_PID
+sleep 0.5
+mctl block "$CLI4/32" >/dev/null
+get "$LAB_CLI" "" 1
+mctl unblock "$CLI4/32" >/dev/null
+sleep 0.5
+kill "$evp" 2>/dev/null
+wait "$evp" 2>/dev/null
+$PY -c 'import json,sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+deny = [e for e in ev if e["reason"] == "denylisted" and e["src"] == sys.argv[2]]
+print(f"{len(ev)} events, {len(deny)} denylisted from {sys.argv[2]}")
+sys.exit(not deny)' "$LAB_DIR/events.out" "$CLI4" >"$LAB_DIR/ev.check" 2>&1
+check $? "moatctl events -f (xdp): JSON lines as they happen ($(tail -n 1 "$LAB_DIR/ev.check"))"
+mctl events >"$LAB_DIR/recent.out"
+check $(( $(wc -l <"$LAB_DIR/recent.out") > 0 ? 0 : 1 )) "moatctl events (no -f): the recent events, then exit ($(wc -l <"$LAB_DIR/recent.out") lines)"
+
 for bad in 10.0.0.300/8 10.0.0.0/33 bogus 10.0.0.0/; do
 	mctl block "$bad" >"$LAB_DIR/o" 2>"$LAB_DIR/e"
 	rc=$?
@@ -195,7 +238,7 @@ $PY -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$LA
 rc=$?
 check $(( rc == 3 ? 0 : 1 )) "--socket to a stale socket file (no listener): exit $rc"
 bad_help=""
-for cmd in explain status stats flows block unblock allow unallow reload version help; do
+for cmd in explain status stats flows block unblock allow unallow reload top limits events version help; do
 	"$CTL" "$cmd" --help >/dev/null 2>&1 || bad_help="$bad_help $cmd($?)"
 done
 "$CTL" --help >/dev/null 2>&1 || bad_help="$bad_help --help($?)"
@@ -285,6 +328,7 @@ bad=(
 	"bogus_key: 1"
 	"limits: {source_syn_rate: fast}"
 )
+stats "$LAB_DIR/rot0.json"
 loop_start "$LAB_DIR/r.loop"
 sleep 0.3
 in_ns "$LAB_CLI" curl -fs -m 60 --limit-rate 1M -o "$LAB_DIR/big.got" "http://$SRV4/big.bin" &
@@ -324,6 +368,9 @@ wait "$dl"
 dl_rc=$?
 loop_stop "$LAB_DIR/r.loop"
 check $(( good_ok == ngood && bad_ok == nbad ? 0 : 1 )) "20 reloads: $good_ok/$ngood good accepted, $bad_ok/$nbad bad refused with their error, in ${t_reloads%???????} s${odd:+ (odd:$odd)}"
+stats "$LAB_DIR/rot1.json"
+rot=$(( $($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["cookies"]["secret_rotations"] - json.load(open(sys.argv[2]))["cookies"]["secret_rotations"])' "$LAB_DIR/rot1.json" "$LAB_DIR/rot0.json") ))
+check $(( rot >= 1 && LOOP_OK == LOOP_N ? 0 : 1 )) "secret rotation under traffic (cookie_rotate: 10): $rot rotation(s) while $LOOP_OK/$LOOP_N cookie handshakes succeeded"
 check $(( LOOP_N > 20 && LOOP_OK == LOOP_N ? 0 : 1 )) "requests during the reloads: $LOOP_OK/$LOOP_N succeeded$([ -s "$LAB_DIR/r.loop.log" ] && echo "; $(head -3 "$LAB_DIR/r.loop.log" | tr '\n' ' ')")"
 sum_got=$(sha256sum <"$LAB_DIR/big.got" 2>/dev/null | cut -c1-64)
 sum_want=$(sha256sum <"$LAB_DIR/www/big.bin" | cut -c1-64)
