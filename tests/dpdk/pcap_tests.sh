@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/moat-dp-test.XXXXXX)
 dp_pid=""
 cleanup() {
 	[ -n "$dp_pid" ] && kill -INT "$dp_pid" 2>/dev/null && wait "$dp_pid" 2>/dev/null
-	rm -rf "$work"
+	rm -rf "$work" /var/run/dpdk/moatdp$$* # EAL's runtime folders, one per --file-prefix
 }
 trap cleanup EXIT INT TERM
 pass=0 fail=0

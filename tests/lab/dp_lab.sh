@@ -75,6 +75,7 @@ cleanup() {
 	# reaps them, deletes LAB-srv/-dp/-cli/-atk and LAB_DIR. The switch is ours.
 	lab_down
 	ip netns del "$LAB_SW" 2>/dev/null
+	rm -rf /var/run/dpdk/"$LAB"-* # EAL's runtime folders, one per --file-prefix
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
