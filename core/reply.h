@@ -137,23 +137,32 @@ MOAT_INLINE void moat_ipv6_hdr(u8 *ip, const struct moat_pkt *pkt, u32 tcp_len)
 	__builtin_memcpy(ip + 24, pkt->saddr.w, 16);
 }
 
-/*
- * The reply's final headers: the TCP checksum into r->tcp (pseudo-header with our
- * addresses, the packet's swapped) and the IP header into ip. Returns the TCP length.
- */
-MOAT_INLINE u32 moat_reply_headers(u8 *ip, const struct moat_pkt *pkt, struct moat_reply *r)
+MOAT_INLINE u32 moat_reply_tcp_len(const struct moat_reply *r)
 {
-	u32 tlen = r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
+	return r->tcp_len > MOAT_REPLY_MAX_TCP ? MOAT_REPLY_MAX_TCP : r->tcp_len;
+}
+
+/* The TCP checksum into r->tcp: pseudo-header with our addresses (the packet's, swapped). */
+MOAT_INLINE u32 moat_reply_tcp_csum(const struct moat_pkt *pkt, struct moat_reply *r)
+{
+	u32 tlen = moat_reply_tcp_len(r);
 	u16 csum = moat_csum_fold(moat_csum_add_words(
 		moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp, tlen));
 	u32 w = moat_reply_halves(csum, 0); /* checksum, urgent pointer 0 */
 
 	__builtin_memcpy(r->tcp + 16, &w, 4);
+	return tlen;
+}
+
+/* The reply's final headers: the TCP checksum, and the IP header into ip (40 bytes of room). */
+MOAT_INLINE void moat_reply_headers(u8 *ip, const struct moat_pkt *pkt, struct moat_reply *r)
+{
+	u32 tlen = moat_reply_tcp_csum(pkt, r);
+
 	if (pkt->family == 6)
 		moat_ipv6_hdr(ip, pkt, tlen);
 	else
 		moat_ipv4_hdr(ip, pkt, tlen);
-	return tlen;
 }
 
 /*
@@ -164,29 +173,29 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 				 struct moat_reply *r)
 {
 	u8 mac[6];
-	u8 ip[MOAT_IPV6_HLEN] __attribute__((aligned(8)));
-	u32 iplen = pkt->family == 6 ? MOAT_IPV6_HLEN : MOAT_IPV4_MIN_HLEN;
 	u32 tlen;
 	u32 l3 = pkt->l3_off > MOAT_ETH_HLEN + 2 * MOAT_VLAN_HLEN ? 0 : pkt->l3_off;
 	u8 *p;
 
 	if (!l3 || data + 12 > end)
 		return -MOAT_EINVAL;
-	tlen = moat_reply_headers(ip, pkt, r);
+	tlen = moat_reply_tcp_csum(pkt, r);
 	__builtin_memcpy(mac, data, 6);
 	__builtin_memcpy(data, data + 6, 6);
 	__builtin_memcpy(data + 6, mac, 6);
+	/* The IP header straight into the frame: no buffer whose copy could take another branch. */
 	p = data + l3;
 	if (pkt->family == 6) {
 		if (p + MOAT_IPV6_HLEN > end)
 			return -MOAT_EINVAL;
-		__builtin_memcpy(p, ip, MOAT_IPV6_HLEN);
+		moat_ipv6_hdr(p, pkt, tlen);
+		p += MOAT_IPV6_HLEN;
 	} else {
 		if (p + MOAT_IPV4_MIN_HLEN > end)
 			return -MOAT_EINVAL;
-		__builtin_memcpy(p, ip, MOAT_IPV4_MIN_HLEN);
+		moat_ipv4_hdr(p, pkt, tlen);
+		p += MOAT_IPV4_MIN_HLEN;
 	}
-	p += iplen;
 	/* Fixed-size copies, so each is one checked store in BPF. */
 	if (tlen == MOAT_REPLY_MAX_TCP) {
 		if (p + MOAT_REPLY_MAX_TCP > end)

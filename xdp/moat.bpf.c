@@ -503,7 +503,8 @@ MOAT_INLINE int moat_answer_syn_fast(struct xdp_md *ctx, const struct moat_pkt *
 	sc = __builtin_assume_aligned(sc, 8);
 	ip = sc->ip;
 	moat_synack_build(&sc->reply, pkt, c, wscale);
-	tlen = moat_reply_headers(ip, pkt, &sc->reply);
+	moat_reply_headers(ip, pkt, &sc->reply);
+	tlen = moat_reply_tcp_len(&sc->reply);
 	delta = (int)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + tlen) - (int)(ctx->data_end - ctx->data);
 	if (delta && bpf_xdp_adjust_tail(ctx, delta))
 		return XDP_DROP;
