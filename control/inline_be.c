@@ -5,6 +5,14 @@
 
 #include <string.h>
 
+enum {
+	FLOW_RANK_KEEP = -1, /* established flows are never pushed out by new ones */
+	FLOW_RANK_SYN_RECV = 1, /* ...a handshake the server has answered */
+	FLOW_RANK_SYN_SENT, /* a flood's SYNs never get further: they go before... */
+	FLOW_RANK_CLOSED,
+	FLOW_RANK_EXPIRED,
+};
+
 /* How eagerly a flow may be evicted: expired first, then closed, then embryonic. */
 static int flow_rank(const void *key, const void *val, void *ctx)
 {
@@ -13,17 +21,17 @@ static int flow_rank(const void *key, const void *val, void *ctx)
 
 	(void)key;
 	if (moat_flow_expired(f, be->now_s))
-		return 4;
+		return FLOW_RANK_EXPIRED;
 	switch (f->state) {
 	case MOAT_TCPS_CLOSED:
 	case MOAT_TCPS_TIME_WAIT:
-		return 3;
+		return FLOW_RANK_CLOSED;
 	case MOAT_TCPS_SYN_SENT:
-		return 2; /* a flood's SYNs never get further: they go before... */
+		return FLOW_RANK_SYN_SENT;
 	case MOAT_TCPS_SYN_RECV:
-		return 1; /* ...a handshake the server has answered */
+		return FLOW_RANK_SYN_RECV;
 	default:
-		return -1; /* established flows are never pushed out by new ones */
+		return FLOW_RANK_KEEP;
 	}
 }
 
@@ -90,8 +98,15 @@ static int dest_rank(const void *key, const void *val, void *ctx)
 
 int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
 {
+	/*
+	 * Flows: 64-slot buckets at 92% so the configured count fits (docs/engine.md,
+	 * Tables); a flood's SYN_SENT in a bucket's first window is victim enough.
+	 */
 	const struct stab_conf flows = {
 		.entries = cfg->flow_table_size,
+		.ways = 64,
+		.load_pct = 92,
+		.rank_enough = FLOW_RANK_SYN_SENT,
 		.key_size = sizeof(struct moat_flow_key),
 		.head_size = MOAT_FLOW_KEY_HEAD,
 		.val_size = sizeof(struct moat_flow),

@@ -19,7 +19,7 @@
 #define TAG_FP 0x7FFFu
 #define TAG_MARK 0x8000u
 #define TAG_TAIL TAG_MARK /* mark set, fingerprint 0: no head has that */
-#define PAIRS 0x55555555u /* the even slots of a row */
+#define PAIRS 0x5555555555555555ULL /* the even slots of a row */
 #define HUGE_PAGE (2u << 20)
 
 /* Where a key may go: its two buckets, its fingerprint, and its size in slots. */
@@ -126,71 +126,92 @@ static void probe_make(const struct stab *t, const void *key, struct probe *p)
 
 static uint16_t *row_of(const struct stab *t, uint32_t b)
 {
-	return t->tags + (size_t)b * STAB_WAYS;
+	return t->tags + (size_t)b * t->ways;
 }
 
 static unsigned char *slot_of(const struct stab *t, uint32_t b, unsigned int w)
 {
-	return t->mem + ((size_t)b * STAB_WAYS + w) * t->slot_size;
+	return t->mem + ((size_t)b * t->ways + w) * t->slot_size;
 }
 
-/* Bit w set where (row[w] & mask) == val. */
-static uint32_t row_match(const uint16_t *row, uint16_t mask, uint16_t val)
+/* Bit i set where (row[i] & mask) == val, for the n (at most 32) tags of row. */
+static uint32_t tags_match(const uint16_t *row, unsigned int n, uint16_t mask, uint16_t val)
 {
 #ifdef __SSE2__
+	/* Eight tags a vector, sixteen compare results packed to bytes a movemask. */
 	const __m128i *r = (const __m128i *)row;
 	__m128i m = _mm_set1_epi16((short)mask), v = _mm_set1_epi16((short)val);
+	unsigned int i;
 	uint32_t bits = 0;
-	int i;
 
-	for (i = 0; i < 2; i++) {
-		__m128i x = _mm_cmpeq_epi16(_mm_and_si128(_mm_load_si128(r + 2 * i), m), v);
-		__m128i y = _mm_cmpeq_epi16(_mm_and_si128(_mm_load_si128(r + 2 * i + 1), m), v);
+	for (i = 0; i < n / 8; i += 2) {
+		__m128i x = _mm_cmpeq_epi16(_mm_and_si128(_mm_load_si128(r + i), m), v);
+		__m128i y = _mm_setzero_si128();
 
-		bits |= (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(x, y)) << (16 * i);
+		if (i + 1 < n / 8)
+			y = _mm_cmpeq_epi16(_mm_and_si128(_mm_load_si128(r + i + 1), m), v);
+		bits |= (uint32_t)(uint16_t)_mm_movemask_epi8(_mm_packs_epi16(x, y)) << (8 * i);
 	}
 	return bits;
 #else
 	uint32_t bits = 0;
-	unsigned int w;
+	unsigned int i;
 
-	for (w = 0; w < STAB_WAYS; w++)
-		bits |= (uint32_t)((row[w] & mask) == val) << w;
+	for (i = 0; i < n; i++)
+		bits |= (uint32_t)((row[i] & mask) == val) << i;
 	return bits;
 #endif
 }
 
-static uint32_t row_free(const uint16_t *row)
+/* Bit w set where (row[w] & mask) == val. */
+static uint64_t row_match(const struct stab *t, const uint16_t *row, uint16_t mask, uint16_t val)
 {
-	return row_match(row, 0xFFFF, 0);
+	uint64_t bits = tags_match(row, t->ways < 32 ? t->ways : 32, mask, val);
+
+	if (t->ways > 32)
+		bits |= (uint64_t)tags_match(row + 32, 32, mask, val) << 32;
+	return bits;
 }
 
-static int head_is_wide(const uint16_t *row, unsigned int w)
+static uint64_t row_free(const struct stab *t, const uint16_t *row)
 {
-	return w + 1 < STAB_WAYS && row[w + 1] == TAG_TAIL;
+	return row_match(t, row, 0xFFFF, 0);
+}
+
+static int head_is_wide(const struct stab *t, const uint16_t *row, unsigned int w)
+{
+	return w + 1 < t->ways && row[w + 1] == TAG_TAIL;
 }
 
 static int slot_eq(const struct stab *t, uint32_t b, unsigned int w, const void *key, int wide)
 {
 	if (!bytes_eq(slot_of(t, b, w), key, t->head_size))
 		return 0;
-	if (head_is_wide(row_of(t, b), w) != wide)
+	if (head_is_wide(t, row_of(t, b), w) != wide)
 		return 0;
 	return !wide || bytes_eq(slot_of(t, b, w + 1), (const unsigned char *)key + t->head_size,
 				 t->key_size - t->head_size);
 }
 
-/* The way of the key in bucket b, or -1. */
+/*
+ * The way of the key in bucket b, or -1. Half a row (one cache line of tags)
+ * at a time: a key found in the first half never reads the second.
+ */
 static int find_in(const struct stab *t, uint32_t b, const struct probe *p, const void *key)
 {
-	uint32_t m = row_match(row_of(t, b), TAG_FP, p->fp);
+	const uint16_t *row = row_of(t, b);
+	unsigned int from, n = t->ways < 32 ? t->ways : 32;
 
-	while (m) {
-		unsigned int w = (unsigned int)__builtin_ctz(m);
+	for (from = 0; from < t->ways; from += n) {
+		uint32_t m = tags_match(row + from, n, TAG_FP, p->fp);
 
-		if (slot_eq(t, b, w, key, p->wide))
-			return (int)w;
-		m &= m - 1;
+		while (m) {
+			unsigned int w = from + (unsigned int)__builtin_ctz(m);
+
+			if (slot_eq(t, b, w, key, p->wide))
+				return (int)w;
+			m &= m - 1;
+		}
 	}
 	return -1;
 }
@@ -211,7 +232,7 @@ static int locate(const struct stab *t, const struct probe *p, const void *key, 
 static void key_at(const struct stab *t, uint32_t b, unsigned int w, unsigned char *key)
 {
 	memcpy(key, slot_of(t, b, w), t->head_size);
-	if (head_is_wide(row_of(t, b), w))
+	if (head_is_wide(t, row_of(t, b), w))
 		memcpy(key + t->head_size, slot_of(t, b, w + 1), t->key_size - t->head_size);
 	else
 		memset(key + t->head_size, 0, t->key_size - t->head_size);
@@ -221,7 +242,7 @@ static void remove_at(struct stab *t, uint32_t b, unsigned int w)
 {
 	uint16_t *row = row_of(t, b);
 
-	if (head_is_wide(row, w))
+	if (head_is_wide(t, row, w))
 		row[w + 1] = 0;
 	row[w] = 0;
 	t->count--;
@@ -249,31 +270,39 @@ static void *table_map(size_t len)
 	return a;
 }
 
+static int ways_ok(unsigned int ways)
+{
+	return ways == 8 || ways == 16 || ways == 32 || ways == STAB_WAYS_MAX;
+}
+
 int stab_init(struct stab *t, const struct stab_conf *conf)
 {
 	size_t align = conf->val_align ? conf->val_align : 8, slots, tag_bytes;
+	unsigned int load = conf->load_pct ? conf->load_pct : 100;
 
 	memset(t, 0, sizeof(*t));
+	t->ways = conf->ways ? conf->ways : 8;
+	t->rank_enough = conf->rank_enough;
 	t->key_size = conf->key_size;
 	t->head_size = conf->head_size ? conf->head_size : conf->key_size;
 	t->val_size = conf->val_size;
 	t->val_off = round_up(t->head_size, align);
 	t->slot_size = round_up(t->val_off + t->val_size, align);
-	if (t->key_size > STAB_KEY_MAX || t->head_size > t->key_size ||
-	    t->key_size - t->head_size > t->slot_size)
+	if (!ways_ok(t->ways) || load > 100 || t->key_size > STAB_KEY_MAX ||
+	    t->head_size > t->key_size || t->key_size - t->head_size > t->slot_size)
 		return -EINVAL;
 	t->limit = conf->entries ? conf->entries : 1;
-	slots = (t->limit * 100 + STAB_LOAD_PCT - 1) / STAB_LOAD_PCT;
-	if (slots / STAB_WAYS >= UINT32_MAX)
+	slots = (t->limit * 100 + load - 1) / load;
+	if (slots / t->ways >= UINT32_MAX)
 		return -ENOMEM;
-	t->nbuckets = (uint32_t)((slots + STAB_WAYS - 1) / STAB_WAYS);
+	t->nbuckets = (uint32_t)((slots + t->ways - 1) / t->ways);
 	t->seed = conf->seed;
-	tag_bytes = (size_t)t->nbuckets * STAB_WAYS * sizeof(*t->tags);
+	tag_bytes = round_up(stab_capacity(t) * sizeof(*t->tags), 64);
 	t->map_len = round_up(tag_bytes + stab_capacity(t) * t->slot_size, 4096);
 	t->map = table_map(t->map_len);
 	if (!t->map)
 		return -ENOMEM;
-	t->tags = t->map; /* rows of 64 bytes from a page boundary: cache-line aligned */
+	t->tags = t->map; /* rows from a page boundary: a row of 64 tags is two cache lines */
 	t->mem = (unsigned char *)t->map + tag_bytes;
 	return 0;
 }
@@ -289,7 +318,7 @@ void stab_free(struct stab *t)
 
 size_t stab_capacity(const struct stab *t)
 {
-	return (size_t)t->nbuckets * STAB_WAYS;
+	return (size_t)t->nbuckets * t->ways;
 }
 
 size_t stab_bytes(const struct stab *t)
@@ -297,13 +326,23 @@ size_t stab_bytes(const struct stab *t)
 	return stab_capacity(t) * (t->slot_size + sizeof(*t->tags));
 }
 
+/* Start loading a bucket's row of tags (two cache lines for 64 slots). */
+static void row_prefetch(const struct stab *t, uint32_t b)
+{
+	const uint16_t *row = row_of(t, b);
+
+	__builtin_prefetch(row);
+	if (t->ways > 32)
+		__builtin_prefetch(row + 32);
+}
+
 void stab_prefetch(const struct stab *t, const void *key)
 {
 	struct probe p;
 
 	probe_make(t, key, &p);
-	__builtin_prefetch(row_of(t, p.b[0]));
-	__builtin_prefetch(row_of(t, p.b[1]));
+	row_prefetch(t, p.b[0]);
+	row_prefetch(t, p.b[1]);
 }
 
 void *stab_find(struct stab *t, const void *key, unsigned int *mark)
@@ -313,7 +352,6 @@ void *stab_find(struct stab *t, const void *key, unsigned int *mark)
 	int w;
 
 	probe_make(t, key, &p);
-	__builtin_prefetch(row_of(t, p.b[1])); /* both rows load at once */
 	w = locate(t, &p, key, &b);
 	if (w < 0)
 		return NULL;
@@ -342,12 +380,12 @@ static int free_way(const struct stab *t, const struct probe *p, uint32_t *bucke
 	int best = -1, best_free = -1, i;
 
 	for (i = 0; i < 2 && (i == 0 || p->b[1] != p->b[0]); i++) {
-		uint32_t f = row_free(row_of(t, p->b[i]));
-		uint32_t fit = p->wide ? f & (f >> 1) & PAIRS : f;
+		uint64_t f = row_free(t, row_of(t, p->b[i]));
+		uint64_t fit = p->wide ? f & (f >> 1) & PAIRS : f;
 
-		if (fit && __builtin_popcount(f) > best_free) {
-			best_free = __builtin_popcount(f);
-			best = __builtin_ctz(fit);
+		if (fit && __builtin_popcountll(f) > best_free) {
+			best_free = __builtin_popcountll(f);
+			best = __builtin_ctzll(fit);
 			*bucket = p->b[i];
 		}
 	}
@@ -376,62 +414,71 @@ static int rank_at(const struct stab *t, uint32_t b, unsigned int w)
 }
 
 /*
- * Rank of what occupies the even slot w and the next one (a pair a two-slot key
- * could take): the lower of its entries'; INT_MAX for a free pair.
+ * Rank of what occupies slot w, or with `pair` the even slot w and the next one
+ * (room for a two-slot key): the lower of their entries'. INT_MAX: free.
  */
-static int pair_rank(const struct stab *t, uint32_t b, unsigned int w)
+static int unit_rank(const struct stab *t, uint32_t b, unsigned int w, int pair)
 {
 	const uint16_t *row = row_of(t, b);
 	int r = __INT_MAX__, r2;
 
-	if (row[w])
+	if (row[w] && row[w] != TAG_TAIL)
 		r = rank_at(t, b, w);
-	if (row[w + 1] && row[w + 1] != TAG_TAIL) {
+	if (pair && row[w + 1] && row[w + 1] != TAG_TAIL) {
 		r2 = rank_at(t, b, w + 1);
 		r = r2 < r ? r2 : r;
 	}
 	return r;
 }
 
+struct victim {
+	int rank;
+	int way;
+	uint32_t bucket;
+};
+
+/* Rank `n` slots of both buckets from slot `from` (wrapping), keeping the best in v. */
+static void rank_slots(const struct stab *t, const struct probe *p, unsigned int from,
+		       unsigned int n, int pair, struct victim *v)
+{
+	unsigned int i, k, step = pair ? 2 : 1;
+
+	for (i = 0; i < 2 && (i == 0 || p->b[1] != p->b[0]); i++)
+		for (k = 0; k < n; k += step) {
+			unsigned int w = (from + k) % t->ways;
+			int r = unit_rank(t, p->b[i], w, pair);
+
+			if (r > v->rank && r != __INT_MAX__) {
+				v->rank = r;
+				v->way = (int)w;
+				v->bucket = p->b[i];
+			}
+		}
+}
+
 /*
- * Evict the entry the rank function gives up first among both buckets (with
- * `pair`: the pair of slots whose entries it gives up first). 0, or -1 when it
- * gives up none.
+ * Evict what the rank function gives up first in the key's buckets: an entry,
+ * or with `pair` the entries of a pair of slots. 0, or -1 when it gives up
+ * none. A window of each bucket first (its place from the key's fingerprint),
+ * every slot when the window has nothing ranked rank_enough.
  */
 static int evict_best(struct stab *t, const struct probe *p, int pair)
 {
-	int best_rank = -1, best = -1, i;
-	unsigned int w, step = pair ? 2 : 1;
-	uint32_t best_b = 0;
+	struct victim v = { .rank = -1, .way = -1 };
+	unsigned int w, window = t->ways < STAB_WINDOW ? t->ways : STAB_WINDOW;
 
 	if (!t->rank)
 		return -1;
-	for (i = 0; i < 2 && (i == 0 || p->b[1] != p->b[0]); i++) {
-		const uint16_t *row = row_of(t, p->b[i]);
-
-		for (w = 0; w < STAB_WAYS; w += step) {
-			int r;
-
-			if (pair)
-				r = pair_rank(t, p->b[i], w);
-			else if (row[w] && row[w] != TAG_TAIL)
-				r = rank_at(t, p->b[i], w);
-			else
-				continue;
-			if (r > best_rank && r != __INT_MAX__) {
-				best_rank = r;
-				best = (int)w;
-				best_b = p->b[i];
-			}
-		}
-	}
-	if (best < 0)
+	rank_slots(t, p, (p->fp % (t->ways / window)) * window, window, pair, &v);
+	if (v.rank < t->rank_enough && window < t->ways)
+		rank_slots(t, p, 0, t->ways, pair, &v);
+	if (v.way < 0)
 		return -1;
-	w = (unsigned int)best;
-	if (row_of(t, best_b)[w])
-		evict_at(t, best_b, w);
-	if (pair && row_of(t, best_b)[w + 1])
-		evict_at(t, best_b, w + 1);
+	w = (unsigned int)v.way;
+	if (row_of(t, v.bucket)[w])
+		evict_at(t, v.bucket, w);
+	if (pair && row_of(t, v.bucket)[w + 1])
+		evict_at(t, v.bucket, w + 1);
 	return 0;
 }
 
@@ -463,7 +510,8 @@ void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *creat
 
 	*created = 0;
 	probe_make(t, key, &p);
-	__builtin_prefetch(row_of(t, p.b[1]));
+	row_prefetch(t, p.b[0]);
+	row_prefetch(t, p.b[1]);
 	w = locate(t, &p, key, &b);
 	if (w >= 0)
 		return slot_of(t, b, (unsigned int)w) + t->val_off;
@@ -491,7 +539,7 @@ void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx)
 	for (b = 0; b < t->nbuckets; b++) {
 		const uint16_t *row = row_of(t, b);
 
-		for (w = 0; w < STAB_WAYS; w++) {
+		for (w = 0; w < t->ways; w++) {
 			if (!(row[w] & TAG_FP))
 				continue;
 			key_at(t, b, w, key);

@@ -1,23 +1,26 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A bounded set-associative table: each key may live in one of two buckets of
- * 32 slots (two-choice hashing: it goes to the emptier one), no chains, no
- * resize, and entries never move, so its memory is fixed at creation whatever
- * the traffic and a value's address is stable for the entry's life.
+ * A bounded set-associative table: each key may live in one of two buckets
+ * (two-choice hashing: it goes to the emptier one), no chains, no resize, and
+ * entries never move, so its memory is fixed at creation whatever the traffic
+ * and a value's address is stable for the entry's life.
  *
- * Sizing: a table for N entries has N / 92% slots (not rounded to a power of
- * two: buckets are picked by multiply-shift), and holds at most N keys. Two
- * choices among 32 slots fill 93-94% of the slots before the first full pair
- * of buckets, so the N-th key still finds room.
+ * Sizing: a table for N entries has N / load slots (not rounded to a power of
+ * two: buckets are picked by multiply-shift) and holds at most N keys. With 64
+ * slots a bucket, two choices fill about 96% of the slots before the first full
+ * pair of buckets (95% after long churn), so at a load of 92% the N-th key
+ * still finds room; 8-slot buckets are full at about 72%.
  *
  * Short keys: a key whose bytes past head_size are all zero keeps only its head
  * in its slot; any other key also takes the next slot of the bucket for the rest
  * (e.g. an IPv4 flow key in 12 bytes, an IPv6 one, still exact, in two slots).
  *
  * When the key's two buckets are full (or the table holds N keys) the caller's
- * rank function picks a victim among their slots (the one it ranks highest) or
- * refuses (all ranks negative): e.g. expired or embryonic flows can go,
- * established ones cannot.
+ * rank function picks a victim (the one it ranks highest) or refuses (all
+ * ranks negative): e.g. expired or embryonic flows can go, established ones
+ * cannot. It first ranks 8 slots of each bucket, from a place the new key's
+ * hash picks, and looks at every slot only when none of those ranks at least
+ * rank_enough: a flood that makes every insert evict costs 16 rankings each.
  */
 #ifndef MOAT_CONTROL_STAB_H
 #define MOAT_CONTROL_STAB_H
@@ -25,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STAB_WAYS 32	  /* slots per bucket: their tags fill one cache line */
-#define STAB_LOAD_PCT 92  /* keys per 100 slots at the configured size */
+#define STAB_WAYS_MAX 64
+#define STAB_WINDOW 8 /* slots of a bucket ranked first for a victim */
 #define STAB_KEY_MAX 64
 
 /* Higher = better victim; negative = must not be evicted. */
@@ -36,6 +39,9 @@ typedef void (*stab_evict_fn)(const void *key, void *val, unsigned int mark, voi
 
 struct stab_conf {
 	size_t entries;	  /* the most keys it holds */
+	unsigned int ways;     /* slots a bucket: 8, 16, 32 or 64; 0: 8 */
+	unsigned int load_pct; /* entries per 100 slots; 0: 100 */
+	int rank_enough;       /* see above; 0: any victim among the first slots ranked */
 	size_t key_size;  /* at most STAB_KEY_MAX */
 	size_t head_size; /* keys zero past it take one slot; 0: key_size (always one) */
 	size_t val_size;
@@ -58,6 +64,8 @@ struct stab {
 	size_t val_off;
 	size_t slot_size;
 	uint32_t nbuckets;
+	unsigned int ways;
+	int rank_enough;
 	uint64_t seed;
 	size_t limit; /* the most keys (conf.entries) */
 	size_t count; /* keys held */

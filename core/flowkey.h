@@ -9,16 +9,25 @@
 
 #include "parse.h"
 
-/* Canonical key: the endpoint with the smaller (address, port) comes first. */
+/*
+ * Canonical key of a TCP flow (the only protocol tracked): the endpoint with
+ * the smaller (address, port) comes first as "a". Laid out so that an IPv4 key
+ * is its first MOAT_FLOW_KEY_HEAD bytes (address words 0 and ports) and zero
+ * after them: a flow table keeps just those 12 bytes for IPv4 and the whole
+ * key, still exact, for IPv6 (whose `v6` is never zero).
+ */
 struct moat_flow_key {
-	struct moat_addr a;
-	struct moat_addr b;
+	u32 a0; /* address word 0: all of an IPv4 address */
+	u32 b0;
 	u16 port_a;
 	u16 port_b;
-	u8 family;
-	u8 proto;
-	u8 pad[2];
+	u32 a_rest[3]; /* address words 1-3: IPv6 only */
+	u32 b_rest[3];
+	u8 v6;
+	u8 pad[3];
 };
+
+#define MOAT_FLOW_KEY_HEAD __builtin_offsetof(struct moat_flow_key, a_rest)
 
 MOAT_INLINE int moat_addr_cmp(const struct moat_addr *x, const struct moat_addr *y)
 {
@@ -34,34 +43,59 @@ MOAT_INLINE int moat_addr_cmp(const struct moat_addr *x, const struct moat_addr 
 	return 0;
 }
 
+MOAT_INLINE void moat_flow_key_side(struct moat_flow_key *k, u32 side, const struct moat_addr *a,
+				    u16 port)
+{
+	u32 *rest = side ? k->b_rest : k->a_rest;
+
+	if (side) {
+		k->b0 = a->w[0];
+		k->port_b = port;
+	} else {
+		k->a0 = a->w[0];
+		k->port_a = port;
+	}
+	rest[0] = a->w[1];
+	rest[1] = a->w[2];
+	rest[2] = a->w[3];
+}
+
 /* Fills the canonical key; returns the packet's direction relative to it (0: a->b). */
 MOAT_INLINE u32 moat_flow_key_make(const struct moat_pkt *pkt, struct moat_flow_key *k)
 {
 	int c = moat_addr_cmp(&pkt->saddr, &pkt->daddr);
 	u32 swap = c > 0 || (c == 0 && pkt->sport > pkt->dport);
 
-	k->family = pkt->family;
-	k->proto = pkt->proto;
-	k->pad[0] = k->pad[1] = 0;
-	if (swap) {
-		k->a = pkt->daddr;
-		k->b = pkt->saddr;
-		k->port_a = pkt->dport;
-		k->port_b = pkt->sport;
-	} else {
-		k->a = pkt->saddr;
-		k->b = pkt->daddr;
-		k->port_a = pkt->sport;
-		k->port_b = pkt->dport;
-	}
+	moat_flow_key_side(k, swap, &pkt->saddr, pkt->sport);
+	moat_flow_key_side(k, !swap, &pkt->daddr, pkt->dport);
+	k->v6 = pkt->family == 6;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
 	return swap;
+}
+
+MOAT_INLINE u8 moat_flow_key_family(const struct moat_flow_key *k)
+{
+	return k->v6 ? 6 : 4;
+}
+
+/* Address of endpoint a (side 0) or b (side 1). */
+MOAT_INLINE void moat_flow_key_addr(const struct moat_flow_key *k, u32 side, struct moat_addr *a)
+{
+	const u32 *rest = side ? k->b_rest : k->a_rest;
+
+	a->w[0] = side ? k->b0 : k->a0;
+	a->w[1] = rest[0];
+	a->w[2] = rest[1];
+	a->w[3] = rest[2];
 }
 
 MOAT_INLINE mbool moat_flow_key_eq(const struct moat_flow_key *x, const struct moat_flow_key *y)
 {
-	return moat_addr_eq(&x->a, &y->a) && moat_addr_eq(&x->b, &y->b) &&
-	       x->port_a == y->port_a && x->port_b == y->port_b && x->family == y->family &&
-	       x->proto == y->proto;
+	return x->a0 == y->a0 && x->b0 == y->b0 && x->port_a == y->port_a &&
+	       x->port_b == y->port_b && x->a_rest[0] == y->a_rest[0] &&
+	       x->a_rest[1] == y->a_rest[1] && x->a_rest[2] == y->a_rest[2] &&
+	       x->b_rest[0] == y->b_rest[0] && x->b_rest[1] == y->b_rest[1] &&
+	       x->b_rest[2] == y->b_rest[2] && x->v6 == y->v6;
 }
 
 /* 64-bit finalizer (murmur3 fmix64): cheap, good avalanche. */

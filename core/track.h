@@ -36,13 +36,12 @@ enum moat_tcp_state {
 
 enum moat_rst_policy { MOAT_RST_RFC5961 = 0, MOAT_RST_STRICT, MOAT_RST_OFF };
 
+/* Four bits (struct moat_peer.flags). */
 enum moat_peer_flag {
 	MOAT_PEER_ACKED = 1 << 0,  /* has sent an ACK: .ack is its RCV.NXT */
 	MOAT_PEER_FIN = 1 << 1,	   /* has sent FIN */
 	MOAT_PEER_WSCALE = 1 << 2, /* announced window scaling */
-	MOAT_PEER_SACK = 1 << 3,
-	MOAT_PEER_TS = 1 << 4,
-	MOAT_PEER_SYNWIN = 1 << 5, /* .win came from a SYN: never scaled (RFC 7323 2.2) */
+	MOAT_PEER_SYNWIN = 1 << 3, /* .win came from a SYN: never scaled (RFC 7323 2.2) */
 };
 
 enum moat_flow_flag {
@@ -55,19 +54,28 @@ enum moat_flow_flag {
 	MOAT_FLOW_PROXY_TS = 1 << 6, /* ... timestamps too */
 };
 
+/*
+ * One side of a flow, 14 bytes: a flow table slot holds a whole flow in 44, so
+ * windows are kept as the 16-bit fields they travel in (scaled on use) and the
+ * small fields share bytes. Packed to 2-byte alignment so two of them fill 28
+ * bytes (on x86 a misaligned load costs nothing; BPF splits it).
+ */
 struct moat_peer {
 	u32 end;     /* highest SEQ + length (SYN and FIN count) sent */
 	u32 ack;     /* highest ACK sent: its RCV.NXT */
-	u32 max_win; /* largest window it offered, in bytes: MAX.SND.WND of the other side */
 	u16 win;     /* last window field, as sent */
-	u8 wscale;
+	u16 max_win; /* largest window field it sent, same units as .win (MAX.SND.WND of the other side) */
 	u8 ttl;
-	u8 flags; /* enum moat_peer_flag */
-	u8 pad[3];
-};
+	u8 wscale : 4; /* 0-14 */
+	u8 flags : 4;  /* enum moat_peer_flag */
+} __attribute__((packed, aligned(2)));
 
 struct moat_flow {
 	struct moat_peer peer[2];
+	u16 aux; /* the backend's (moat-dp: its pending-handshake slot in PROXY_SYN) */
+	u8 state : 4;	   /* enum moat_tcp_state */
+	u8 prev_state : 4; /* state before a RST, to restore it */
+	u8 flags;	   /* enum moat_flow_flag */
 	u32 last_seen_s;
 	/*
 	 * SYN proxy (MOAT_FLOW_PROXY): the client's view = the server's + delta.
@@ -77,12 +85,11 @@ struct moat_flow {
 	 */
 	u32 seq_delta;
 	u32 ts_delta;
-	u16 aux;   /* the backend's (moat-dp: its pending-handshake slot in PROXY_SYN) */
-	u8 state;  /* enum moat_tcp_state */
-	u8 prev_state; /* state before a RST, to restore it */
-	u8 flags;  /* enum moat_flow_flag */
-	u8 pad[3];
 };
+
+_Static_assert(sizeof(struct moat_peer) == 14, "struct moat_peer is 14 bytes");
+_Static_assert(sizeof(struct moat_flow) == 44, "struct moat_flow is 44 bytes (flow table slots)");
+_Static_assert(MOAT_TCPS_COUNT <= 16, "a state fits in 4 bits");
 
 /* What happened to the flow, so the caller can keep per-source counts. */
 enum moat_track_event {
@@ -157,10 +164,6 @@ MOAT_INLINE void moat_peer_from_syn(struct moat_peer *p, const struct moat_pkt *
 		p->flags |= MOAT_PEER_WSCALE;
 		p->wscale = pkt->opt.wscale > 14 ? 14 : pkt->opt.wscale;
 	}
-	if (pkt->opt.present & MOAT_OPT_SACK_PERM)
-		p->flags |= MOAT_PEER_SACK;
-	if (pkt->opt.present & MOAT_OPT_TS)
-		p->flags |= MOAT_PEER_TS;
 }
 
 /* A new flow from the originator's SYN. */
@@ -172,14 +175,22 @@ MOAT_INLINE void moat_track_new(struct moat_flow *f, const struct moat_pkt *syn,
 	f->last_seen_s = now_s;
 }
 
+/* A window field of side `p` in bytes: scaled unless it came from a SYN. */
+MOAT_INLINE u32 moat_peer_bytes(const struct moat_flow *f, const struct moat_peer *p, u16 field)
+{
+	u32 win = field;
+
+	if ((f->flags & MOAT_FLOW_SCALED) && !(p->flags & MOAT_PEER_SYNWIN))
+		win <<= p->wscale;
+	return win;
+}
+
 /* Receive window of side `d` in bytes (at least 1). */
 MOAT_INLINE u32 moat_peer_rcv_wnd(const struct moat_flow *f, u32 d)
 {
 	const struct moat_peer *p = &f->peer[d & 1];
-	u32 win = p->win;
+	u32 win = moat_peer_bytes(f, p, p->win);
 
-	if ((f->flags & MOAT_FLOW_SCALED) && !(p->flags & MOAT_PEER_SYNWIN))
-		win <<= p->wscale;
 	return win ? win : 1;
 }
 
@@ -188,8 +199,8 @@ MOAT_INLINE void moat_peer_update(const struct moat_flow *f, struct moat_peer *p
 				  const struct moat_pkt *pkt)
 {
 	u32 end = pkt->seq + moat_seg_len(pkt);
-	u32 win = pkt->window;
 
+	(void)f;
 	p->end = moat_seq_max(p->end, end);
 	if (pkt->tcp_flags & MOAT_TCP_ACK) {
 		if (!(p->flags & MOAT_PEER_ACKED))
@@ -199,13 +210,16 @@ MOAT_INLINE void moat_peer_update(const struct moat_flow *f, struct moat_peer *p
 		p->flags |= MOAT_PEER_ACKED;
 	}
 	p->win = pkt->window;
-	if (!(pkt->tcp_flags & MOAT_TCP_SYN)) {
+	if (!(pkt->tcp_flags & MOAT_TCP_SYN) && (p->flags & MOAT_PEER_SYNWIN)) {
+		/*
+		 * From here on .max_win counts in scaled units. What the SYN offered is
+		 * at most 64 KiB, which moat_ack_acceptable allows anyway: drop it.
+		 */
 		p->flags &= (u8)~MOAT_PEER_SYNWIN;
-		if (f->flags & MOAT_FLOW_SCALED)
-			win <<= p->wscale;
+		p->max_win = 0;
 	}
-	if (win > p->max_win)
-		p->max_win = win;
+	if (pkt->window > p->max_win)
+		p->max_win = pkt->window;
 	if (pkt->tcp_flags & MOAT_TCP_FIN)
 		p->flags |= MOAT_PEER_FIN;
 }
@@ -307,6 +321,7 @@ MOAT_INLINE enum moat_reason moat_track_proxy_synack(struct moat_flow *f, const 
 		return MOAT_R_ACK_NO_FLOW;
 	moat_peer_from_syn(&f->peer[1], pkt);
 	f->peer[1].flags &= (u8)~MOAT_PEER_SYNWIN;
+	f->peer[1].max_win = 0; /* .max_win is in scaled units now; the SYN's is under 64 KiB */
 	f->seq_delta = cookie_isn - pkt->seq;
 	/* What the client acknowledged so far, in the server's view from now on. */
 	f->peer[0].ack -= f->seq_delta;
@@ -366,7 +381,8 @@ MOAT_INLINE mbool moat_ack_acceptable(const struct moat_flow *f, u32 dir, const 
 {
 	const struct moat_peer *self = &f->peer[dir & 1];
 	const struct moat_peer *other = &f->peer[(dir ^ 1) & 1];
-	u32 span = self->max_win > 0xFFFF ? self->max_win : 0xFFFF;
+	u32 max_win = moat_peer_bytes(f, self, self->max_win);
+	u32 span = max_win > 0xFFFF ? max_win : 0xFFFF;
 
 	if (moat_seq_lt(other->end, pkt->ack))
 		return 0;

@@ -136,9 +136,8 @@ MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct m
 	struct moat_trigger *t, fresh = {};
 
 	(void)be;
-	k.a = pkt->daddr;
-	k.port_a = pkt->dport;
-	k.family = pkt->family;
+	moat_flow_key_side(&k, 0, &pkt->daddr, pkt->dport);
+	k.v6 = pkt->family == 6;
 	t = bpf_map_lookup_elem(&dests, &k);
 	if (t)
 		return t;

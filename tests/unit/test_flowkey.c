@@ -157,13 +157,50 @@ Test(flowkey, key_same_both_directions_v4)
 	cr_assert(moat_flow_key_eq(&k1, &k2));
 	cr_assert_eq(k1.port_a, 40000);
 	cr_assert_eq(k1.port_b, 80);
-	cr_assert_eq(k1.a.w[0], moat_htonl(0x0a000001));
-	cr_assert_eq(k1.family, 4);
-	cr_assert_eq(k1.proto, 6);
+	cr_assert_eq(k1.a0, moat_htonl(0x0a000001));
+	cr_assert_eq(k1.b0, moat_htonl(0x0a000002));
+	cr_assert_eq(moat_flow_key_family(&k1), 4);
 	/* address comparison is numeric (host order), not the raw memory order */
 	p = tuple4(0x02000001, 0x01000002, 1, 2);
 	cr_assert_eq(moat_flow_key_make(&p, &k1), 1);
-	cr_assert_eq(k1.a.w[0], moat_htonl(0x01000002));
+	cr_assert_eq(k1.a0, moat_htonl(0x01000002));
+}
+
+/* A flow table keeps an IPv4 key's head only: everything past it must be zero. */
+Test(flowkey, key_v4_is_its_head)
+{
+	struct moat_pkt p = tuple4(0xc0a80001, 0x0a000002, 443, 51000);
+	struct moat_flow_key k;
+	const u8 *b = (const u8 *)&k;
+	struct moat_addr a;
+	size_t i;
+
+	memset(&k, 0xee, sizeof(k));
+	moat_flow_key_make(&p, &k);
+	cr_assert_eq(MOAT_FLOW_KEY_HEAD, 12);
+	for (i = MOAT_FLOW_KEY_HEAD; i < sizeof(k); i++)
+		cr_assert_eq(b[i], 0, "byte %zu", i);
+	moat_flow_key_addr(&k, 1, &a);
+	cr_assert(moat_addr_eq(&a, &p.saddr), "the larger address is endpoint b");
+	moat_flow_key_addr(&k, 0, &a);
+	cr_assert(moat_addr_eq(&a, &p.daddr));
+}
+
+/* An IPv6 key is never all zero past the head, even for addresses ::x. */
+Test(flowkey, key_v6_has_a_tail)
+{
+	struct moat_pkt p = tuple4(1, 2, 1, 2);
+	struct moat_flow_key k;
+	const u8 *b = (const u8 *)&k;
+	u8 any = 0;
+	size_t i;
+
+	p.family = 6;
+	moat_flow_key_make(&p, &k);
+	for (i = MOAT_FLOW_KEY_HEAD; i < sizeof(k); i++)
+		any |= b[i];
+	cr_assert(any);
+	cr_assert_eq(moat_flow_key_family(&k), 6);
 }
 
 Test(flowkey, key_same_address_ordered_by_port)
