@@ -539,23 +539,32 @@ MOAT_INLINE int moat_answer_syn_fast(struct xdp_md *ctx, const struct moat_pkt *
 
 /*
  * The fast path's decision: what moat_xdp() and moat_g_syn() decide for the
- * same SYN when no list and no source limit is configured (those, and SYNs to
- * unprotected ports, go the general way). Returns the XDP action and *r, or -1.
+ * same SYN, by the same calls in the same order (land and flags, lists, the
+ * port, limits, cookies). SYNs to unprotected ports go the general way.
+ * Returns the XDP action and *r, or -1.
  */
-MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e,
-			      const struct moat_runtime *rt, struct moat_pkt *pkt,
+MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e, struct moat_pkt *pkt,
 			      enum moat_reason *r)
 {
 	const struct moat_policy *pol = e->pol;
 	const struct moat_clock *clk;
 	struct moat_result res;
+	int list;
 
-	if (rt->list_entries[0] || moat_limits_active(&pol->source) ||
-	    moat_limits_active(&pol->prefix))
-		return -1;
 	if (moat_fast_parse_syn(ctx, pkt))
 		return -1;
-	if (moat_classify_stateless(MOAT_PARSE_TCP, pkt, r) || !moat_port_protected(pol, pkt->dport))
+	if (moat_classify_stateless(MOAT_PARSE_TCP, pkt, r))
+		return -1;
+	list = moat_engine_lists(e, pkt);
+	if (list == MOAT_LIST_DENY) {
+		*r = MOAT_R_DENYLISTED;
+		return XDP_DROP;
+	}
+	if (list == MOAT_LIST_ALLOW) {
+		*r = MOAT_R_ALLOWLISTED;
+		return XDP_PASS;
+	}
+	if (!moat_port_protected(pol, pkt->dport))
 		return -1;
 	clk = moat_clock_get();
 	if (!clk)
@@ -584,7 +593,7 @@ int moat_xdp(struct xdp_md *ctx)
 	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
 	if (!e.pol || !e.sec || !rt)
 		return XDP_PASS;
-	act = moat_fast_syn(ctx, &e, rt, &pkt, &r);
+	act = moat_fast_syn(ctx, &e, &pkt, &r);
 	if (act >= 0)
 		goto out;
 	/* The clock is read only by the steps that need it: most packets never do. */
