@@ -275,6 +275,31 @@ Test(track, ack_too_old_scaled_window)
 		     MOAT_R_ESTABLISHED);
 }
 
+/*
+ * The largest window is kept as a window field (two bytes) in the units of the
+ * side's later segments: the 65535 of a SYN is never read as 65535 << 14.
+ */
+Test(track, ack_span_syn_window_not_scaled)
+{
+	struct moat_flow f;
+	u8 ev;
+
+	handshake(&f, 1000, 5000, 65535, 14, 14);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK | MOAT_TCP_PSH, 5001, 1001, 2, 100), &ev),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(f.peer[1].max_win, 2, "2 << 14 = 32768 bytes, in window units");
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5101, 1001 - 65536, 2, 0), &ev),
+		     MOAT_R_ACK_NO_FLOW, "the 64 KiB floor, not the SYN's window scaled");
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5101, 1001 - 65535, 2, 0), &ev),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5101, 1001, 40000, 0), &ev),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5101, 1001 - (40000u << 14), 2, 0), &ev),
+		     MOAT_R_ESTABLISHED, "a window field of 40000 << 14 bytes spans that far");
+	cr_assert_eq(pkt_in(&f, 1, seg(MOAT_TCP_ACK, 5101, 1001 - (40000u << 14) - 1, 2, 0), &ev),
+		     MOAT_R_ACK_NO_FLOW);
+}
+
 Test(track, wraparound)
 {
 	const u32 c = 0xFFFFFFF0u, s = 0xFFFFFFF8u;
