@@ -258,7 +258,7 @@ static void *table_map(size_t len)
 		return NULL;
 	if (!pad)
 		return p;
-	/* Large tables on 2 MiB pages where the kernel allows: a lookup's TLB miss is most of it. */
+	/* Large tables on 2 MiB pages where the kernel allows: a TLB miss is most of a lookup. */
 	a = (unsigned char *)round_up((uintptr_t)p, HUGE_PAGE);
 	if (a > p)
 		munmap(p, (size_t)(a - p));

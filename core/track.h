@@ -64,7 +64,7 @@ struct moat_peer {
 	u32 end;     /* highest SEQ + length (SYN and FIN count) sent */
 	u32 ack;     /* highest ACK sent: its RCV.NXT */
 	u16 win;     /* last window field, as sent */
-	u16 max_win; /* largest window field it sent, same units as .win (MAX.SND.WND of the other side) */
+	u16 max_win; /* largest window field sent, units of .win: MAX.SND.WND of the other side */
 	u8 ttl;
 	u8 wscale : 4; /* 0-14 */
 	u8 flags : 4;  /* enum moat_peer_flag */

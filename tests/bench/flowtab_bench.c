@@ -206,114 +206,157 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
+/* The run: the table, its keys (kept and in lookup order), fresh keys for inserts. */
+struct run {
+	struct opts o;
+	struct moat_config cfg;
+	struct moat_be be;
+	struct moat_flow_key *keys, *order, *fresh;
+	u64 rng, sink;
+	size_t ins_refused;
+};
+
+static double lookups_ns(struct run *r)
+{
+	u64 t0 = now_ns();
+	size_t i;
+
+	for (i = 0; i < r->o.lookups; i++) {
+		const struct moat_flow *f = stab_find(&r->be.flows, &r->order[i % r->o.flows], NULL);
+
+		r->sink += f ? f->state : 1000;
+	}
+	return (double)(now_ns() - t0) / (double)r->o.lookups;
+}
+
+/* Floor: one random 8-byte read of the table's memory per operation. */
+static double floor_ns(struct run *r, u64 seed)
+{
+	const u64 *mem = r->be.flows.map;
+	size_t i, words = r->be.flows.map_len / sizeof(u64);
+	u64 t0 = now_ns();
+
+	for (i = 0; i < r->o.lookups; i++)
+		r->sink += mem[splitmix(&seed) % words];
+	return (double)(now_ns() - t0) / (double)r->o.lookups;
+}
+
+/* One timed batch of new keys at N - BATCH live, removed again after. */
+static u64 insert_batch(struct run *r)
+{
+	size_t i;
+	u64 t0, ns;
+
+	for (i = 0; i < r->o.batch; i++)
+		make_key(&r->fresh[i], &r->rng, r->o.v6);
+	t0 = now_ns();
+	for (i = 0; i < r->o.batch; i++) {
+		int created;
+		struct moat_flow *f = stab_insert(&r->be.flows, &r->fresh[i], 0, &created);
+
+		if (f && created)
+			fill_value(f, r->be.now_s);
+		else
+			r->ins_refused++;
+	}
+	ns = now_ns() - t0;
+	for (i = 0; i < r->o.batch; i++)
+		stab_remove(&r->be.flows, &r->fresh[i]);
+	return ns;
+}
+
+/* The last BATCH keys filled make way for the timed batches, then return. */
+static double inserts_ns(struct run *r)
+{
+	size_t i, n = 0;
+	u64 ns = 0;
+
+	for (i = r->o.flows - r->o.batch; i < r->o.flows; i++)
+		stab_remove(&r->be.flows, &r->keys[i]);
+	for (n = 0; n < r->o.inserts; n += r->o.batch)
+		ns += insert_batch(r);
+	for (i = r->o.flows - r->o.batch; i < r->o.flows; i++) {
+		int created;
+		struct moat_flow *f = stab_insert(&r->be.flows, &r->keys[i], 0, &created);
+
+		if (!f)
+			return -1;
+		fill_value(f, r->be.now_s);
+	}
+	return (double)ns / (double)n;
+}
+
+static int setup(struct run *r)
+{
+	struct fill_stats st;
+	size_t n = r->o.flows;
+
+	if (be_make(&r->be, &r->cfg, r->o.capacity))
+		return -1;
+	r->keys = malloc(n * sizeof(*r->keys));
+	r->order = malloc(n * sizeof(*r->keys));
+	r->fresh = malloc(r->o.batch * sizeof(*r->keys));
+	if (!r->keys || !r->order || !r->fresh)
+		return -1;
+	if (fill(&r->be, n, r->keys, &r->rng, r->o.v6, 0, &st) || st.refused) {
+		fprintf(stderr, "flowtab_bench: %zu slots refused at %zu live, before %zu\n",
+			stab_capacity(&r->be.flows), st.first_refusal, n);
+		return -1;
+	}
+	/* Lookups walk a shuffled copy of the keys in order: the key reads stream. */
+	memcpy(r->order, r->keys, n * sizeof(*r->keys));
+	shuffle(r->order, n, &r->rng);
+	return 0;
+}
+
+static void teardown(struct run *r)
+{
+	moat_be_free(&r->be);
+	moat_config_free(&r->cfg);
+	free(r->keys);
+	free(r->order);
+	free(r->fresh);
+}
+
 int main(int argc, char **argv)
 {
-	double best_lookup = 1e30, best_insert = 1e30, best_floor = 1e30;
-	size_t limit, ins_refused = 0, i, j, words, live_bytes;
-	struct moat_flow_key *keys, *order, *fresh;
-	u64 rng = 0x6d6f6174, sink = 0, t0;
-	struct moat_config cfg;
-	struct fill_stats st;
-	struct moat_be be;
-	struct opts o;
-	const u64 *mem;
-	int round, r;
+	static struct run r = { .rng = 0x6d6f6174 };
+	double lookup = 1e30, insert = 1e30, floor = 1e30, ns;
+	size_t limit, bytes;
+	int round, rc;
 
-	r = parse_opts(argc, argv, &o);
-	if (r >= 0)
-		return r;
-	limit = two_choice_limit(o.capacity, o.v6, &rng);
-	if (be_make(&be, &cfg, o.capacity))
+	rc = parse_opts(argc, argv, &r.o);
+	if (rc >= 0)
+		return rc;
+	limit = two_choice_limit(r.o.capacity, r.o.v6, &r.rng);
+	if (setup(&r))
 		return 1;
-	keys = malloc(o.flows * sizeof(*keys));
-	order = malloc(o.flows * sizeof(*keys));
-	fresh = malloc(o.batch * sizeof(*keys));
-	if (!keys || !order || !fresh)
-		return 1;
-	if (fill(&be, o.flows, keys, &rng, o.v6, 0, &st)) {
-		fprintf(stderr, "flowtab_bench: cannot fill %zu slots to %zu live flows\n",
-			stab_capacity(&be.flows), o.flows);
-		return 1;
-	}
-	live_bytes = stab_bytes(&be.flows);
-	/* Lookups walk a shuffled copy of the keys in order: the key reads stream. */
-	memcpy(order, keys, o.flows * sizeof(*keys));
-	shuffle(order, o.flows, &rng);
-	mem = be.flows.map;
-	words = be.flows.map_len / sizeof(u64);
-
-	for (round = 0; round < o.rounds; round++) {
-		u64 s = 0x1234 + (u64)round;
-		double ns;
-
-		t0 = now_ns();
-		for (i = 0; i < o.lookups; i++) {
-			const struct moat_flow *f = stab_find(&be.flows, &order[i % o.flows], NULL);
-
-			sink += f ? f->state : 1000;
+	bytes = stab_bytes(&r.be.flows);
+	for (round = 0; round < r.o.rounds; round++) {
+		ns = lookups_ns(&r);
+		lookup = ns < lookup ? ns : lookup;
+		ns = floor_ns(&r, 0x1234 + (u64)round);
+		floor = ns < floor ? ns : floor;
+		ns = inserts_ns(&r);
+		if (ns < 0 || r.be.flows.count != r.o.flows) {
+			fprintf(stderr, "flowtab_bench: %zu live after a round, not %zu\n",
+				r.be.flows.count, r.o.flows);
+			return 1;
 		}
-		ns = (double)(now_ns() - t0) / (double)o.lookups;
-		best_lookup = ns < best_lookup ? ns : best_lookup;
-
-		/* Floor: one random 8-byte read of the table's memory per operation. */
-		t0 = now_ns();
-		for (i = 0; i < o.lookups; i++)
-			sink += mem[splitmix(&s) % words];
-		ns = (double)(now_ns() - t0) / (double)o.lookups;
-		best_floor = ns < best_floor ? ns : best_floor;
-
-		/* The last BATCH keys filled make way for the timed batches, then return. */
-		for (i = o.flows - o.batch; i < o.flows; i++)
-			stab_remove(&be.flows, &keys[i]);
-		ns = 0;
-		for (j = 0; j < o.inserts; j += o.batch) {
-			for (i = 0; i < o.batch; i++)
-				make_key(&fresh[i], &rng, o.v6);
-			t0 = now_ns();
-			for (i = 0; i < o.batch; i++) {
-				int created;
-				struct moat_flow *f = stab_insert(&be.flows, &fresh[i], 0, &created);
-
-				if (f && created)
-					fill_value(f, be.now_s);
-				else
-					ins_refused++;
-			}
-			ns += (double)(now_ns() - t0);
-			for (i = 0; i < o.batch; i++)
-				stab_remove(&be.flows, &fresh[i]);
-		}
-		ns /= (double)((o.inserts + o.batch - 1) / o.batch * o.batch);
-		best_insert = ns < best_insert ? ns : best_insert;
-		for (i = o.flows - o.batch; i < o.flows; i++) {
-			int created;
-			struct moat_flow *f = stab_insert(&be.flows, &keys[i], 0, &created);
-
-			if (!f)
-				break;
-			fill_value(f, be.now_s);
-		}
-	}
-	if (be.flows.count != o.flows) {
-		fprintf(stderr, "flowtab_bench: %zu live after the rounds, not %zu\n", be.flows.count,
-			o.flows);
-		return 1;
+		insert = ns < insert ? ns : insert;
 	}
 	printf("{\"flows\": %zu, \"family\": %d, \"configured_flows\": %zu, \"capacity\": %zu, "
-	       "\"slot_bytes\": %zu, \"table_bytes\": %zu, \"lookup_ns\": %.1f, \"insert_ns\": %.1f, "
-	       "\"random_read_ns\": %.1f, \"bytes_per_flow\": %.1f, \"fill_refused\": %zu, "
-	       "\"first_refusal_at\": %zu, \"first_refusal_at_1x\": %zu, \"insert_refused\": %zu, "
-	       "\"lookups\": %zu, "
-	       "\"inserts\": %zu, \"batch\": %zu, \"rounds\": %d, \"sink\": %llu}\n",
-	       o.flows, o.v6 ? 6 : 4, o.capacity, stab_capacity(&be.flows), be.flows.slot_size,
-	       live_bytes, best_lookup, best_insert, best_floor,
-	       (double)live_bytes / (double)o.flows, st.refused, st.first_refusal, limit, ins_refused,
-	       o.lookups,
-	       o.inserts, o.batch, o.rounds, (unsigned long long)(sink & 1));
-	moat_be_free(&be);
-	moat_config_free(&cfg);
-	free(keys);
-	free(order);
-	free(fresh);
+	       "\"slot_bytes\": %zu, \"table_bytes\": %zu, ",
+	       r.o.flows, r.o.v6 ? 6 : 4, r.o.capacity, stab_capacity(&r.be.flows),
+	       r.be.flows.slot_size, bytes);
+	printf("\"lookup_ns\": %.1f, \"insert_ns\": %.1f, \"random_read_ns\": %.1f, "
+	       "\"bytes_per_flow\": %.1f, ",
+	       lookup, insert, floor, (double)bytes / (double)r.o.flows);
+	printf("\"fill_refused\": 0, \"first_refusal_at\": 0, \"first_refusal_at_1x\": %zu, "
+	       "\"insert_refused\": %zu, \"lookups\": %zu, \"inserts\": %zu, \"batch\": %zu, "
+	       "\"rounds\": %d, \"sink\": %llu}\n",
+	       limit, r.ins_refused, r.o.lookups, r.o.inserts, r.o.batch, r.o.rounds,
+	       (unsigned long long)(r.sink & 1));
+	teardown(&r);
 	return 0;
 }
