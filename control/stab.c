@@ -69,10 +69,18 @@ static int bytes_eq(const void *x, const void *y, size_t len)
 
 static int key_is_wide(const struct stab *t, const void *key)
 {
-	static const unsigned char zero[STAB_KEY_MAX];
+	const unsigned char *k = key;
+	size_t i, end = t->key_size;
+	uint64_t any = 0;
 
-	return !bytes_eq((const unsigned char *)key + t->head_size, zero,
-			 t->key_size - t->head_size);
+	if (end - t->head_size < 8) {
+		for (i = t->head_size; i < end; i++)
+			any |= k[i];
+		return any != 0;
+	}
+	for (i = t->head_size; i + 8 < end; i += 8)
+		any |= load8(k + i);
+	return (any | load8(k + end - 8)) != 0;
 }
 
 /*
