@@ -162,12 +162,13 @@ void moat_be_set_clock(struct moat_be *be, u64 now_ns)
 	be->now_s = (u32)(now_ns / MOAT_NSEC_PER_SEC);
 }
 
-static int count_state(const void *key, void *val, void *ctx)
+static int count_state(const void *key, void *val, unsigned int mark, void *ctx)
 {
 	const struct moat_flow *f = val;
 	u64 *counts = ctx;
 
 	(void)key;
+	(void)mark;
 	if (f->state < MOAT_TCPS_COUNT)
 		counts[f->state]++;
 	return 0;

@@ -538,7 +538,7 @@ void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *creat
 	return place(t, &p, key, mark, b, (unsigned int)w);
 }
 
-void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx), void *ctx)
+void stab_sweep(struct stab *t, stab_visit_fn fn, void *ctx)
 {
 	unsigned char key[STAB_KEY_MAX];
 	uint32_t b;
@@ -551,7 +551,7 @@ void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx)
 			if (!(row[w] & TAG_FP))
 				continue;
 			key_at(t, b, w, key);
-			if (fn(key, slot_of(t, b, w) + t->val_off, ctx))
+			if (fn(key, slot_of(t, b, w) + t->val_off, !!(row[w] & TAG_MARK), ctx))
 				remove_at(t, b, w);
 		}
 	}

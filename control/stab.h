@@ -97,7 +97,11 @@ void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *creat
 int stab_remove(struct stab *t, const void *key);
 /* Start loading the key's buckets (the tag rows) ahead of a find or insert. */
 void stab_prefetch(const struct stab *t, const void *key);
-/* Visit every entry; a non-zero return from fn removes that entry. */
-void stab_sweep(struct stab *t, int (*fn)(const void *key, void *val, void *ctx), void *ctx);
+/*
+ * Visit every entry (its whole key and its mark: enough to list flows with
+ * their endpoints, originator first); a non-zero return from fn removes it.
+ */
+typedef int (*stab_visit_fn)(const void *key, void *val, unsigned int mark, void *ctx);
+void stab_sweep(struct stab *t, stab_visit_fn fn, void *ctx);
 
 #endif

@@ -292,12 +292,13 @@ Test(stab, window_then_whole_bucket)
 	stab_free(&t);
 }
 
-static int drop_odd(const void *key, void *val, void *ctx)
+static int drop_odd(const void *key, void *val, unsigned int mark, void *ctx)
 {
 	const struct key *k = key;
 	int *seen = ctx;
 
 	(*seen)++;
+	cr_assert_eq(mark, k->w[0] % 5 == 0, "sweep passes the mark");
 	cr_assert_eq(((struct val *)val)->tag, k->w[0], "sweep passes the whole key");
 	if (k->w[9])
 		cr_assert_eq(k->w[5], k->w[0] ^ 0x5a5a5a5a, "a long key's tail");
@@ -312,7 +313,7 @@ Test(stab, sweep_sees_whole_keys_and_removes)
 
 	make(&t, 1000, 64, 92);
 	for (i = 0; i < 300; i++)
-		put(&t, i % 4 ? short_key(i) : long_key(i), 0, 0);
+		put(&t, i % 4 ? short_key(i) : long_key(i), 0, i % 5 == 0);
 	stab_sweep(&t, drop_odd, &seen);
 	cr_assert_eq(seen, 300);
 	cr_assert_eq(t.count, 150);
