@@ -21,7 +21,7 @@ struct cfg_ctx {
 	size_t errlen;
 };
 
-enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV };
+enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS };
 
 struct key_spec {
 	const char *name;
@@ -93,6 +93,9 @@ static const struct key_spec top_keys[] = {
 	{ .name = "metrics", .type = K_STRING, CFG_FIELD(metrics) },
 	{ .name = "secret_file", .type = K_STRING, CFG_FIELD(secret_file) },
 	{ .name = "dpdk", .type = K_MAP, .children = dpdk_keys },
+	{ .name = "signatures", .type = K_SIGS },
+	INT_KEY("signature_stream_depth", sig_stream_depth, 0, 1 << 24),
+	INT_KEY("signature_streams", sig_streams, 0, 1 << 22),
 	{ 0 },
 };
 
@@ -376,6 +379,220 @@ static int load_argv(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 	return 0;
 }
 
+
+/* ---- signatures: a list of mappings ---------------------------------------- */
+
+static const char *const sig_action_names[] = { "drop", "alert", NULL };
+static const char *const sig_dir_names[] = { "any", "to_server", "to_client", NULL };
+static const char *const sig_flag_names[] = { "caseless", "dotall", "multiline", "utf8", "ucp", NULL };
+
+static int name_index(const yaml_node_t *n, const char *const *names)
+{
+	int i;
+
+	if (n->type != YAML_SCALAR_NODE)
+		return -1;
+	for (i = 0; names[i]; i++)
+		if (!strcmp(scalar(n), names[i]))
+			return i;
+	return -1;
+}
+
+static void names_text(const char *const *names, char *buf, size_t len)
+{
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; names[i]; i++) {
+		strncat(buf, i ? " | " : "", len - strlen(buf) - 1);
+		strncat(buf, names[i], len - strlen(buf) - 1);
+	}
+}
+
+static int sig_enum(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
+		    const char *const *names, int *out)
+{
+	char choices[128], vb[128];
+
+	*out = name_index(n, names);
+	if (*out >= 0)
+		return 0;
+	names_text(names, choices, sizeof(choices));
+	return cfg_error(c, n, path, "expected one of %s, got %s", choices,
+			 value_text(n, vb, sizeof(vb)));
+}
+
+static int sig_flags(struct cfg_ctx *c, const char *path, const yaml_node_t *n, unsigned int *out)
+{
+	const yaml_node_t *item;
+	char choices[128], vb[128];
+	int r = expect_list(c, path, n), i;
+
+	*out = 0;
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		i = name_index(item, sig_flag_names);
+		if (i < 0) {
+			names_text(sig_flag_names, choices, sizeof(choices));
+			return cfg_error(c, item, path, "unknown flag %s (%s)",
+					 value_text(item, vb, sizeof(vb)), choices);
+		}
+		*out |= 1u << i;
+	}
+	return 0;
+}
+
+/* 80, or "1024-65535": a list of ports and ranges. */
+static int sig_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
+		     struct moat_port_ranges *pr)
+{
+	const yaml_node_t *item;
+	int r = expect_list(c, path, n);
+
+	pr->n = 0;
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		unsigned int lo, hi;
+		char extra, vb[128];
+		int k = item->type == YAML_SCALAR_NODE ?
+				sscanf(scalar(item), "%u-%u%c", &lo, &hi, &extra) : 0;
+
+		if (k == 1)
+			hi = lo;
+		if ((k != 1 && k != 2) || !lo || lo > hi || hi > 65535)
+			return cfg_error(c, item, path,
+					 "expected a TCP port 1..65535 or a range like 1024-65535, got %s",
+					 value_text(item, vb, sizeof(vb)));
+		if (pr->n == MOAT_SIG_PORT_RANGES)
+			return cfg_error(c, item, path, "more than %d ports or ranges",
+					 MOAT_SIG_PORT_RANGES);
+		pr->lo[pr->n] = (unsigned short)lo;
+		pr->hi[pr->n] = (unsigned short)hi;
+		pr->n++;
+	}
+	return 0;
+}
+
+static int sig_text(struct cfg_ctx *c, const char *path, const yaml_node_t *n, char **out)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return cfg_error(c, n, path, "expected a string, got %s", node_kind(n));
+	free(*out);
+	*out = strdup(scalar(n));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int sig_field(struct cfg_ctx *c, struct moat_sig_rule *s, const char *key, const char *path,
+		     const yaml_node_t *v)
+{
+	long long id;
+	char vb[128];
+	int e;
+
+	if (!strcmp(key, "id")) {
+		if (parse_int(v, &id) || id < 1 || id > 0xffffffffLL)
+			return cfg_error(c, v, path, "expected an integer 1..4294967295, got %s",
+					 value_text(v, vb, sizeof(vb)));
+		s->id = (unsigned int)id;
+		return 0;
+	}
+	if (!strcmp(key, "msg"))
+		return sig_text(c, path, v, &s->msg);
+	if (!strcmp(key, "pattern")) {
+		if (v->type == YAML_SCALAR_NODE && !*scalar(v))
+			return cfg_error(c, v, path, "an empty pattern matches everything");
+		return sig_text(c, path, v, &s->pattern);
+	}
+	if (!strcmp(key, "flags"))
+		return sig_flags(c, path, v, &s->flags);
+	if (!strcmp(key, "proto")) {
+		if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "tcp"))
+			return 0;
+		return cfg_error(c, v, path, "expected tcp (moat matches TCP payloads), got %s",
+				 value_text(v, vb, sizeof(vb)));
+	}
+	if (!strcmp(key, "src_ports"))
+		return sig_ports(c, path, v, &s->sport);
+	if (!strcmp(key, "dst_ports"))
+		return sig_ports(c, path, v, &s->dport);
+	if (!strcmp(key, "direction")) {
+		if (sig_enum(c, path, v, sig_dir_names, &e))
+			return -EINVAL;
+		s->dir = (enum moat_sig_dir)e;
+		return 0;
+	}
+	if (!strcmp(key, "action")) {
+		if (sig_enum(c, path, v, sig_action_names, &e))
+			return -EINVAL;
+		s->action = (enum moat_sig_action)e;
+		return 0;
+	}
+	return cfg_error(c, v, NULL,
+			 "unknown key '%s' (a signature has id, msg, pattern, flags, proto, src_ports, dst_ports, direction, action)",
+			 path);
+}
+
+static int load_sig(struct cfg_ctx *c, const char *prefix, const yaml_node_t *map,
+		    struct moat_sig_rule *s)
+{
+	yaml_node_pair_t *pair;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return cfg_error(c, map, prefix, "expected a mapping (id, pattern, ...), got %s",
+				 node_kind(map));
+	s->line = (unsigned int)map->start_mark.line + 1;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = yaml_document_get_node(c->doc, pair->key);
+		yaml_node_t *vn = yaml_document_get_node(c->doc, pair->value);
+		char path[200];
+
+		if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
+			return cfg_error(c, kn, prefix, "keys must be plain names");
+		snprintf(path, sizeof(path), "%s.%s", prefix, scalar(kn));
+		if (sig_field(c, s, scalar(kn), path, vn))
+			return -EINVAL;
+	}
+	if (!s->id)
+		return cfg_error(c, map, prefix, "missing 'id'");
+	if (!s->pattern)
+		return cfg_error(c, map, prefix, "missing 'pattern'");
+	return 0;
+}
+
+static int load_sigs(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
+{
+	struct moat_sig_rules *l = &c->cfg->sigs;
+	const yaml_node_t *item;
+	int r = expect_list(c, path, n);
+	size_t i;
+
+	if (r)
+		return r < 0 ? r : 0;
+	FOR_EACH_ITEM(c, n, item)
+	{
+		struct moat_sig_rule *v = realloc(l->v, (l->n + 1) * sizeof(*v)), *s;
+		char prefix[160];
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		s = &l->v[l->n++];
+		memset(s, 0, sizeof(*s));
+		snprintf(prefix, sizeof(prefix), "%s[%zu]", path, l->n - 1);
+		if (load_sig(c, prefix, item, s))
+			return -EINVAL;
+		for (i = 0; i + 1 < l->n; i++)
+			if (l->v[i].id == s->id)
+				return cfg_error(c, item, prefix, "id %u is already signature %s[%zu] (line %u)",
+						 s->id, path, i, l->v[i].line);
+	}
+	return 0;
+}
+
 static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *prefix,
 		    const yaml_node_t *map);
 
@@ -392,6 +609,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_MAP: return load_map(c, k->children, path, v);
 	case K_STRING: return load_string(c, k, path, v);
 	case K_ARGV: return load_argv(c, k, path, v);
+	case K_SIGS: return load_sigs(c, path, v);
 	}
 	return -EINVAL;
 }
@@ -441,6 +659,8 @@ void moat_config_defaults(struct moat_config *cfg)
 	cfg->event_sample = 100;
 	strcpy(cfg->metrics, "127.0.0.1:9477");
 	strcpy(cfg->dp_socket, MOAT_DP_DEFAULT_SOCKET);
+	cfg->sig_stream_depth = 16384;
+	cfg->sig_streams = 16384;
 }
 
 static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map, const char *prefix)
@@ -553,10 +773,45 @@ int moat_config_load(const char *path, struct moat_config *cfg, char *err, size_
 	return r;
 }
 
+static void sig_rules_free(struct moat_sig_rules *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].msg);
+		free(l->v[i].pattern);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int sig_rules_clone(struct moat_sig_rules *dst, const struct moat_sig_rules *src)
+{
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	if (!src->n)
+		return 0;
+	dst->v = calloc(src->n, sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	for (i = 0; i < src->n; i++, dst->n++) {
+		dst->v[i] = src->v[i];
+		dst->v[i].msg = src->v[i].msg ? strdup(src->v[i].msg) : NULL;
+		dst->v[i].pattern = strdup(src->v[i].pattern);
+		if ((src->v[i].msg && !dst->v[i].msg) || !dst->v[i].pattern) {
+			dst->n++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 void moat_config_free(struct moat_config *cfg)
 {
 	moat_cidr_list_free(&cfg->allow);
 	moat_cidr_list_free(&cfg->deny);
+	sig_rules_free(&cfg->sigs);
 }
 
 int moat_config_clone(struct moat_config *dst, const struct moat_config *src)
@@ -564,6 +819,8 @@ int moat_config_clone(struct moat_config *dst, const struct moat_config *src)
 	*dst = *src;
 	memset(&dst->allow, 0, sizeof(dst->allow));
 	memset(&dst->deny, 0, sizeof(dst->deny));
+	if (sig_rules_clone(&dst->sigs, &src->sigs))
+		goto fail;
 	for (size_t i = 0; i < src->allow.n; i++)
 		if (moat_cidr_list_add(&dst->allow, &src->allow.v[i]))
 			goto fail;

@@ -11,6 +11,42 @@
 
 enum moat_mode { MOAT_MODE_XDP = 0, MOAT_MODE_DPDK };
 
+/* Payload signatures (signatures: in the config), matched by hyperscan inline. */
+enum moat_sig_action { MOAT_SIG_DROP = 0, MOAT_SIG_ALERT };
+enum moat_sig_dir { MOAT_SIG_ANY = 0, MOAT_SIG_TO_SERVER, MOAT_SIG_TO_CLIENT };
+
+enum moat_sig_flag {
+	MOAT_SIGF_CASELESS = 1 << 0,
+	MOAT_SIGF_DOTALL = 1 << 1,
+	MOAT_SIGF_MULTILINE = 1 << 2,
+	MOAT_SIGF_UTF8 = 1 << 3,
+	MOAT_SIGF_UCP = 1 << 4,
+};
+
+#define MOAT_SIG_PORT_RANGES 8
+
+struct moat_port_ranges {
+	unsigned int n; /* 0: any port */
+	unsigned short lo[MOAT_SIG_PORT_RANGES];
+	unsigned short hi[MOAT_SIG_PORT_RANGES];
+};
+
+struct moat_sig_rule {
+	unsigned int id;
+	char *msg;
+	char *pattern;
+	unsigned int flags; /* enum moat_sig_flag */
+	enum moat_sig_action action;
+	enum moat_sig_dir dir;
+	struct moat_port_ranges sport, dport;
+	unsigned int line; /* where it starts in the file, for errors */
+};
+
+struct moat_sig_rules {
+	struct moat_sig_rule *v;
+	size_t n;
+};
+
 #define MOAT_MAX_INTERFACES 16
 #define MOAT_IFNAME_LEN 16
 #define MOAT_CONFIG_ERR_LEN 512
@@ -36,6 +72,9 @@ struct moat_config {
 	/* mode dpdk: moat-dp's argv for moatd to start and supervise; words end in '\0' */
 	char dp_command[2048];
 	unsigned int dp_argc;		/* 0: moatd only connects to a running moat-dp */
+	struct moat_sig_rules sigs;
+	unsigned int sig_stream_depth; /* bytes of each flow direction matched as a stream */
+	unsigned int sig_streams;	 /* streams per worker (their memory is allocated up front) */
 };
 
 #define MOAT_DP_DEFAULT_SOCKET "/run/moat/moat-dp.sock"

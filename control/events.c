@@ -35,6 +35,11 @@ static json_object *event_json(const struct moat_event *ev, unsigned int sampled
 	json_object_object_add(j, where_key, json_object_new_int((int)ev->ifindex));
 	json_object_object_add(j, "cpu", json_object_new_int((int)ev->cpu));
 	json_object_object_add(j, "sampled_one_in", json_object_new_int((int)sampled_one_in));
+	if (ev->sig_action) {
+		json_object_object_add(j, "signature", json_object_new_int64(ev->sig_id));
+		json_object_object_add(j, "signature_action",
+				       json_object_new_string(ev->sig_action == 1 ? "drop" : "alert"));
+	}
 	return j;
 }
 

@@ -16,6 +16,7 @@
 
 #include "control/config.h"
 #include "control/inline_be.h"
+#include "control/sigs.h"
 #include "core/engine_types.h"
 
 /* Fixed explain secrets ("moat-exp" "lain-key" / "moat-old" "secret!!"). */
@@ -34,6 +35,10 @@ struct explain_run {
 	struct moat_config cfg;
 	struct moat_be be;
 	struct moat_engine eng;
+	struct moat_sig_set *sigs;
+	struct moat_sig_matcher *matcher;
+	struct moat_sig_verdict sigv; /* the current frame's */
+	u64 alerts;
 	u64 first_ns;
 	u64 last_ns;
 	u64 frames;
@@ -125,6 +130,11 @@ static void print_json(struct explain_run *x, u64 ts_ns, u32 len, const struct m
 		json_object_object_add(j, "state",
 				       json_object_new_string(moat_tcp_state_name(res->flow->state)));
 	add_cookie_fields(j, r, res);
+	if (x->sigv.action >= 0) {
+		json_object_object_add(j, x->sigv.action == MOAT_SIG_DROP ? "signature" : "alert",
+				       json_object_new_int64(moat_sigs_id(x->sigs, x->sigv.sig)));
+		json_object_object_add(j, "msg", json_object_new_string(moat_sigs_msg(x->sigs, x->sigv.sig)));
+	}
 	json_object_object_add(j, "flows", json_object_new_int64((int64_t)x->be.flows.count));
 	json_object_object_add(j, "sources", json_object_new_int64((int64_t)x->be.sources.count));
 	fprintf(x->out, "%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -149,8 +159,12 @@ static void print_text(struct explain_run *x, u64 ts_ns, const struct moat_pkt *
 	} else {
 		snprintf(ends, sizeof(ends), "non-IP");
 	}
-	fprintf(x->out, "%7llu %11.6f  %-47s %-5s %-4s %s\n", (unsigned long long)x->frames, rel,
+	fprintf(x->out, "%7llu %11.6f  %-47s %-5s %-4s %s", (unsigned long long)x->frames, rel,
 		ends, flags, moat_verdict_name(moat_reason_verdict(r)), moat_reason_name(r));
+	if (x->sigv.action >= 0)
+		fprintf(x->out, " %s %u (%s)", x->sigv.action == MOAT_SIG_DROP ? "id" : "alert",
+			moat_sigs_id(x->sigs, x->sigv.sig), moat_sigs_msg(x->sigs, x->sigv.sig));
+	fputc('\n', x->out);
 }
 
 /*
@@ -206,6 +220,10 @@ static void run_frame(struct explain_run *x, const struct pcap_pkthdr *h, const 
 	x->eng.ts_clock = (u32)(ts_ns / 1000000);
 	len = to_ethernet(x, data, h->caplen);
 	r = moat_be_run(&x->be, &x->eng, x->frame, x->frame + len, &pkt, &res);
+	r = (enum moat_reason)moat_sig_after_engine(x->matcher, x->frame, &pkt, &res, r,
+						    moat_sig_guess_to_server(&x->cfg.pol, &pkt),
+						    (u32)(ts_ns / MOAT_NSEC_PER_SEC), &x->sigv);
+	x->alerts += x->sigv.action == MOAT_SIG_ALERT;
 	x->reasons[r]++;
 	if (x->o->quiet)
 		return;
@@ -213,6 +231,21 @@ static void run_frame(struct explain_run *x, const struct pcap_pkthdr *h, const 
 		print_json(x, ts_ns, h->len, &pkt, r, &res);
 	else
 		print_text(x, ts_ns, &pkt, r);
+}
+
+static void print_signature_hits(struct explain_run *x)
+{
+	const uint64_t *hits = moat_sig_matcher_hits(x->matcher);
+	size_t i, n = moat_sigs_count(x->sigs);
+
+	if (!n)
+		return;
+	fprintf(x->out, "signatures: %zu, packets alerted %llu\n", n, (unsigned long long)x->alerts);
+	for (i = 0; i < n; i++)
+		if (hits[i])
+			fprintf(x->out, "  %-10u %-5s %8llu  %s\n", moat_sigs_id(x->sigs, i),
+				moat_sigs_action(x->sigs, i) == MOAT_SIG_DROP ? "drop" : "alert",
+				(unsigned long long)hits[i], moat_sigs_msg(x->sigs, i));
 }
 
 static void print_summary(struct explain_run *x)
@@ -245,6 +278,7 @@ static void print_summary(struct explain_run *x)
 				(unsigned long long)states[i]);
 	fprintf(x->out, "\nsources: %zu limiter records (peak %zu, capacity %zu)\n",
 		x->be.sources.count, x->be.sources.peak, stab_capacity(&x->be.sources));
+	print_signature_hits(x);
 }
 
 static int open_capture(struct explain_run *x, FILE *err)
@@ -317,6 +351,17 @@ int moat_explain(const struct explain_opts *o, FILE *out, FILE *err)
 	} else {
 		moat_config_defaults(&x.cfg);
 	}
+	if (moat_sigs_compile(&x.cfg, o->config ? o->config : "(defaults)", &x.sigs, cerr,
+			      sizeof(cerr))) {
+		fprintf(err, "moatctl explain: %s\n", cerr);
+		rc = EXPLAIN_ERR_USAGE;
+		goto out_cfg;
+	}
+	if (x.sigs && !(x.matcher = moat_sig_matcher_new(x.sigs))) {
+		fprintf(err, "moatctl explain: out of memory for signature streams\n");
+		rc = EXPLAIN_ERR_INPUT;
+		goto out_cfg;
+	}
 	if (open_capture(&x, err)) {
 		rc = EXPLAIN_ERR_INPUT;
 		goto out_cfg;
@@ -337,6 +382,8 @@ int moat_explain(const struct explain_opts *o, FILE *out, FILE *err)
 out_pcap:
 	pcap_close(x.pcap);
 out_cfg:
+	moat_sig_matcher_free(x.matcher);
+	moat_sigs_free(x.sigs);
 	moat_config_free(&x.cfg);
 	return rc;
 }

@@ -381,14 +381,16 @@ static json_object *reply_top(struct moatd *d)
 static int print_event(void *ctx, void *data, size_t len)
 {
 	struct moatd *d = ctx;
-	const struct moat_event *ev = data;
-
-	if (len < sizeof(*ev))
-		return 0;
+	struct moat_event ev;
 	char *line;
 
-	top_count(d, ev);
-	line = moat_event_format(ev, d->cfg.event_sample, "ifindex");
+	if (len < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	ev.sig_id = 0; /* not written by the XDP program */
+	ev.sig_action = 0;
+	top_count(d, &ev);
+	line = moat_event_format(&ev, d->cfg.event_sample, "ifindex");
 	if (!line)
 		return 0;
 	if (d->events) {

@@ -49,6 +49,7 @@
 #include "control/inline_be.h"
 #include "control/proto.h"
 #include "control/secrets.h"
+#include "control/sigs.h"
 #include "core/engine_types.h"
 #include "core/limits.h"
 #include "core/proxy.h"
@@ -57,6 +58,7 @@
 #define DP_BURST 32
 #define DP_MAX_PAIRS 4
 #define DP_MAX_WORKERS 8
+#define DP_STREAM_IDLE_S 30 /* a signature stream with no data for this long is closed */
 #define DP_RING_SIZE 4096
 #define DP_NO_PEER 0xFFFF
 #define DP_RX_DESC 1024
@@ -101,10 +103,29 @@ struct dp_worker {
 	volatile uint64_t proxy_syns, proxy_gave_up, challenge_limited;
 	struct moat_bucket challenges; /* RFC 5961 10: challenge ACKs are rate-limited */
 	uint32_t ev_tick[MOAT_R_COUNT];
+	uint32_t ev_tick_alert;
+	struct moat_sig_matcher *sigm; /* this burst's, from app->sigs */
+	volatile uint64_t sig_alerts;
+	uint64_t next_sweep_ns;
 	struct dp_pending pending[DP_PENDING];
 	uint16_t pending_next;
 	uint64_t next_timer_ns;
 } __rte_cache_aligned;
+
+/*
+ * The signatures in force and each worker's matcher for them, replaced whole by
+ * the control thread (RCU): workers load the pointer once per burst.
+ */
+struct dp_sigs {
+	struct moat_sig_set *set;
+	struct moat_sig_matcher *m[DP_MAX_WORKERS];
+};
+
+/* Hits of signatures no longer in force, by id, so counters survive a reload. */
+struct dp_sig_total {
+	unsigned int id;
+	uint64_t hits;
+};
 
 /* Frames leaving one port in this burst. */
 struct dp_out {
@@ -143,6 +164,11 @@ struct dp_app {
 	struct moat_cookie_secrets *secrets;
 	struct moat_secret_source secret_src;
 	bool secrets_from_moatd; /* moatd pushes them: no rotation of our own */
+	struct dp_sigs *sigs;
+	struct dp_sig_total *sig_totals;
+	size_t n_sig_totals;
+	uint64_t sig_updates;
+	bool outside[RTE_MAX_ETHPORTS]; /* frames arriving here go to the servers */
 	uint64_t rotations;
 	time_t started;
 	struct dp_pair pairs[DP_MAX_PAIRS];
@@ -503,11 +529,13 @@ static void proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moa
 
 /* One in event_sample packets of each drop/tx reason, handed to the control thread. */
 static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_pkt *pkt,
-		     enum moat_reason r)
+		     enum moat_reason r, const struct moat_sig_verdict *sv)
 {
+	bool alert = sv->action == MOAT_SIG_ALERT;
 	struct moat_event ev;
 
-	if (++w->ev_tick[r] % app->cfg.event_sample)
+	if (alert ? ++w->ev_tick_alert % app->cfg.event_sample :
+		    ++w->ev_tick[r] % app->cfg.event_sample)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = w->eng.now_ns;
@@ -521,6 +549,10 @@ static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_
 	ev.tcp_flags = pkt->tcp_flags;
 	ev.ifindex = w->lcore; /* written as "lcore" */
 	ev.cpu = (u32)rte_lcore_id();
+	if (sv->action >= 0) {
+		ev.sig_id = moat_sigs_id(moat_sig_matcher_set(w->sigm), sv->sig);
+		ev.sig_action = (u8)(1 + sv->action);
+	}
 	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
 }
 
@@ -531,18 +563,25 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	uint16_t src = m->port, dst = app->peer[m->port];
 	struct dp_out *fwd = &outs->port[dst], *back = &outs->port[src];
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	struct moat_sig_verdict sv = { .action = -1 };
 	struct moat_result res;
 	struct moat_reply reply;
 	struct moat_pkt pkt;
 	enum moat_reason r;
 
-	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m))
+	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
 		r = MOAT_R_MALFORMED;
-	else
+	} else {
 		r = moat_be_run(&w->be, &w->eng, d, d + rte_pktmbuf_data_len(m), &pkt, &res);
+		if (w->sigm)
+			r = (enum moat_reason)moat_sig_after_engine(
+				w->sigm, d, &pkt, &res, r, app->outside[src],
+				(uint32_t)(w->eng.now_ns / MOAT_NSEC_PER_SEC), &sv);
+	}
 	w->reasons[r]++;
-	if (app->ev_ring && moat_reason_verdict(r) != MOAT_PASS)
-		dp_event(app, w, &pkt, r);
+	w->sig_alerts += sv.action == MOAT_SIG_ALERT;
+	if (app->ev_ring && (moat_reason_verdict(r) != MOAT_PASS || sv.action >= 0))
+		dp_event(app, w, &pkt, r, &sv);
 	switch (moat_reason_verdict(r)) {
 	case MOAT_PASS:
 		if (r == MOAT_R_COOKIE_VALID && res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN) {
@@ -614,6 +653,22 @@ static void prefetch_flow(struct dp_worker *w, struct rte_mbuf *m)
 	stab_prefetch(&w->be.flows, &k);
 }
 
+/*
+ * What the control thread may replace (policy, secrets, signatures): loaded
+ * before each burst and before housekeeping, never held past the worker's
+ * quiescent report, after which the old copies may be freed.
+ */
+static void load_live(struct dp_app *app, struct dp_worker *w)
+{
+	struct moat_config *live = __atomic_load_n(&app->live, __ATOMIC_ACQUIRE);
+	struct dp_sigs *sg = __atomic_load_n(&app->sigs, __ATOMIC_ACQUIRE);
+
+	w->eng.pol = &live->pol;
+	w->be.cfg = live;
+	w->eng.sec = __atomic_load_n(&app->secrets, __ATOMIC_ACQUIRE);
+	w->sigm = sg ? sg->m[w->id] : NULL;
+}
+
 /* A burst of frames, from any ports: decide each, then send per port. */
 static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
 			 struct dp_outs *outs)
@@ -621,13 +676,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	uint16_t i, p;
 
 	w->rx += n;
-	{
-		struct moat_config *live = __atomic_load_n(&app->live, __ATOMIC_ACQUIRE);
-
-		w->eng.pol = &live->pol;
-		w->be.cfg = live;
-		w->eng.sec = __atomic_load_n(&app->secrets, __ATOMIC_ACQUIRE);
-	}
+	load_live(app, w);
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
@@ -662,9 +711,16 @@ static void worker_housekeeping(struct dp_app *app, struct dp_worker *w)
 {
 	uint64_t now;
 
+	load_live(app, w);
 	if (w->states_wanted)
 		publish_states(w);
 	now = dp_now_ns(app);
+	if (now >= w->next_sweep_ns) {
+		/* Streams of flows gone quiet (or evicted) give their memory back. */
+		moat_sig_matcher_sweep(w->sigm, (uint32_t)(now / MOAT_NSEC_PER_SEC), DP_STREAM_IDLE_S,
+				       NULL, NULL);
+		w->next_sweep_ns = now + MOAT_NSEC_PER_SEC;
+	}
 	if (now >= w->next_timer_ns) {
 		proxy_timers(app, w, now);
 		w->next_timer_ns = now + MOAT_NSEC_PER_SEC / 10;
@@ -771,6 +827,8 @@ static int dispatcher_main(void *arg)
 		s_;                                                                                \
 	})
 
+static json_object *sig_stats(struct dp_app *app);
+
 static json_object *reply_stats(struct dp_app *app)
 {
 	json_object *j = json_object_new_object(), *reasons = json_object_new_object();
@@ -819,6 +877,7 @@ static json_object *reply_stats(struct dp_app *app)
 			       json_object_new_int64((int64_t)DP_SUM(app, challenge_limited)));
 	json_object_object_add(j, "workers", per);
 	json_object_object_add(j, "secret_rotations", json_object_new_int64((int64_t)app->rotations));
+	json_object_object_add(j, "signatures", sig_stats(app));
 	json_object_object_add(j, "config_updates", json_object_new_int64((int64_t)app->updates));
 	return j;
 }
@@ -907,10 +966,28 @@ static json_object *reply_list(struct dp_app *app, int cmd, json_object *req)
 }
 
 /* reload: the config file again; a bad one is refused and the running policy stays. */
-static json_object *reply_reload(struct dp_app *app)
+static int install_sigs(struct dp_app *app, struct moat_sig_set *set);
+
+/*
+ * The signatures of a reloaded config: the database moatd compiled and saved
+ * ({"signatures_file": PATH}), or compiled here. NULL set when there are none.
+ */
+static int reload_sigs(struct dp_app *app, const struct moat_config *next, json_object *req,
+		       struct moat_sig_set **set, char *err, size_t errlen)
+{
+	json_object *f;
+
+	if (req && json_object_object_get_ex(req, "signatures_file", &f) &&
+	    *json_object_get_string(f))
+		return moat_sigs_load(json_object_get_string(f), set, err, errlen);
+	return moat_sigs_compile(next, app->config_path, set, err, errlen);
+}
+
+static json_object *reply_reload(struct dp_app *app, json_object *req)
 {
 	struct moat_config *next = malloc(sizeof(*next));
 	char err[MOAT_CONFIG_ERR_LEN];
+	struct moat_sig_set *set = NULL;
 
 	if (!next)
 		return reply_error("out of memory");
@@ -918,22 +995,161 @@ static json_object *reply_reload(struct dp_app *app)
 		free(next);
 		return reply_error(err);
 	}
+	if (reload_sigs(app, next, req, &set, err, sizeof(err))) {
+		moat_config_free(next);
+		free(next);
+		return reply_error(err);
+	}
 	if (next->flow_table_size != app->cfg.flow_table_size ||
 	    next->source_table_size != app->cfg.source_table_size) {
 		moat_config_free(next);
 		free(next);
+		moat_sigs_free(set);
 		return reply_error("tables: sizes are fixed at start; restart moat-dp to change them");
 	}
 	next->pol.syn_proxy = 1;
 	if (strcmp(next->secret_file, app->cfg.secret_file)) {
 		moat_config_free(next);
 		free(next);
+		moat_sigs_free(set);
 		return reply_error("secret_file applies at start: restart moat-dp to change it");
 	}
 	moat_secrets_set_period(&app->secret_src, next->cookie_rotate_s, (uint64_t)time(NULL));
 	app->ttls.n = 0; /* the file is the policy now */
 	publish_config(app, next);
+	if (install_sigs(app, set))
+		return reply_error("signatures: out of memory for the workers' matchers (the old ones stay)");
 	return reply_ok(app);
+}
+
+static void fold_sig_hits(struct dp_app *app, const struct dp_sigs *old)
+{
+	size_t i, k, n = moat_sigs_count(old->set);
+	unsigned int w;
+
+	for (i = 0; i < n; i++) {
+		unsigned int id = moat_sigs_id(old->set, i);
+		uint64_t hits = 0;
+
+		for (w = 0; w < app->n_workers; w++)
+			hits += moat_sig_matcher_hits(old->m[w])[i];
+		for (k = 0; k < app->n_sig_totals && app->sig_totals[k].id != id; k++)
+			;
+		if (k == app->n_sig_totals) {
+			struct dp_sig_total *v = realloc(app->sig_totals, (k + 1) * sizeof(*v));
+
+			if (!v)
+				continue;
+			app->sig_totals = v;
+			app->sig_totals[app->n_sig_totals++] = (struct dp_sig_total){ .id = id };
+		}
+		app->sig_totals[k].hits += hits;
+	}
+}
+
+static void free_sigs(struct dp_sigs *sg)
+{
+	unsigned int w;
+
+	if (!sg)
+		return;
+	for (w = 0; w < DP_MAX_WORKERS; w++)
+		moat_sig_matcher_free(sg->m[w]);
+	moat_sigs_free(sg->set);
+	free(sg);
+}
+
+/*
+ * Swap in a compiled set (NULL: none), each worker with its own scratch and
+ * streams; the old one is freed once no worker can hold it. Streams in progress
+ * start over with the new set. Takes set; 0 or -ENOMEM (set freed).
+ */
+static int install_sigs(struct dp_app *app, struct moat_sig_set *set)
+{
+	struct dp_sigs *sg = NULL, *old;
+	unsigned int w;
+
+	if (set) {
+		sg = calloc(1, sizeof(*sg));
+		if (!sg) {
+			moat_sigs_free(set);
+			return -ENOMEM;
+		}
+		sg->set = set;
+		for (w = 0; w < app->n_workers; w++)
+			if (!(sg->m[w] = moat_sig_matcher_new(set))) {
+				free_sigs(sg);
+				return -ENOMEM;
+			}
+	}
+	old = __atomic_exchange_n(&app->sigs, sg, __ATOMIC_ACQ_REL);
+	if (app->qsv)
+		rte_rcu_qsbr_synchronize(app->qsv, RTE_QSBR_THRID_INVALID);
+	if (old)
+		fold_sig_hits(app, old);
+	free_sigs(old);
+	app->sig_updates++;
+	return 0;
+}
+
+/* signatures: a database moatd compiled ({"file": PATH}), swapped in whole. */
+static json_object *reply_signatures(struct dp_app *app, json_object *req)
+{
+	struct moat_sig_set *set = NULL;
+	json_object *f, *j;
+	char err[512];
+
+	if (!json_object_object_get_ex(req, "file", &f))
+		return reply_error("signatures: expected \"file\": a database moatd saved");
+	if (*json_object_get_string(f) &&
+	    moat_sigs_load(json_object_get_string(f), &set, err, sizeof(err)))
+		return reply_error(err);
+	if (install_sigs(app, set))
+		return reply_error("signatures: out of memory for the workers' matchers");
+	j = reply_ok(app);
+	json_object_object_add(j, "signatures", json_object_new_int((int)moat_sigs_count(set)));
+	return j;
+}
+
+static json_object *sig_stats(struct dp_app *app)
+{
+	json_object *j = json_object_new_object(), *arr = json_object_new_array();
+	const struct dp_sigs *sg = app->sigs;
+	struct moat_sig_counts c, sum = { 0 };
+	size_t i, k, n = moat_sigs_count(sg ? sg->set : NULL);
+	unsigned int w;
+
+	for (i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		unsigned int id = moat_sigs_id(sg->set, i);
+		uint64_t hits = 0;
+
+		for (w = 0; w < app->n_workers; w++)
+			hits += moat_sig_matcher_hits(sg->m[w])[i];
+		for (k = 0; k < app->n_sig_totals; k++)
+			if (app->sig_totals[k].id == id)
+				hits += app->sig_totals[k].hits;
+		json_object_object_add(o, "id", json_object_new_int64(id));
+		json_object_object_add(o, "action", json_object_new_string(
+			moat_sigs_action(sg->set, i) == MOAT_SIG_DROP ? "drop" : "alert"));
+		json_object_object_add(o, "hits", json_object_new_int64((int64_t)hits));
+		json_object_object_add(o, "msg", json_object_new_string(moat_sigs_msg(sg->set, i)));
+		json_object_array_add(arr, o);
+	}
+	for (w = 0; sg && w < app->n_workers; w++) {
+		moat_sig_matcher_counts(sg->m[w], &c);
+		sum.streams_open += c.streams_open;
+		sum.streams_refused += c.streams_refused;
+		sum.out_of_order += c.out_of_order;
+	}
+	json_object_object_add(j, "loaded", json_object_new_int((int)n));
+	json_object_object_add(j, "updates", json_object_new_int64((int64_t)app->sig_updates));
+	json_object_object_add(j, "alerts", json_object_new_int64((int64_t)DP_SUM(app, sig_alerts)));
+	json_object_object_add(j, "streams_open", json_object_new_int64((int64_t)sum.streams_open));
+	json_object_object_add(j, "streams_refused", json_object_new_int64((int64_t)sum.streams_refused));
+	json_object_object_add(j, "out_of_order", json_object_new_int64((int64_t)sum.out_of_order));
+	json_object_object_add(j, "hits", arr);
+	return j;
 }
 
 /* limits: shown, or changed on a copy of the live config swapped in. */
@@ -1052,10 +1268,12 @@ static void serve(struct dp_app *app, int fd)
 		out = reply_limits(app, req);
 	} else if (!strcmp(name, "secrets")) {
 		out = reply_secrets(app, req);
+	} else if (!strcmp(name, "signatures")) {
+		out = reply_signatures(app, req);
 	} else if (!strcmp(name, "flows")) {
 		out = reply_flows(app);
 	} else if (!strcmp(name, "reload")) {
-		out = reply_reload(app);
+		out = reply_reload(app, req);
 	} else if (moat_cmd_lookup(name) >= MOAT_CMD_BLOCK && moat_cmd_lookup(name) <= MOAT_CMD_UNALLOW) {
 		out = reply_list(app, moat_cmd_lookup(name), req);
 	} else {
@@ -1232,9 +1450,22 @@ static int setup(struct dp_app *app)
 			return -ENODEV;
 		app->peer[app->pairs[p].in] = app->pairs[p].out;
 		app->peer[app->pairs[p].out] = app->pairs[p].in;
+		app->outside[app->pairs[p].out] = true;
 	}
 	if (setup_workers(app))
 		return -ENOMEM;
+	{
+		struct moat_sig_set *set;
+
+		if (moat_sigs_compile(&app->cfg, app->config_path, &set, err, sizeof(err))) {
+			fprintf(stderr, "moat-dp: %s\n", err);
+			return -EINVAL;
+		}
+		if (install_sigs(app, set))
+			return -ENOMEM;
+		if (set)
+			fprintf(stderr, "moat-dp: %zu signature(s) compiled\n", moat_sigs_count(set));
+	}
 	app->tsc_hz = rte_get_tsc_hz();
 	app->listen_fd = moat_ctl_listen(app->socket_path, 0);
 	if (app->listen_fd < 0) {
@@ -1312,6 +1543,9 @@ out:
 	}
 	for (k = 0; k < app.n_workers; k++)
 		moat_be_free(&app.workers[k].be);
+	free_sigs(app.sigs);
+	free(app.sig_totals);
+	moat_feed_free(&app.feed);
 	moat_config_free(&app.cfg);
 out_eal:
 	rte_eal_cleanup();

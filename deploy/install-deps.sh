@@ -8,7 +8,7 @@ packages=(
 	clang llvm lld
 	libbpf-dev bpftool linux-libc-dev
 	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev libmicrohttpd-dev
-	libdpdk-dev
+	libdpdk-dev libhyperscan-dev
 	python3-scapy tcpdump iproute2 procps
 	nginx-light hping3 curl ethtool
 )

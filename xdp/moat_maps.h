@@ -55,6 +55,10 @@ struct moat_event {
 	u8 tcp_flags;
 	u32 ifindex;
 	u32 cpu;
+	/* moat-dp only (the XDP program leaves them; moatd zeroes them): signatures */
+	u32 sig_id;
+	u8 sig_action; /* 0 none, 1 + enum moat_sig_action */
+	u8 pad[3];
 };
 
 #endif
