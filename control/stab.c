@@ -45,9 +45,10 @@ static uint64_t load8(const unsigned char *p)
 /*
  * Keys are read in 8-byte words, the last one ending at the end of the range
  * (it may overlap the one before): no byte-wise loops on the per-packet path.
- * Ranges shorter than a word are rare (tiny keys) and go byte by byte.
+ * Ranges shorter than a word are rare (tiny keys) and go byte by byte. Forced
+ * inline (as tags_match): at each call the length is one of a few fields.
  */
-static uint64_t diff_bytes(const unsigned char *x, const unsigned char *y, size_t len)
+MOAT_INLINE uint64_t diff_bytes(const unsigned char *x, const unsigned char *y, size_t len)
 {
 	uint64_t d = 0;
 	size_t i;
@@ -143,7 +144,7 @@ static unsigned char *slot_of(const struct stab *t, uint32_t b, unsigned int w)
 }
 
 /* Bit i set where (row[i] & mask) == val, for the n (at most 32) tags of row. */
-static uint32_t tags_match(const uint16_t *row, unsigned int n, uint16_t mask, uint16_t val)
+MOAT_INLINE uint32_t tags_match(const uint16_t *row, unsigned int n, uint16_t mask, uint16_t val)
 {
 #ifdef __SSE2__
 	/* Eight tags a vector, sixteen compare results packed to bytes a movemask. */

@@ -195,9 +195,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	/* moat-dp configured for exactly N flows (`flows: N`); an IPv6 flow takes two slots. */
+	/*
+	 * moat-dp configured for exactly N flows (`flows: N`). An IPv6 flow takes two
+	 * neighbouring slots: 2.1 N, so that N of them still find a free pair.
+	 */
 	if (!o->capacity)
-		o->capacity = o->v6 ? o->flows * 9 / 4 : o->flows;
+		o->capacity = o->v6 ? o->flows * 21 / 10 : o->flows;
 	if (o->batch > o->flows)
 		o->batch = o->flows;
 	if (!o->flows || !o->lookups || !o->inserts || !o->batch || o->rounds < 1 ||
