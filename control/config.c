@@ -457,7 +457,7 @@ static int sig_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
 	FOR_EACH_ITEM(c, n, item)
 	{
 		unsigned int lo, hi;
-		char extra, vb[128];
+		char extra;
 		int k = item->type == YAML_SCALAR_NODE ?
 				sscanf(scalar(item), "%u-%u%c", &lo, &hi, &extra) : 0;
 
@@ -465,8 +465,10 @@ static int sig_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
 			hi = lo;
 		if ((k != 1 && k != 2) || !lo || lo > hi || hi > 65535)
 			return cfg_error(c, item, path,
-					 "expected a TCP port 1..65535 or a range like 1024-65535, got %s",
-					 value_text(item, vb, sizeof(vb)));
+					 "expected a TCP port 1..65535 or a range like 1024-65535, got %s%s%s",
+					 item->type == YAML_SCALAR_NODE ? "'" : "",
+					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
+					 item->type == YAML_SCALAR_NODE ? "'" : "");
 		if (pr->n == MOAT_SIG_PORT_RANGES)
 			return cfg_error(c, item, path, "more than %d ports or ranges",
 					 MOAT_SIG_PORT_RANGES);
@@ -505,6 +507,7 @@ static int sig_field(struct cfg_ctx *c, struct moat_sig_rule *s, const char *key
 	if (!strcmp(key, "pattern")) {
 		if (v->type == YAML_SCALAR_NODE && !*scalar(v))
 			return cfg_error(c, v, path, "an empty pattern matches everything");
+		s->pattern_line = (unsigned int)v->start_mark.line + 1;
 		return sig_text(c, path, v, &s->pattern);
 	}
 	if (!strcmp(key, "flags"))

@@ -39,7 +39,8 @@ struct moat_sig_rule {
 	enum moat_sig_action action;
 	enum moat_sig_dir dir;
 	struct moat_port_ranges sport, dport;
-	unsigned int line; /* where it starts in the file, for errors */
+	unsigned int line;	   /* where it starts in the file, for errors */
+	unsigned int pattern_line; /* where its pattern is */
 };
 
 struct moat_sig_rules {

@@ -129,6 +129,21 @@ static void print_stats_text(json_object *reply)
 		if (json_object_object_get_ex(reasons, moat_reason_name(r), &v))
 			printf("%-18s %-7s %14s\n", moat_reason_name(r),
 			       moat_verdict_name(moat_reason_verdict(r)), json_object_get_string(v));
+	if (json_object_object_get_ex(reply, "signatures", &v) &&
+	    json_object_object_get_ex(v, "hits", &verdicts) && json_object_array_length(verdicts)) {
+		size_t i;
+
+		printf("\n%-10s %-6s %14s  %s\n", "signature", "action", "hits", "msg");
+		for (i = 0; i < json_object_array_length(verdicts); i++) {
+			json_object *h = json_object_array_get_idx(verdicts, i);
+
+			printf("%-10s %-6s %14s  %s\n",
+			       json_object_get_string(json_object_object_get(h, "id")),
+			       json_object_get_string(json_object_object_get(h, "action")),
+			       json_object_get_string(json_object_object_get(h, "hits")),
+			       json_object_get_string(json_object_object_get(h, "msg")));
+		}
+	}
 }
 
 static void print_flows_text(json_object *reply)

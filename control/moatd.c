@@ -32,6 +32,7 @@
 #include "control/metrics.h"
 #include "control/proto.h"
 #include "control/secrets.h"
+#include "control/sigs.h"
 #include "control/sockdiag.h"
 #include "core/flowkey.h"
 #include "core/parse.h"
@@ -63,6 +64,8 @@ struct moatd {
 	struct moat_xdp_opts xopts;
 	struct moat_dplink dp;
 	long long dp_generation; /* the moat-dp our secrets were pushed to */
+	struct moat_sig_set *sigs; /* dpdk: compiled here, handed to moat-dp as a file */
+	char sig_file[160];
 	struct moat_secret_source secret_src;
 	struct moat_cookie_secrets secrets;
 	struct moat_event_feed feed;
@@ -106,6 +109,8 @@ static void usage(FILE *f)
 }
 
 static int epoll_add(int epfd, int fd);
+static json_object *reply_error(const char *msg);
+static int push_signatures(struct moatd *d, json_object **reload_reply);
 
 static int push_secrets(struct moatd *d)
 {
@@ -180,6 +185,46 @@ static void rotate_secrets(struct moatd *d)
 }
 
 /*
+ * dpdk: save the compiled signatures for moat-dp (its socket's folder, 0600) and
+ * hand it the file, alone or with a reload (cmd "reload"); with none, an empty name.
+ */
+static int push_signatures(struct moatd *d, json_object **reload_reply)
+{
+	json_object *req = json_object_new_object(), *reply = NULL, *ok;
+	char err[512];
+	int r = 0;
+
+	if (d->sigs) {
+		mode_t old = umask(077);
+
+		r = moat_sigs_save(d->sigs, d->sig_file, err, sizeof(err));
+		umask(old);
+		if (r) {
+			logmsg("%s", err);
+			json_object_put(req);
+			return r;
+		}
+	}
+	json_object_object_add(req, reload_reply ? "signatures_file" : "file",
+			       json_object_new_string(d->sigs ? d->sig_file : ""));
+	r = moat_dplink_call(&d->dp, reload_reply ? "reload" : "signatures", req, &reply, err,
+			     sizeof(err));
+	json_object_put(req);
+	if (r) {
+		if (reload_reply)
+			*reload_reply = reply_error(err);
+		return r;
+	}
+	if (reload_reply) {
+		*reload_reply = reply;
+		return 0;
+	}
+	r = json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok) ? 0 : -EIO;
+	json_object_put(reply);
+	return r;
+}
+
+/*
  * dpdk: a moat-dp that (re)appeared, or missed a rotation, gets the secrets; and
  * its event stream is followed, for top and `events`.
  */
@@ -189,10 +234,10 @@ static void sync_dataplane(struct moatd *d)
 	if (!d->dp.up)
 		return;
 	if (d->dp_generation != d->dp.generation) {
-		if (!push_secrets(d))
+		if (!push_secrets(d) && !push_signatures(d, NULL))
 			d->dp_generation = d->dp.generation;
 		else
-			logmsg("cannot hand the SYN cookie secrets to moat-dp; retrying");
+			logmsg("cannot hand the SYN cookie secrets or signatures to moat-dp; retrying");
 	}
 	if (d->dp.ev_fd < 0 && moat_dplink_events_open(&d->dp) >= 0 &&
 	    epoll_add(d->epfd, d->dp.ev_fd))
@@ -593,8 +638,22 @@ static json_object *reply_list(struct moatd *d, int id, json_object *req)
  */
 static int reload_dpdk(struct moatd *d, struct moat_config *next, char *err, size_t errlen)
 {
-	json_object *reply = forward(d, "reload", NULL), *ok, *e;
+	struct moat_sig_set *sigs = NULL, *old = d->sigs;
+	json_object *reply = NULL, *ok, *e;
 	int r = 0;
+
+	if (moat_sigs_compile(next, d->config_path, &sigs, err, errlen)) {
+		moat_config_free(next);
+		return -EINVAL; /* the running database stays */
+	}
+	d->sigs = sigs;
+	push_signatures(d, &reply);
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		d->sigs = old;
+		moat_sigs_free(sigs);
+	} else {
+		moat_sigs_free(old);
+	}
 
 	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
 		snprintf(err, errlen, "moat-dp refused the reload: %s",
@@ -624,6 +683,12 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	moat_secrets_set_period(&d->secret_src, next.cookie_rotate_s, (u64)time(NULL));
+	if (!d->dpdk && next.sigs.n) {
+		snprintf(err, errlen, "%s:%u: key 'signatures': payload signatures need the inline appliance (mode: dpdk, moat-dp)",
+			 d->config_path, next.sigs.v[0].line);
+		moat_config_free(&next);
+		return -EINVAL;
+	}
 	if (d->dpdk)
 		return reload_dpdk(d, &next, err, errlen);
 	if (next.n_interfaces != d->cfg.n_interfaces ||
@@ -690,6 +755,22 @@ static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
 						 (unsigned long long)lcore,
 						 (unsigned long long)json_u64(rs, moat_reason_name(r)));
 		}
+	moat_text_family(t, "moat_signature_hits_total", "counter",
+			 "Packets a payload signature matched, by signature id and action.");
+	if (json_object_object_get_ex(st, "signatures", &v) && json_object_object_get_ex(v, "hits", &ws))
+		for (k = 0; k < json_object_array_length(ws); k++) {
+			json_object *h = json_object_array_get_idx(ws, k), *a;
+
+			moat_text_printf(t, "moat_signature_hits_total{id=\"%llu\",action=\"%s\"} %llu\n",
+					 (unsigned long long)json_u64(h, "id"),
+					 json_object_object_get_ex(h, "action", &a) ? json_object_get_string(a) : "",
+					 (unsigned long long)json_u64(h, "hits"));
+		}
+	moat_text_family(t, "moat_signature_alerts_total", "counter",
+			 "Packets passed with an alert signature's match.");
+	moat_text_printf(t, "moat_signature_alerts_total %llu\n",
+			 (unsigned long long)(json_object_object_get_ex(st, "signatures", &v) ?
+						      json_u64(v, "alerts") : 0));
 	moat_text_family(t, "moat_flows", "gauge", "Tracked flows by TCP state (moat-dp).");
 	if (json_object_object_get_ex(fl, "flows", &v)) {
 		json_object_object_foreach(v, state, n)
@@ -1045,6 +1126,19 @@ static int start_dpdk(struct moatd *d)
 	}
 	if ((r = init_secrets(d)))
 		return r;
+	r = moat_sigs_compile(&d->cfg, d->config_path, &d->sigs, err, sizeof(err));
+	if (r) {
+		logmsg("%s", err);
+		return r;
+	}
+	{
+		/* Beside moat-dp's socket: a folder only root can enter. */
+		const char *slash = strrchr(d->dp.socket, '/');
+		int dir_len = slash ? (int)(slash - d->dp.socket) : 1;
+
+		snprintf(d->sig_file, sizeof(d->sig_file), "%.*s/moat-signatures.db", dir_len,
+			 slash ? d->dp.socket : ".");
+	}
 	if (!d->dp.argv[0])
 		logmsg("mode dpdk: driving the moat-dp on %s (dpdk.command not set: not starting one)",
 		       d->dp.socket);
@@ -1070,6 +1164,22 @@ static int check_config(const char *path, struct moat_config *cfg)
 		fprintf(stderr, "moatd: %s: key 'secret_file': %s\n", path, err);
 		moat_config_free(cfg);
 		return 2;
+	}
+	if (cfg->mode == MOAT_MODE_XDP && cfg->sigs.n) {
+		fprintf(stderr, "moatd: %s:%u: key 'signatures': payload signatures need the inline appliance (mode: dpdk, moat-dp): host mode (XDP) sees each frame alone, with no stream to match across segments\n",
+			path, cfg->sigs.v[0].line);
+		moat_config_free(cfg);
+		return 2;
+	}
+	{
+		struct moat_sig_set *set = NULL;
+
+		if (moat_sigs_compile(cfg, path, &set, err, sizeof(err))) {
+			fprintf(stderr, "moatd: %s\n", err);
+			moat_config_free(cfg);
+			return 2;
+		}
+		moat_sigs_free(set);
 	}
 	if (cfg->mode == MOAT_MODE_DPDK) {
 		struct moat_dplink l;
@@ -1160,6 +1270,9 @@ int main(int argc, char **argv)
 out:
 	moat_metrics_stop(d.metrics);
 	moat_dplink_stop(&d.dp);
+	if (d.sig_file[0])
+		unlink(d.sig_file);
+	moat_sigs_free(d.sigs);
 	moat_feed_free(&d.feed);
 	if (d.xdp && !d.cfg.keep_attached)
 		moat_xdp_detach_all(d.xdp);

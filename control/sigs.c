@@ -148,7 +148,8 @@ static int compile_error(const struct moat_sig_rule *rules, size_t n, hs_compile
 		const struct moat_sig_rule *r = &rules[ce->expression];
 
 		snprintf(err, errlen, "%s:%u: key 'signatures[%d].pattern': signature %u: hyperscan: %s",
-			 path, r->line, ce->expression, r->id, ce->message);
+			 path, r->pattern_line ? r->pattern_line : r->line, ce->expression, r->id,
+			 ce->message);
 	} else {
 		snprintf(err, errlen, "%s: key 'signatures': hyperscan: %s", path, ce->message);
 	}
@@ -431,7 +432,8 @@ struct moat_sig_matcher *moat_sig_matcher_new(const struct moat_sig_set *set)
 	if (set->stream) {
 		m->nchunks = set->max_streams;
 		m->chunk = (set->stream_size + CHUNK_ALIGN - 1) & ~(size_t)(CHUNK_ALIGN - 1);
-		m->mask = pow2_at_least(set->max_streams) - 1;
+		/* Twice the streams: short probe runs, and slots are seldom what runs out. */
+		m->mask = pow2_at_least(set->max_streams * 2) - 1;
 		m->slots = calloc((size_t)m->mask + 1, sizeof(*m->slots));
 		m->pool = aligned_alloc(CHUNK_ALIGN, m->chunk * m->nchunks);
 		m->free_chunks = calloc(m->nchunks, sizeof(*m->free_chunks));
@@ -624,6 +626,7 @@ void moat_sig_match(struct moat_sig_matcher *m, const struct moat_sig_packet *p,
 		struct stream_slot *s = slot_for(m, p->key, p->now_s);
 
 		d = s ? &s->d[p->to_server ? 0 : 1] : NULL;
+		m->counts.streams_refused += !s;
 	}
 	if (d && d->dropped) {
 		v->action = MOAT_SIG_DROP;

@@ -91,7 +91,7 @@ void moat_sig_matcher_sweep(struct moat_sig_matcher *m, uint32_t now_s, uint32_t
 
 struct moat_sig_counts {
 	uint64_t streams_open;	   /* streams live now */
-	uint64_t streams_refused; /* no stream to spare: matched per packet */
+	uint64_t streams_refused; /* flow directions (or packets, when the table is full) matched alone: no stream to spare */
 	uint64_t out_of_order;	   /* segments matched alone for arriving out of order */
 };
 void moat_sig_matcher_counts(const struct moat_sig_matcher *m, struct moat_sig_counts *c);
