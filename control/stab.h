@@ -7,8 +7,8 @@
  *
  * Sizing: a table for N entries has N / load slots (not rounded to a power of
  * two: buckets are picked by multiply-shift) and holds at most N keys. With 64
- * slots a bucket, two choices fill about 96% of the slots before the first full
- * pair of buckets (95% after long churn), so at a load of 92% the N-th key
+ * slots a bucket, two choices fill about 97% of the slots before the first full
+ * pair of buckets (96% after long churn), so at a load of 92% the N-th key
  * still finds room; 8-slot buckets are full at about 72%.
  *
  * Short keys: a key whose bytes past head_size are all zero keeps only its head
