@@ -5,11 +5,13 @@
   check_pcap.py count FILE.pcap                   number of frames
   check_pcap.py syn OUT.pcap                      write one client SYN (MSS, SACK, TS, wscale)
   check_pcap.py ack SYN.pcap SYNACK.pcap OUT.pcap write the client's ACK to the SYN-ACK answer
+  check_pcap.py sigflows OUT.pcap                 four flows for the signature test (SIG_FLOWS)
+  check_pcap.py sigcheck INSIDE.pcap              what crossed is what SIG_FLOWS says should
 Prints one line per check; exit 1 on a failed check."""
 import json
 import sys
 
-from scapy.all import IP, TCP, Ether, rdpcap, raw, wrpcap
+from scapy.all import IP, TCP, Ether, Raw, rdpcap, raw, wrpcap
 
 
 def tcp_checksum_ok(frame):
@@ -83,6 +85,49 @@ def ack(syn_path, synack_path, out):
     return True
 
 
+# sigflows: (client port, data segments, how many of them cross to the server).
+SIG_FLOWS = [
+    (40001, [b"GET / HTTP/1.1\r\nX: EVILPAYLOAD\r\n\r\n"], 0),  # whole, in one segment
+    (40002, [b"GET / HTTP/1.1\r\nX: EVILPA", b"YLOAD\r\n\r\n", b"more"], 1),  # split: 2nd dropped, the flow too
+    (40003, [b"GET / HTTP/1.1\r\nX: EVILPA", b"hello\r\n\r\n"], 2),  # the first half alone
+    (40004, [b"YLOAD and more", b"nothing EVILPA"], 2),  # the halves, the wrong way round
+]
+
+
+def sigflows(out):
+    frames, t = [], 1000.0
+    for port, segs, _ in SIG_FLOWS:
+        cli, srv = f"198.51.100.{port - 40000}", "192.0.2.10"
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        flow = [eth / IP(src=cli, dst=srv) / TCP(sport=port, dport=80, flags="S", seq=1000),
+                eth / IP(src=srv, dst=cli) / TCP(sport=80, dport=port, flags="SA", seq=5000, ack=1001),
+                eth / IP(src=cli, dst=srv) / TCP(sport=port, dport=80, flags="A", seq=1001, ack=5001)]
+        seq = 1001
+        for data in segs:
+            flow.append(eth / IP(src=cli, dst=srv) /
+                        TCP(sport=port, dport=80, flags="PA", seq=seq, ack=5001) / Raw(data))
+            seq += len(data)
+        for f in flow:
+            f.time, t = t, t + 0.001
+        frames += flow
+    wrpcap(out, frames)
+    return True
+
+
+def sigcheck(inside):
+    crossed = {}
+    for p in rdpcap(inside):
+        if TCP in p and Raw in p:
+            crossed.setdefault(p[TCP].sport, []).append(bytes(p[Raw].load))
+    ok = True
+    for port, segs, n in SIG_FLOWS:
+        got = crossed.get(port, [])
+        good = got == segs[:n]
+        ok &= good
+        print(f"{'ok' if good else 'FAIL'}: flow {port}: {len(got)} of {len(segs)} data segments crossed, expected {n}")
+    return ok
+
+
 def count(path):
     print(len(rdpcap(path)))
     return True
@@ -90,4 +135,5 @@ def count(path):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    sys.exit(0 if {"cookies": cookies, "same": same, "count": count, "syn": syn, "ack": ack}[cmd](*args) else 1)
+    sys.exit(0 if {"cookies": cookies, "same": same, "count": count, "syn": syn, "ack": ack,
+                     "sigflows": sigflows, "sigcheck": sigcheck}[cmd](*args) else 1)
