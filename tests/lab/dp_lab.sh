@@ -504,6 +504,67 @@ sys.exit(not deny)' "$LAB_DIR/events.out" "$CLI4" >"$LAB_DIR/events.check" 2>&1
 	/usr/bin/python3 "$here/check_metrics.py" "$LAB_DIR/metrics.txt" "$LAB_DIR/ms.json" >"$LAB_DIR/metrics.check" 2>&1
 	check $? "moatd (dpdk) metrics parse strictly and cover moat-dp's counters ($(tail -n 1 "$LAB_DIR/metrics.check"); $(grep -c 'lcore=' "$LAB_DIR/metrics.txt") per-lcore series, $(grep -c '^moat_flows{' "$LAB_DIR/metrics.txt") flow states)"
 
+	# payload signatures: moatd compiles them and hands moat-dp the database; a drop
+	# signature stops its request; 10 signature reloads under a request loop lose none
+	sig_conf() { # the config with signature set A (one drop rule) or B (A plus an alert)
+		cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
+		cat >>"$LAB_DIR/moatd.yaml" <<EOF
+signatures:
+  - id: 5001
+    msg: forbidden path
+    pattern: "GET /forbidden"
+    dst_ports: [80]
+    direction: to_server
+    action: drop
+EOF
+		[ "$1" = B ] && cat >>"$LAB_DIR/moatd.yaml" <<EOF
+  - id: 5002
+    msg: nginx banner
+    pattern: "Server: nginx"
+    flags: [caseless]
+    direction: to_client
+    action: alert
+EOF
+		return 0
+	}
+	sig_conf A
+	mctl reload >/dev/null 2>"$LAB_DIR/sig.err"
+	rc=$?
+	in_ns "$LAB_CLI" curl -fs -o /dev/null -m 2 "http://$SRV4/forbidden"
+	forbidden=$?
+	request >/dev/null
+	ok_rc=$?
+	mctl stats -j >"$LAB_DIR/s1.json"
+	hits=$(/usr/bin/python3 -c 'import json,sys; print({h["id"]: h["hits"] for h in json.load(open(sys.argv[1]))["signatures"]["hits"]})' "$LAB_DIR/s1.json")
+	check $(( rc == 0 && forbidden != 0 && ok_rc == 0 ? 0 : 1 )) \
+		"signatures through moatd: GET /forbidden dropped (curl exit $forbidden), other requests pass; hits $hits $(cat "$LAB_DIR/sig.err")"
+	sed -i 's|pattern: "GET /forbidden"|pattern: "GET /(forbidden"|' "$LAB_DIR/moatd.yaml"
+	mctl reload >/dev/null 2>"$LAB_DIR/sig.err"
+	rc=$?
+	in_ns "$LAB_CLI" curl -fs -o /dev/null -m 2 "http://$SRV4/forbidden"
+	still=$?
+	grep -q "signature 5001: hyperscan: " "$LAB_DIR/sig.err"
+	check $(( rc == 1 && $? == 0 && still != 0 ? 0 : 1 )) \
+		"a bad pattern is refused and the running database stays ($(cat "$LAB_DIR/sig.err"))"
+	mctl stats -j >"$LAB_DIR/s2.json"
+	(
+		for i in $(seq 1 10); do
+			sig_conf $([ $((i % 2)) -eq 0 ] && echo A || echo B)
+			mctl reload >/dev/null 2>>"$LAB_DIR/sigreload.err" || echo "reload $i failed" >>"$LAB_DIR/sigreload.err"
+			sleep 0.4
+		done
+	) &
+	reloader=$!
+	LAB_PIDS+=("$reloader")
+	REQUESTS=100 request_loop 2 0.05
+	wait "$reloader"
+	mctl stats -j >"$LAB_DIR/s3.json"
+	upd=$(( $(json "$LAB_DIR/s3.json" signatures.updates) - $(json "$LAB_DIR/s2.json" signatures.updates) ))
+	check $(( REQ_OK == 100 && upd >= 10 && ! $(wc -c <"$LAB_DIR/sigreload.err" 2>/dev/null || echo 0) ? 0 : 1 )) \
+		"10 signature reloads (sets A and B in turn) under a request loop: $REQ_OK/100 requests succeeded, $upd databases swapped in by moat-dp $(head -c 200 "$LAB_DIR/sigreload.err" 2>/dev/null)"
+	cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
+	mctl reload >/dev/null
+
 	# supervision: moat-dp killed, moatd restarts it and hands it the secrets again
 	kill -9 "$DPK" 2>/dev/null
 	sleep 1
