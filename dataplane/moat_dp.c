@@ -388,13 +388,15 @@ static struct dp_pending *pending_of(struct dp_worker *w, const struct moat_flow
 	return p->flow == f ? p : NULL;
 }
 
-static void pending_release(struct dp_pending *p)
+static void pending_release(struct dp_worker *w, struct dp_pending *p)
 {
+	uint16_t mine = (uint16_t)(p - w->pending + 1);
 	uint8_t i;
 
 	for (i = 0; i < p->n; i++)
 		rte_pktmbuf_free(p->held[i]);
-	if (p->flow && p->flow->aux)
+	/* Only our own link: the flow's slot may hold another proxied flow by now. */
+	if (p->flow && p->flow->aux == mine)
 		p->flow->aux = 0;
 	memset(p, 0, offsetof(struct dp_pending, syn));
 }
@@ -479,7 +481,7 @@ static void proxy_established(struct dp_worker *w, struct moat_flow *f, struct d
 		out_push(to_server, m);
 	}
 	p->n = 0;
-	pending_release(p);
+	pending_release(w, p);
 }
 
 static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
@@ -497,7 +499,7 @@ static void proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
 		if (!p->flow)
 			continue;
 		if (p->flow->state != MOAT_TCPS_PROXY_SYN || p->flow->aux != k + 1) {
-			pending_release(p);
+			pending_release(w, p);
 			continue;
 		}
 		if (now < p->deadline_ns)
@@ -505,7 +507,7 @@ static void proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
 		if (p->tries >= DP_SYN_TRIES) {
 			p->flow->state = MOAT_TCPS_CLOSED;
 			w->proxy_gave_up++;
-			pending_release(p);
+			pending_release(w, p);
 			continue;
 		}
 		syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
