@@ -197,6 +197,13 @@ def main():
     flood, conv = os.path.join(a.work, "dp-flood.pcap"), os.path.join(a.work, "dp-conv.pcap")
     gen_dp.flood(flood, FLOOD_SYNS)
     gen_dp.conv(conv, CONV_FLOWS, CONV_SEGMENTS)
+    mix = os.path.join(a.work, "dp-payload.pcap")
+    gen_dp.conv(mix, CONV_FLOWS, 40, (gen_dp.REQUEST, gen_dp.RESPONSE))
+    sig_cfgs = []
+    for n in (0, 100, 1000):
+        path = os.path.join(a.work, f"dp-sigs{n}.yaml")
+        gen_dp.signatures(path, n)
+        sig_cfgs.append((f"payload_{n}_sigs", path, mix))
     cookies, off = os.path.join(a.work, "dp-always.yaml"), os.path.join(a.work, "dp-off.yaml")
     open(cookies, "w").write("mode: dpdk\nsyn_cookies: always\n")
     open(off, "w").write("mode: dpdk\nsyn_cookies: off\n")
@@ -205,7 +212,7 @@ def main():
     if not os.access(dp, os.X_OK):
         out["notes"].append("moat-dp part left out: not built (libdpdk-dev missing)")
     else:
-        for name, cfg, pcap in (("syn_flood", cookies, flood), ("established", off, conv)):
+        for name, cfg, pcap in [("syn_flood", cookies, flood), ("established", off, conv)] + sig_cfgs:
             try:
                 mpps, d = run_moat_dp(dp, name, a.work, cfg, pcap, a.warmup, a.window)
                 out["dp_mpps"][name] = round(mpps, 3)

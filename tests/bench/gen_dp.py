@@ -17,6 +17,29 @@ from scapy.all import Ether, IP, TCP, Raw, wrpcap
 MACS = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
+def signatures(out, n):
+    """A config (syn_cookies off) with n drop signatures, none of which the payload mix
+    matches: every payload is scanned in full against all of them."""
+    rnd = random.Random(7)
+    words = ["select", "union", "passwd", "cmd", "exec", "wget", "curl", "eval", "base64",
+             "shell", "admin", "login", "botnet", "xmrig", "jndi", "ldap", "phpunit", "cgi"]
+    lines = ["mode: dpdk", "syn_cookies: off", "signatures:"]
+    for i in range(n):
+        a, b = rnd.sample(words, 2)
+        kind = i % 4
+        if kind == 0:
+            pat = f"{a}[_-]?{b}{i}"
+        elif kind == 1:
+            pat = f"/{a}/{b}\\\\.php\\\\?id={i}"
+        elif kind == 2:
+            pat = f"{a}.{{0,16}}{b}{i:x}z"
+        else:
+            pat = f"\\\\x{rnd.randint(0x80, 0xff):02x}{a}{i}"
+        lines += [f"  - id: {i + 1}", f'    pattern: "{pat}"',
+                  "    flags: [caseless]" if i % 2 else "    flags: []", "    action: drop"]
+    open(out, "w").write("\n".join(lines) + "\n")
+
+
 def flood(out, n):
     rnd = random.Random(1)
     pkts = []
@@ -30,7 +53,15 @@ def flood(out, n):
     wrpcap(out, pkts)
 
 
-def conv(out, flows, segments):
+# An HTTP-like request and response, 256 bytes each: the payload mix of the signature bench.
+REQUEST = (b"GET /static/app.js?v=42 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: "
+           b"Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n"
+           b"Connection: keep-alive\r\n\r\n").ljust(256, b"a")
+RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/javascript\r\n"
+            b"Content-Length: 4096\r\n\r\nfunction f(a,b){return a+b}").ljust(256, b";")
+
+
+def conv(out, flows, segments, payloads=None):
     server, sp = "10.2.0.2", 80
     conns = []
     for i in range(flows):
@@ -59,10 +90,10 @@ def conv(out, flows, segments):
         k["si"] += 1
     for k in conns:
         add(k, True, "A")
-    data = b"x" * 6
     for j in range(segments):
         for k in conns:
             to_server = j % 2 == 0
+            data = (payloads[0] if to_server else payloads[1]) if payloads else b"x" * 6
             add(k, to_server, "PA", data)
             k["ci" if to_server else "si"] += len(data)
     for k in conns:
