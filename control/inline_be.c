@@ -180,6 +180,57 @@ void moat_be_flow_states(struct moat_be *be, u64 counts[MOAT_TCPS_COUNT])
 	stab_sweep(&be->flows, count_state, counts);
 }
 
+struct list_ctx {
+	const struct moat_flow_filter *f;
+	struct moat_cidr_list one; /* the filter's cidr as a list of one */
+	struct moat_flow_entry *out;
+	size_t max, n;
+	u64 matched;
+	u32 now_s;
+};
+
+static bool endpoint_in(const struct list_ctx *c, const struct moat_addr *a, u8 family)
+{
+	return moat_cidr_list_match(&c->one, a, family) >= 0;
+}
+
+static int list_flow(const void *key, void *val, unsigned int orig_is_b, void *ctx)
+{
+	const struct moat_flow_key *k = key;
+	const struct moat_flow *fl = val;
+	struct list_ctx *c = ctx;
+	struct moat_flow_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.family = moat_flow_key_family(k);
+	moat_flow_key_addr(k, orig_is_b, &e.orig);
+	moat_flow_key_addr(k, !orig_is_b, &e.resp);
+	e.orig_port = orig_is_b ? k->port_b : k->port_a;
+	e.resp_port = orig_is_b ? k->port_a : k->port_b;
+	e.state = fl->state;
+	e.idle_s = c->now_s - fl->last_seen_s;
+	if ((c->f->state >= 0 && fl->state != c->f->state) ||
+	    (c->f->port && e.orig_port != c->f->port && e.resp_port != c->f->port) ||
+	    (c->f->has_cidr && !endpoint_in(c, &e.orig, e.family) && !endpoint_in(c, &e.resp, e.family)))
+		return 0;
+	c->matched++;
+	if (c->n < c->max)
+		c->out[c->n++] = e;
+	return 0;
+}
+
+size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
+			 struct moat_flow_entry *out, size_t max, u64 *matched)
+{
+	struct moat_cidr cidr = f->cidr;
+	struct list_ctx c = { .f = f, .out = out, .max = max, .now_s = be->now_s,
+			      .one = { .v = &cidr, .n = 1, .cap = 1 } };
+
+	stab_sweep(&be->flows, list_flow, &c);
+	*matched = c.matched;
+	return c.n;
+}
+
 /* ---- the engine's backend hooks (core/engine.h) ---- */
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)

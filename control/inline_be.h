@@ -7,6 +7,8 @@
 #ifndef MOAT_CONTROL_INLINE_BE_H
 #define MOAT_CONTROL_INLINE_BE_H
 
+#include <stdbool.h>
+
 #include "control/config.h"
 #include "control/stab.h"
 #include "core/flowkey.h"
@@ -49,6 +51,30 @@ void moat_be_free(struct moat_be *be);
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);
 /* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */
 void moat_be_flow_states(struct moat_be *be, u64 counts[MOAT_TCPS_COUNT]);
+
+/* Which flows a listing wants: state (-1 any), an endpoint in cidr, an endpoint's port. */
+struct moat_flow_filter {
+	int state;
+	bool has_cidr;
+	struct moat_cidr cidr;
+	u16 port; /* 0: any */
+};
+
+/* One listed flow, originator first. */
+struct moat_flow_entry {
+	struct moat_addr orig, resp;
+	u16 orig_port, resp_port;
+	u8 family;
+	u8 state;
+	u32 idle_s;
+};
+
+/*
+ * Up to max flows that pass f into out; *matched gets how many passed in all.
+ * Walks the whole table: for an operator's question, not for the packet path.
+ */
+size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
+			 struct moat_flow_entry *out, size_t max, u64 *matched);
 
 /* Run one frame through the engine on this backend. */
 enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,

@@ -27,6 +27,7 @@ static int cmd_daemon(int argc, char **argv);
 static int cmd_top(int argc, char **argv);
 static int cmd_limits(int argc, char **argv);
 static int cmd_events(int argc, char **argv);
+static int cmd_flows(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -528,6 +529,129 @@ static int cmd_limits(int argc, char **argv)
 	return MOAT_EXIT_OK;
 }
 
+static void flows_usage(FILE *f)
+{
+	fprintf(f, "usage: moatctl flows [-j] [--list] [--state S] [--cidr CIDR] [--port P] [-n N]\n"
+		   "                     [--socket PATH]\n\n"
+		   "Tracked flows per TCP state (moat-dp: its flow tables; host mode: the host's TCP\n"
+		   "sockets). --list (implied by a filter) lists up to N (default 100) of those with\n"
+		   "state S, an endpoint in CIDR, or an endpoint's port P. moat-dp walks each table\n"
+		   "for it between bursts: on a large table, a few ms of latency.\n");
+}
+
+static void print_flow_list(json_object *list)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(list); i++) {
+		json_object *o = json_object_array_get_idx(list, i), *v;
+		bool dp = json_object_object_get_ex(o, "src", &v);
+		char a[80], b[80];
+
+		snprintf(a, sizeof(a), "%s:%s", json_object_get_string(json_object_object_get(o, dp ? "src" : "local")),
+			 json_object_get_string(json_object_object_get(o, dp ? "sport" : "lport")));
+		snprintf(b, sizeof(b), "%s:%s", json_object_get_string(json_object_object_get(o, dp ? "dst" : "remote")),
+			 json_object_get_string(json_object_object_get(o, dp ? "dport" : "rport")));
+		printf("%-46s %-46s %-12s", a, b, json_object_get_string(json_object_object_get(o, "state")));
+		if (dp)
+			printf(" idle %ss lcore %s", json_object_get_string(json_object_object_get(o, "idle_s")),
+			       json_object_get_string(json_object_object_get(o, "lcore")));
+		putchar('\n');
+	}
+}
+
+static int cmd_flows(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },	     { "list", no_argument, NULL, 'l' },
+		{ "state", required_argument, NULL, 'S' },  { "cidr", required_argument, NULL, 'c' },
+		{ "port", required_argument, NULL, 'p' },   { "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
+	};
+	const char *sock = MOAT_DEFAULT_SOCKET;
+	json_object *req = json_object_new_object(), *reply = NULL, *ok, *v;
+	bool json = false, list = false;
+	struct moat_cidr cidr;
+	char err[512], *end;
+	long n;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jln:s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'l': list = true; break;
+		case 's': sock = optarg; break;
+		case 'S':
+			list = true;
+			json_object_object_add(req, "state", json_object_new_string(optarg));
+			break;
+		case 'c':
+			if (moat_cidr_parse(optarg, &cidr)) {
+				fprintf(stderr, "moatctl flows: '%s' is not an IPv4 or IPv6 CIDR\n", optarg);
+				json_object_put(req);
+				return MOAT_EXIT_USAGE;
+			}
+			list = true;
+			json_object_object_add(req, "cidr", json_object_new_string(optarg));
+			break;
+		case 'p':
+		case 'n':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < (c == 'p' ? 1 : 0) || n > (c == 'p' ? 65535 : 100000)) {
+				fprintf(stderr, "moatctl flows: %s %s: expected %s\n", c == 'p' ? "--port" : "-n",
+					optarg, c == 'p' ? "a port 1..65535" : "0..100000");
+				json_object_put(req);
+				return MOAT_EXIT_USAGE;
+			}
+			list = true;
+			json_object_object_add(req, c == 'p' ? "port" : "limit", json_object_new_int((int)n));
+			break;
+		case 'h':
+			flows_usage(stdout);
+			json_object_put(req);
+			return 0;
+		default:
+			flows_usage(stderr);
+			json_object_put(req);
+			return MOAT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "moatctl flows: unexpected argument '%s'\n", argv[optind]);
+		json_object_put(req);
+		return MOAT_EXIT_USAGE;
+	}
+	json_object_object_add(req, "cmd", json_object_new_string("flows"));
+	if (list)
+		json_object_object_add(req, "list", json_object_new_boolean(1));
+	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
+	json_object_put(req);
+	if (rc) {
+		fprintf(stderr, "moatctl flows: %s\n", err);
+		return exit_of(rc);
+	}
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		v = json_object_object_get(reply, "error");
+		fprintf(stderr, "moatctl flows: %s\n", v ? json_object_get_string(v) : "refused");
+		json_object_put(reply);
+		return MOAT_EXIT_ERROR;
+	}
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	} else {
+		print_flows_text(reply);
+		if (json_object_object_get_ex(reply, "list", &v)) {
+			printf("\n%s of them match (%zu shown)\n",
+			       json_object_get_string(json_object_object_get(reply, "matched")),
+			       json_object_array_length(v));
+			print_flow_list(v);
+		}
+	}
+	json_object_put(reply);
+	return MOAT_EXIT_OK;
+}
+
 static volatile sig_atomic_t events_stop;
 
 static void on_events_signal(int sig)
@@ -647,6 +771,8 @@ int main(int argc, char **argv)
 		return cmd_limits(argc - 1, argv + 1);
 	case MOAT_CMD_EVENTS:
 		return cmd_events(argc - 1, argv + 1);
+	case MOAT_CMD_FLOWS:
+		return cmd_flows(argc - 1, argv + 1);
 	default:
 		return cmd_daemon(argc - 1, argv + 1);
 	}

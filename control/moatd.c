@@ -833,6 +833,111 @@ common:
 	moat_text_printf(t, "moat_start_time_seconds %lld\n", (long long)d->started);
 }
 
+/* xdp: the host's sockets are the flow state: counted and listed from sock_diag. */
+struct sock_list {
+	u64 states[MOAT_SOCK_STATES];
+	int state; /* -1 any */
+	struct moat_cidr_list one;
+	struct moat_cidr cidr;
+	bool has_cidr;
+	unsigned int port;
+	size_t limit;
+	u64 matched;
+	json_object *arr;
+};
+
+static int list_sock(const struct moat_sock_info *s, void *ctx)
+{
+	struct sock_list *l = ctx;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int af = s->family == 6 ? AF_INET6 : AF_INET;
+	json_object *o;
+
+	if (s->state < MOAT_SOCK_STATES)
+		l->states[s->state]++;
+	if (!l->arr || (l->state >= 0 && s->state != l->state) ||
+	    (l->port && s->lport != l->port && s->rport != l->port) ||
+	    (l->has_cidr && moat_cidr_list_match(&l->one, &s->local, s->family) < 0 &&
+	     moat_cidr_list_match(&l->one, &s->remote, s->family) < 0))
+		return 0;
+	if (l->matched++ >= l->limit)
+		return 0;
+	inet_ntop(af, s->local.w, a, sizeof(a));
+	inet_ntop(af, s->remote.w, b, sizeof(b));
+	o = json_object_new_object();
+	json_object_object_add(o, "local", json_object_new_string(a));
+	json_object_object_add(o, "lport", json_object_new_int(s->lport));
+	json_object_object_add(o, "remote", json_object_new_string(b));
+	json_object_object_add(o, "rport", json_object_new_int(s->rport));
+	json_object_object_add(o, "state", json_object_new_string(moat_sock_state_name(s->state)));
+	json_object_array_add(l->arr, o);
+	return 0;
+}
+
+static int sock_list_filter(json_object *req, struct sock_list *l, char *err, size_t errlen)
+{
+	json_object *v;
+	unsigned int i;
+
+	l->state = -1;
+	l->limit = 100;
+	if (json_object_object_get_ex(req, "state", &v)) {
+		for (i = 1; i < MOAT_SOCK_STATES; i++)
+			if (!strcasecmp(moat_sock_state_name(i), json_object_get_string(v)))
+				l->state = (int)i;
+		if (l->state < 0) {
+			snprintf(err, errlen, "flows: unknown state '%s' (the kernel's: ESTABLISHED, TIME_WAIT, ...)",
+				 json_object_get_string(v));
+			return -EINVAL;
+		}
+	}
+	if (json_object_object_get_ex(req, "cidr", &v)) {
+		if (moat_cidr_parse(json_object_get_string(v), &l->cidr)) {
+			snprintf(err, errlen, "flows: '%s' is not an IPv4 or IPv6 CIDR",
+				 json_object_get_string(v));
+			return -EINVAL;
+		}
+		l->has_cidr = true;
+		l->one = (struct moat_cidr_list){ .v = &l->cidr, .n = 1, .cap = 1 };
+	}
+	if (json_object_object_get_ex(req, "port", &v))
+		l->port = (unsigned int)json_object_get_int(v);
+	if (json_object_object_get_ex(req, "limit", &v))
+		l->limit = (size_t)json_object_get_int64(v);
+	return 0;
+}
+
+static json_object *reply_flows_xdp(json_object *req)
+{
+	struct sock_list l = { 0 };
+	json_object *j, *states, *v;
+	char err[256];
+	unsigned int i;
+	int r;
+
+	if (sock_list_filter(req, &l, err, sizeof(err)))
+		return reply_error(err);
+	if (json_object_object_get_ex(req, "list", &v) && json_object_get_boolean(v))
+		l.arr = json_object_new_array();
+	r = moat_sockdiag_each(~0u, list_sock, &l);
+	if (r) {
+		json_object_put(l.arr);
+		snprintf(err, sizeof(err), "flows: sock_diag: %s", strerror(-r));
+		return reply_error(err);
+	}
+	j = reply_result(0, "");
+	states = json_object_new_object();
+	for (i = 1; i < MOAT_SOCK_STATES; i++)
+		json_object_object_add(states, moat_sock_state_name(i), json_object_new_int64((int64_t)l.states[i]));
+	json_object_object_add(j, "source", json_object_new_string("the host's TCP sockets (sock_diag)"));
+	json_object_object_add(j, "flows", states);
+	if (l.arr) {
+		json_object_object_add(j, "matched", json_object_new_int64((int64_t)l.matched));
+		json_object_object_add(j, "list", l.arr);
+	}
+	return j;
+}
+
 static json_object *reply_limits(struct moatd *d, json_object *req)
 {
 	struct moat_config next = d->cfg; /* limits are plain fields */
@@ -886,8 +991,7 @@ static json_object *dispatch(struct moatd *d, const char *line)
 		out = reply_top(d);
 		break;
 	case MOAT_CMD_FLOWS:
-		out = d->dpdk ? forward(d, "flows", NULL) :
-				reply_error("flows: the xdp backend keeps no flow table (the host's sockets are the state: ss -tan)");
+		out = d->dpdk ? forward(d, "flows", req) : reply_flows_xdp(req);
 		break;
 	case MOAT_CMD_LIMITS:
 		out = reply_limits(d, req);

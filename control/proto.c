@@ -15,7 +15,8 @@
 const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_STATUS] = { "status", "[-j] [--socket PATH]", "the daemon: mode, interfaces, cookie path" },
 	[MOAT_CMD_STATS] = { "stats", "[-j] [--socket PATH]", "packets per reason and verdict" },
-	[MOAT_CMD_FLOWS] = { "flows", "[-j] [--socket PATH]", "tracked flows per TCP state (moat-dp)" },
+	[MOAT_CMD_FLOWS] = { "flows", "[-j] [--list] [--state S] [--cidr C] [--port P] [-n N]",
+			     "flows per TCP state, and a filtered list" },
 	[MOAT_CMD_BLOCK] = { "block", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the deny list (live)" },
 	[MOAT_CMD_UNBLOCK] = { "unblock", "CIDR [--socket PATH]", "remove CIDR from the deny list" },
 	[MOAT_CMD_ALLOW] = { "allow", "CIDR [--ttl S] [--socket PATH]", "add CIDR to the allow list (live)" },

@@ -100,6 +100,12 @@ struct dp_worker {
 	/* The control thread asks for flow counts; the worker answers between bursts. */
 	volatile int states_wanted;
 	volatile uint64_t states[MOAT_TCPS_COUNT];
+	/* ... and for a listing: the control thread fills the filter and buffer first. */
+	volatile int list_wanted;
+	struct moat_flow_filter list_filter;
+	struct moat_flow_entry *list_out;
+	size_t list_max, list_n;
+	u64 list_matched;
 	volatile uint64_t proxy_syns, proxy_gave_up, challenge_limited;
 	struct moat_bucket challenges; /* RFC 5961 10: challenge ACKs are rate-limited */
 	uint32_t ev_tick[MOAT_R_COUNT];
@@ -716,6 +722,11 @@ static void worker_housekeeping(struct dp_app *app, struct dp_worker *w)
 	load_live(app, w);
 	if (w->states_wanted)
 		publish_states(w);
+	if (w->list_wanted) {
+		w->list_n = moat_be_flow_list(&w->be, &w->list_filter, w->list_out, w->list_max,
+					      &w->list_matched);
+		__atomic_store_n(&w->list_wanted, 0, __ATOMIC_RELEASE);
+	}
 	now = dp_now_ns(app);
 	if (now >= w->next_sweep_ns) {
 		/* Streams of flows gone quiet (or evicted) give their memory back. */
@@ -884,21 +895,133 @@ static json_object *reply_stats(struct dp_app *app)
 	return j;
 }
 
-static json_object *reply_flows(struct dp_app *app)
+/* Ask every worker (flag at offset off) and wait, up to 2 s, until all have answered. */
+static bool workers_answer(struct dp_app *app, size_t off)
 {
-	json_object *j = json_object_new_object(), *states = json_object_new_object();
 	unsigned int k;
 	int i;
 
 	for (k = 0; k < app->n_workers; k++)
-		app->workers[k].states_wanted = 1;
+		__atomic_store_n((int *)((char *)&app->workers[k] + off), 1, __ATOMIC_RELEASE);
 	for (i = 0; i < 2000 && !force_quit; i++) {
-		for (k = 0; k < app->n_workers && !app->workers[k].states_wanted; k++)
+		for (k = 0; k < app->n_workers &&
+			    !__atomic_load_n((int *)((char *)&app->workers[k] + off), __ATOMIC_ACQUIRE);
+		     k++)
 			;
 		if (k == app->n_workers)
-			break;
+			return true;
 		rte_delay_us_sleep(1000);
 	}
+	return false;
+}
+
+static json_object *reply_error(const char *msg);
+
+static int state_by_name(const char *name)
+{
+	int i;
+
+	for (i = 1; i < MOAT_TCPS_COUNT; i++)
+		if (!strcasecmp(moat_tcp_state_name((u8)i), name))
+			return i;
+	return -1;
+}
+
+/* The list's filter from the request: 0, or -EINVAL with err. */
+static int flow_filter(json_object *req, struct moat_flow_filter *f, size_t *limit, char *err,
+		       size_t errlen)
+{
+	json_object *v;
+
+	memset(f, 0, sizeof(*f));
+	f->state = -1;
+	*limit = 100;
+	if (json_object_object_get_ex(req, "state", &v) &&
+	    (f->state = state_by_name(json_object_get_string(v))) < 0) {
+		snprintf(err, errlen, "flows: unknown state '%s'", json_object_get_string(v));
+		return -EINVAL;
+	}
+	if (json_object_object_get_ex(req, "cidr", &v)) {
+		if (moat_cidr_parse(json_object_get_string(v), &f->cidr)) {
+			snprintf(err, errlen, "flows: '%s' is not an IPv4 or IPv6 CIDR",
+				 json_object_get_string(v));
+			return -EINVAL;
+		}
+		f->has_cidr = true;
+	}
+	if (json_object_object_get_ex(req, "port", &v))
+		f->port = (u16)json_object_get_int(v);
+	if (json_object_object_get_ex(req, "limit", &v))
+		*limit = (size_t)json_object_get_int64(v);
+	if (*limit > 100000)
+		*limit = 100000;
+	return 0;
+}
+
+static json_object *flow_json(const struct moat_flow_entry *e, unsigned int lcore)
+{
+	json_object *o = json_object_new_object();
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int af = e->family == 6 ? AF_INET6 : AF_INET;
+
+	inet_ntop(af, e->orig.w, a, sizeof(a));
+	inet_ntop(af, e->resp.w, b, sizeof(b));
+	json_object_object_add(o, "src", json_object_new_string(a));
+	json_object_object_add(o, "sport", json_object_new_int(e->orig_port));
+	json_object_object_add(o, "dst", json_object_new_string(b));
+	json_object_object_add(o, "dport", json_object_new_int(e->resp_port));
+	json_object_object_add(o, "state", json_object_new_string(moat_tcp_state_name(e->state)));
+	json_object_object_add(o, "idle_s", json_object_new_int64(e->idle_s));
+	json_object_object_add(o, "lcore", json_object_new_int((int)lcore));
+	return o;
+}
+
+/* flows {"list": true, ...}: the flows that pass the filter, from every worker. */
+static json_object *flow_list(struct dp_app *app, json_object *req, json_object *j)
+{
+	json_object *arr;
+	struct moat_flow_filter f;
+	size_t limit, i;
+	u64 matched = 0;
+	unsigned int k;
+	char err[256];
+
+	if (flow_filter(req, &f, &limit, err, sizeof(err)))
+		return reply_error(err);
+	for (k = 0; k < app->n_workers; k++) {
+		struct dp_worker *w = &app->workers[k];
+
+		w->list_filter = f;
+		w->list_max = limit;
+		w->list_n = 0;
+		w->list_out = calloc(limit ? limit : 1, sizeof(*w->list_out));
+		if (!w->list_out)
+			limit = 0;
+	}
+	if (!workers_answer(app, offsetof(struct dp_worker, list_wanted))) {
+		/* A worker may still write its buffer: leave it (a rare leak beats a crash). */
+		return reply_error("a worker did not answer");
+	}
+	arr = json_object_new_array();
+	for (k = 0; k < app->n_workers; k++) {
+		struct dp_worker *w = &app->workers[k];
+
+		matched += w->list_matched;
+		for (i = 0; i < w->list_n && json_object_array_length(arr) < limit; i++)
+			json_object_array_add(arr, flow_json(&w->list_out[i], w->lcore));
+		free(w->list_out);
+		w->list_out = NULL;
+	}
+	json_object_object_add(j, "matched", json_object_new_int64((int64_t)matched));
+	json_object_object_add(j, "list", arr);
+	return j;
+}
+
+static json_object *reply_flows(struct dp_app *app, json_object *req)
+{
+	json_object *j = json_object_new_object(), *states = json_object_new_object(), *v;
+	int i = workers_answer(app, offsetof(struct dp_worker, states_wanted)) ? 0 : 2000;
+
 	if (i == 2000 || force_quit) {
 		json_object_put(states);
 		json_object_object_add(j, "ok", json_object_new_boolean(0));
@@ -911,8 +1034,15 @@ static json_object *reply_flows(struct dp_app *app)
 	json_object_object_add(j, "ok", json_object_new_boolean(1));
 	json_object_object_add(j, "flows", states);
 	json_object_object_add(j, "capacity",
-			       json_object_new_int64((int64_t)(stab_capacity(&app->workers[0].be.flows) *
-							       app->n_workers)));
+			       json_object_new_int64((int64_t)app->cfg.flow_table_size * app->n_workers));
+	if (json_object_object_get_ex(req, "list", &v) && json_object_get_boolean(v)) {
+		json_object *out = flow_list(app, req, j);
+
+		if (out != j) {
+			json_object_put(j);
+			return out;
+		}
+	}
 	return j;
 }
 
@@ -1273,7 +1403,7 @@ static void serve(struct dp_app *app, int fd)
 	} else if (!strcmp(name, "signatures")) {
 		out = reply_signatures(app, req);
 	} else if (!strcmp(name, "flows")) {
-		out = reply_flows(app);
+		out = reply_flows(app, req);
 	} else if (!strcmp(name, "reload")) {
 		out = reply_reload(app, req);
 	} else if (moat_cmd_lookup(name) >= MOAT_CMD_BLOCK && moat_cmd_lookup(name) <= MOAT_CMD_UNALLOW) {

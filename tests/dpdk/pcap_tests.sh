@@ -38,6 +38,7 @@ run_dp() {
 		sleep 0.1
 	done
 	"$ctl" flows -j --socket "$work/$name.sock" >"$work/$name.flows" 2>/dev/null
+	"$ctl" flows -j --state ESTABLISHED --port 80 -n 10 --socket "$work/$name.sock" >"$work/$name.list" 2>&1
 	kill -INT "$dp_pid"
 	wait "$dp_pid"
 	DP_RC=$?
@@ -141,6 +142,13 @@ h = {x["id"]: x["hits"] for x in t["signatures"]["hits"]}
 print("signature %d, hits %s, alerts %d" % (t["reasons"]["signature"], h, t["signatures"]["alerts"]))
 sys.exit(not (t["reasons"]["signature"] == 3 and h == {1001: 2, 1002: 1} and t["signatures"]["alerts"] == 1))' "$work/sig.totals" >"$work/sig.counts" 2>&1
 check $? "signatures: counted per id ($(cat "$work/sig.counts"))"
+/usr/bin/python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+ends = sorted((f["src"], f["sport"], f["dst"], f["dport"], f["state"]) for f in j["list"])
+want = [("198.51.100.%d" % i, 40000 + i, "192.0.2.10", 80, "ESTABLISHED") for i in range(1, 5)]
+print("matched %d: %s" % (j["matched"], ", ".join("%s:%d>%s:%d" % e[:4] for e in ends)))
+sys.exit(not (j["matched"] == 4 and ends == want))' "$work/sig.list" >"$work/sig.listcheck" 2>&1
+check $? "moatctl flows --state ESTABLISHED --port 80: the four flows, originator first ($(cat "$work/sig.listcheck"))"
 # The same capture through explain: the same verdicts, so operators can try rules on captures.
 "$ctl" explain --json --config "$work/sig.yaml" "$work/sig.pcap" >"$work/sig.explain"
 /usr/bin/python3 -c 'import json,sys

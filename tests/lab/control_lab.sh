@@ -210,6 +210,18 @@ check $? "moatctl events -f (xdp): JSON lines as they happen ($(tail -n 1 "$LAB_
 mctl events >"$LAB_DIR/recent.out"
 check $(( $(wc -l <"$LAB_DIR/recent.out") > 0 ? 0 : 1 )) "moatctl events (no -f): the recent events, then exit ($(wc -l <"$LAB_DIR/recent.out") lines)"
 
+# flows: the host's sockets (sock_diag), counted per state and listed with a filter
+mctl flows -j --state LISTEN --port 80 >"$LAB_DIR/flows.json" 2>&1
+$PY -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+l = [(f["local"], f["lport"], f["state"]) for f in j["list"]]
+print("LISTEN %d, listed %s" % (j["flows"]["LISTEN"], l))
+sys.exit(not (j["flows"]["LISTEN"] >= 1 and l and all(p == 80 and s == "LISTEN" for _, p, s in l)))' "$LAB_DIR/flows.json" >"$LAB_DIR/flows.check" 2>&1
+check $? "moatctl flows --state LISTEN --port 80 (xdp: the host's sockets): $(cat "$LAB_DIR/flows.check")"
+mctl flows --state BOGUS >/dev/null 2>"$LAB_DIR/e"
+rc=$?
+check $(( rc == 1 ? 0 : 1 )) "flows with an unknown state: exit $rc: $(cat "$LAB_DIR/e")"
+
 for bad in 10.0.0.300/8 10.0.0.0/33 bogus 10.0.0.0/; do
 	mctl block "$bad" >"$LAB_DIR/o" 2>"$LAB_DIR/e"
 	rc=$?
