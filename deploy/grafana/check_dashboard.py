@@ -33,12 +33,13 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "off
 
 
 def emitted_metrics():
-    """{metric: {label: set(values) or None for any}} from fill_metrics()."""
+    """{metric: {label: set(values) or None for any}} from fill_metrics*()."""
     src = open(os.path.join(ROOT, "control", "moatd.c")).read()
-    m = re.search(r"\nstatic void fill_metrics\([^)]*\)\n\{\n(.*?)\n\}\n", src, re.S)
-    if not m:
+    # fill_metrics() and the functions it calls for a backend (fill_metrics_dpdk()).
+    bodies = re.findall(r"\nstatic void fill_metrics\w*\([^)]*\)\n\{\n(.*?)\n\}\n", src, re.S)
+    if not bodies:
         sys.exit("check_dashboard: fill_metrics() not found in control/moatd.c")
-    body = m.group(1)
+    body = "\n".join(bodies)
     reason_h = open(os.path.join(ROOT, "core", "reason.h")).read()
     reasons = set(re.findall(r'X\(\w+, "(\w+)", MOAT_\w+\)', reason_h))
     verdicts = {"pass", "drop", "tx"}
@@ -52,7 +53,7 @@ def emitted_metrics():
             sys.exit(f"check_dashboard: sample {fmt!r} of no declared family")
         labels = out[s.group(1)]
         for lab, val in re.findall(r'(\w+)=\\"(.*?)\\"', s.group(2) or ""):
-            if val == "%s":
+            if val.startswith("%"):
                 vals = dynamic.get(lab)  # None: any value (e.g. interface names)
                 labels[lab] = None if vals is None else labels.get(lab, set()) | vals
             elif labels.get(lab, set()) is not None:
