@@ -779,6 +779,19 @@ static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
 					 (long long)json_object_get_int64(n));
 		}
 	}
+	moat_text_family(t, "moat_table_entries", "gauge",
+			 "Entries in moat-dp's tables per worker lcore: flows and limiter records.");
+	if (json_object_object_get_ex(st, "workers", &ws))
+		for (k = 0; k < json_object_array_length(ws); k++) {
+			json_object *w = json_object_array_get_idx(ws, k);
+
+			moat_text_printf(t, "moat_table_entries{table=\"flows\",lcore=\"%llu\"} %llu\n",
+					 (unsigned long long)json_u64(w, "lcore"),
+					 (unsigned long long)json_u64(w, "flows"));
+			moat_text_printf(t, "moat_table_entries{table=\"sources\",lcore=\"%llu\"} %llu\n",
+					 (unsigned long long)json_u64(w, "lcore"),
+					 (unsigned long long)json_u64(w, "sources"));
+		}
 	moat_text_family(t, "moat_flow_capacity", "gauge", "Flow table capacity, all workers.");
 	moat_text_printf(t, "moat_flow_capacity %llu\n", (unsigned long long)json_u64(fl, "capacity"));
 	moat_text_family(t, "moat_dataplane_up", "gauge", "1 when moat-dp answers moatd.");

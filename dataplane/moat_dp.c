@@ -865,6 +865,8 @@ static json_object *reply_stats(struct dp_app *app)
 
 		json_object_object_add(w, "flows",
 				       json_object_new_int64((int64_t)app->workers[k].be.flows.count));
+		json_object_object_add(w, "sources",
+				       json_object_new_int64((int64_t)app->workers[k].be.sources.count));
 		for (r = 0; r < MOAT_R_COUNT; r++)
 			json_object_object_add(wr, moat_reason_name(r),
 					       json_object_new_int64((int64_t)app->workers[k].reasons[r]));
