@@ -29,6 +29,7 @@
 #include "control/config.h"
 #include "control/dplink.h"
 #include "control/events.h"
+#include "control/inline_be.h"
 #include "control/metrics.h"
 #include "control/proto.h"
 #include "control/secrets.h"
@@ -849,15 +850,22 @@ common:
 /* xdp: the host's sockets are the flow state: counted and listed from sock_diag. */
 struct sock_list {
 	u64 states[MOAT_SOCK_STATES];
-	int state; /* -1 any */
-	struct moat_cidr_list one;
-	struct moat_cidr cidr;
-	bool has_cidr;
-	unsigned int port;
+	struct moat_flow_filter f;
+	struct moat_cidr_list one; /* f.cidr as a list */
 	size_t limit;
 	u64 matched;
 	json_object *arr;
 };
+
+static bool sock_passes(const struct sock_list *l, const struct moat_sock_info *s)
+{
+	const struct moat_flow_filter *f = &l->f;
+
+	return (f->state < 0 || s->state == f->state) &&
+	       (!f->port || s->lport == f->port || s->rport == f->port) &&
+	       (!f->has_cidr || moat_cidr_list_match(&l->one, &s->local, s->family) >= 0 ||
+		moat_cidr_list_match(&l->one, &s->remote, s->family) >= 0);
+}
 
 static int list_sock(const struct moat_sock_info *s, void *ctx)
 {
@@ -868,12 +876,7 @@ static int list_sock(const struct moat_sock_info *s, void *ctx)
 
 	if (s->state < MOAT_SOCK_STATES)
 		l->states[s->state]++;
-	if (!l->arr || (l->state >= 0 && s->state != l->state) ||
-	    (l->port && s->lport != l->port && s->rport != l->port) ||
-	    (l->has_cidr && moat_cidr_list_match(&l->one, &s->local, s->family) < 0 &&
-	     moat_cidr_list_match(&l->one, &s->remote, s->family) < 0))
-		return 0;
-	if (l->matched++ >= l->limit)
+	if (!l->arr || !sock_passes(l, s) || l->matched++ >= l->limit)
 		return 0;
 	inet_ntop(af, s->local.w, a, sizeof(a));
 	inet_ntop(af, s->remote.w, b, sizeof(b));
@@ -887,37 +890,14 @@ static int list_sock(const struct moat_sock_info *s, void *ctx)
 	return 0;
 }
 
-static int sock_list_filter(json_object *req, struct sock_list *l, char *err, size_t errlen)
+static int sock_state_of(const char *name)
 {
-	json_object *v;
 	unsigned int i;
 
-	l->state = -1;
-	l->limit = 100;
-	if (json_object_object_get_ex(req, "state", &v)) {
-		for (i = 1; i < MOAT_SOCK_STATES; i++)
-			if (!strcasecmp(moat_sock_state_name(i), json_object_get_string(v)))
-				l->state = (int)i;
-		if (l->state < 0) {
-			snprintf(err, errlen, "flows: unknown state '%s' (the kernel's: ESTABLISHED, TIME_WAIT, ...)",
-				 json_object_get_string(v));
-			return -EINVAL;
-		}
-	}
-	if (json_object_object_get_ex(req, "cidr", &v)) {
-		if (moat_cidr_parse(json_object_get_string(v), &l->cidr)) {
-			snprintf(err, errlen, "flows: '%s' is not an IPv4 or IPv6 CIDR",
-				 json_object_get_string(v));
-			return -EINVAL;
-		}
-		l->has_cidr = true;
-		l->one = (struct moat_cidr_list){ .v = &l->cidr, .n = 1, .cap = 1 };
-	}
-	if (json_object_object_get_ex(req, "port", &v))
-		l->port = (unsigned int)json_object_get_int(v);
-	if (json_object_object_get_ex(req, "limit", &v))
-		l->limit = (size_t)json_object_get_int64(v);
-	return 0;
+	for (i = 1; i < MOAT_SOCK_STATES; i++)
+		if (!strcasecmp(moat_sock_state_name(i), name))
+			return (int)i;
+	return -1;
 }
 
 static json_object *reply_flows_xdp(json_object *req)
@@ -928,8 +908,9 @@ static json_object *reply_flows_xdp(json_object *req)
 	unsigned int i;
 	int r;
 
-	if (sock_list_filter(req, &l, err, sizeof(err)))
+	if (moat_proto_flow_filter(req, sock_state_of, &l.f, &l.limit, err, sizeof(err)))
 		return reply_error(err);
+	l.one = (struct moat_cidr_list){ .v = &l.f.cidr, .n = 1, .cap = 1 };
 	if (json_object_object_get_ex(req, "list", &v) && json_object_get_boolean(v))
 		l.arr = json_object_new_array();
 	r = moat_sockdiag_each(~0u, list_sock, &l);

@@ -2,6 +2,7 @@
 #include "control/proto.h"
 
 #include "control/config.h"
+#include "control/inline_be.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -334,4 +335,34 @@ json_object *moat_proto_limits_json(const struct moat_config *cfg)
 
 	moat_config_each_limit(cfg, add_limit, j);
 	return j;
+}
+
+int moat_proto_flow_filter(json_object *req, int (*state_of)(const char *name),
+			   struct moat_flow_filter *f, size_t *limit, char *err, size_t errlen)
+{
+	json_object *v;
+
+	memset(f, 0, sizeof(*f));
+	f->state = -1;
+	*limit = 100;
+	if (json_object_object_get_ex(req, "state", &v) &&
+	    (f->state = state_of(json_object_get_string(v))) < 0) {
+		snprintf(err, errlen, "flows: unknown state '%s'", json_object_get_string(v));
+		return -EINVAL;
+	}
+	if (json_object_object_get_ex(req, "cidr", &v)) {
+		if (moat_cidr_parse(json_object_get_string(v), &f->cidr)) {
+			snprintf(err, errlen, "flows: '%s' is not an IPv4 or IPv6 CIDR",
+				 json_object_get_string(v));
+			return -EINVAL;
+		}
+		f->has_cidr = true;
+	}
+	if (json_object_object_get_ex(req, "port", &v))
+		f->port = (u16)json_object_get_int(v);
+	if (json_object_object_get_ex(req, "limit", &v))
+		*limit = (size_t)json_object_get_int64(v);
+	if (*limit > 100000)
+		*limit = 100000;
+	return 0;
 }

@@ -86,6 +86,14 @@ json_object *moat_proto_limits_json(const struct moat_config *cfg);
  */
 int moat_ctl_open_stream(const char *socket_path, json_object *req, char *err, size_t errlen);
 
+/*
+ * flows: the listing filter of a request ({"state": S, "cidr": C, "port": P,
+ * "limit": N}), state names looked up by state_of (-1: unknown). 0 or -EINVAL.
+ */
+struct moat_flow_filter;
+int moat_proto_flow_filter(json_object *req, int (*state_of)(const char *name),
+			   struct moat_flow_filter *f, size_t *limit, char *err, size_t errlen);
+
 /* Index of a command name, or -1. */
 int moat_cmd_lookup(const char *name);
 

@@ -929,37 +929,6 @@ static int state_by_name(const char *name)
 	return -1;
 }
 
-/* The list's filter from the request: 0, or -EINVAL with err. */
-static int flow_filter(json_object *req, struct moat_flow_filter *f, size_t *limit, char *err,
-		       size_t errlen)
-{
-	json_object *v;
-
-	memset(f, 0, sizeof(*f));
-	f->state = -1;
-	*limit = 100;
-	if (json_object_object_get_ex(req, "state", &v) &&
-	    (f->state = state_by_name(json_object_get_string(v))) < 0) {
-		snprintf(err, errlen, "flows: unknown state '%s'", json_object_get_string(v));
-		return -EINVAL;
-	}
-	if (json_object_object_get_ex(req, "cidr", &v)) {
-		if (moat_cidr_parse(json_object_get_string(v), &f->cidr)) {
-			snprintf(err, errlen, "flows: '%s' is not an IPv4 or IPv6 CIDR",
-				 json_object_get_string(v));
-			return -EINVAL;
-		}
-		f->has_cidr = true;
-	}
-	if (json_object_object_get_ex(req, "port", &v))
-		f->port = (u16)json_object_get_int(v);
-	if (json_object_object_get_ex(req, "limit", &v))
-		*limit = (size_t)json_object_get_int64(v);
-	if (*limit > 100000)
-		*limit = 100000;
-	return 0;
-}
-
 static json_object *flow_json(const struct moat_flow_entry *e, unsigned int lcore)
 {
 	json_object *o = json_object_new_object();
@@ -988,7 +957,7 @@ static json_object *flow_list(struct dp_app *app, json_object *req, json_object 
 	unsigned int k;
 	char err[256];
 
-	if (flow_filter(req, &f, &limit, err, sizeof(err)))
+	if (moat_proto_flow_filter(req, state_by_name, &f, &limit, err, sizeof(err)))
 		return reply_error(err);
 	for (k = 0; k < app->n_workers; k++) {
 		struct dp_worker *w = &app->workers[k];
