@@ -105,66 +105,10 @@ link_stat() { # ns dev rx|tx packets|dropped
 }
 
 # ---- topology -----------------------------------------------------------------
-no_offloads() { # ns dev: frames no larger than the MTU, real checksums on the wire
-	in_ns "$1" ethtool -K "$2" gro off gso off tso off tx off >/dev/null 2>&1
-	if in_ns "$1" ethtool -k "$2" |
-		grep -Eq '^(tcp-segmentation-offload|generic-segmentation-offload|tx-checksumming): on'; then
-		lab_log "cannot turn offloads off on $2 in $1"
-		return 1
-	fi
-}
-veth() { # ns_a if_a ns_b if_b
-	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" &&
-		no_offloads "$1" "$2" && no_offloads "$3" "$4"
-}
+# lab_lib's inline layout (lab_dp_up) on this lab's addresses (see the top).
 topology() {
-	local ns dev
-	for ns in "$LAB_SRV" "$LAB_RTR" "$LAB_CLI" "$LAB_ATK" "$LAB_SW"; do
-		ip netns add "$ns" || return 1
-		ip -n "$ns" link set lo up
-	done
-	# The wire's own ports speak no IPv6 (no router solicitations, no MLD).
-	for ns in "$LAB_RTR" "$LAB_SW"; do
-		in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	done
-	veth "$LAB_CLI" c0 "$LAB_SW" sw-c || return 1
-	veth "$LAB_ATK" a0 "$LAB_SW" sw-a || return 1
-	veth "$LAB_SW" sw-d "$LAB_RTR" d-out || return 1
-	veth "$LAB_RTR" d-in "$LAB_SRV" s0 || return 1
-	ip -n "$LAB_SW" link add br0 type bridge || return 1
-	for dev in sw-c sw-a sw-d; do
-		ip -n "$LAB_SW" link set "$dev" master br0 up || return 1
-	done
-	ip -n "$LAB_SW" link set br0 up
-	ip -n "$LAB_RTR" link set d-out up
-	ip -n "$LAB_RTR" link set d-in up
-	ip -n "$LAB_SRV" addr add $SRV4/24 dev s0
-	ip -n "$LAB_SRV" -6 addr add $SRV6/64 dev s0 nodad
-	ip -n "$LAB_CLI" addr add $CLI4/24 dev c0
-	ip -n "$LAB_CLI" -6 addr add $CLI6/64 dev c0 nodad
-	ip -n "$LAB_ATK" addr add $ATK4/24 dev a0
-	ip -n "$LAB_SRV" link set s0 up
-	ip -n "$LAB_CLI" link set c0 up
-	ip -n "$LAB_ATK" link set a0 up
-	# Replies to spoofed sources: routed (via one gateway: a neighbour entry per
-	# spoofed source would cost the server dearly), then dropped by ifb.
-	if ip -n "$LAB_SRV" link add sink type ifb 2>/dev/null; then
-		ip -n "$LAB_SRV" link set sink up
-	else # no ifb: a veth whose peer drops frames addressed to another MAC
-		ip -n "$LAB_SRV" link add sink type veth peer name sink1 || return 1
-		ip -n "$LAB_SRV" link set sink up
-		ip -n "$LAB_SRV" link set sink1 up
-		ip -n "$LAB_SRV" neigh add 10.99.0.1 lladdr 02:00:00:00:00:fe dev sink nud permanent
-	fi
-	ip -n "$LAB_SRV" route add default via 10.99.0.1 dev sink onlink || return 1
-	# Kernel defences on the server as a distribution ships them.
-	in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1 net.ipv4.tcp_max_syn_backlog=512
-	# Endpoint stacks off the worker's CPU (see the top). ip netns exec only for
-	# this sysfs write: it mounts the namespace's own /sys for the command.
-	for dev in "$LAB_SRV s0" "$LAB_CLI c0"; do
-		set -- $dev
-		ip netns exec "$1" sh -c "printf %x $OTHER_CPUS >/sys/class/net/$2/queues/rx-0/rps_cpus" || return 1
-	done
+	LAB_DP_OTHER_CPUS=$(printf %x "$OTHER_CPUS")
+	lab_dp_up
 }
 
 # ---- moat-dp --------------------------------------------------------------------
