@@ -264,6 +264,16 @@ int moat_sigs_action(const struct moat_sig_set *set, size_t i)
 	return set->meta[i].action;
 }
 
+size_t moat_sigs_stream_memory(const struct moat_sig_set *set)
+{
+	size_t chunk;
+
+	if (!set || !set->stream)
+		return 0;
+	chunk = (set->stream_size + CHUNK_ALIGN - 1) & ~(size_t)(CHUNK_ALIGN - 1);
+	return chunk * set->max_streams;
+}
+
 /* ---- save / load: how moatd hands a compiled set to moat-dp ---------------- */
 
 static int put(FILE *f, const void *p, size_t n)

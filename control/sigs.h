@@ -40,6 +40,8 @@ size_t moat_sigs_count(const struct moat_sig_set *set);
 unsigned int moat_sigs_id(const struct moat_sig_set *set, size_t i);
 const char *moat_sigs_msg(const struct moat_sig_set *set, size_t i);
 int moat_sigs_action(const struct moat_sig_set *set, size_t i); /* enum moat_sig_action */
+/* Memory a matcher allocates for its streams up front (sig_streams of them). */
+size_t moat_sigs_stream_memory(const struct moat_sig_set *set);
 
 /* The set as bytes (metadata and both databases), for moatd to hand to moat-dp. */
 int moat_sigs_save(const struct moat_sig_set *set, const char *file, char *err, size_t errlen);

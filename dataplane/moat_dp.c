@@ -1246,6 +1246,8 @@ static json_object *sig_stats(struct dp_app *app)
 		sum.out_of_order += c.out_of_order;
 	}
 	json_object_object_add(j, "loaded", json_object_new_int((int)n));
+	json_object_object_add(j, "stream_memory_per_worker",
+			       json_object_new_int64((int64_t)moat_sigs_stream_memory(sg ? sg->set : NULL)));
 	json_object_object_add(j, "updates", json_object_new_int64((int64_t)app->sig_updates));
 	json_object_object_add(j, "alerts", json_object_new_int64((int64_t)DP_SUM(app, sig_alerts)));
 	json_object_object_add(j, "streams_open", json_object_new_int64((int64_t)sum.streams_open));
