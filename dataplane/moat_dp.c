@@ -13,10 +13,13 @@
  * then on every segment of the flow is translated (core/proxy.h).
  *
  * Workers: with one (--workers 1, the default) it polls the ports itself. With
- * more, a dispatcher lcore reads the ports, hashes each frame with core's
- * symmetric flow hash (both directions of a flow meet on one worker: the
- * drivers here have no RSS) and hands it over a ring; workers send through a
- * ring per port that the dispatcher drains into the port's one TX queue.
+ * more, on ports whose driver has RSS for TCP over IPv4 and IPv6 and a queue
+ * per worker, each worker polls its own RX queue of every port and sends on its
+ * own TX queue; the RSS key is symmetric (0x6d5a repeated), so both directions
+ * of a flow hash to one queue, one worker. Otherwise (net_pcap, net_af_packet
+ * and the other vdevs here) a dispatcher lcore reads the ports, hashes each
+ * frame with core's symmetric flow hash and hands it over a ring; workers send
+ * through a ring per port that the dispatcher drains into the port's TX queue.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -184,6 +187,7 @@ struct dp_app {
 	struct dp_worker workers[DP_MAX_WORKERS];
 	unsigned int n_workers;
 	bool dispatch; /* workers fed by the dispatcher over rings */
+	bool force_dispatch; /* --dispatcher: even on ports with RSS */
 	struct rte_ring *rx_ring[DP_MAX_WORKERS];
 	struct rte_ring *tx_ring[RTE_MAX_ETHPORTS];
 	volatile uint64_t dispatch_drops;
@@ -210,8 +214,12 @@ static void usage(FILE *f)
 		"  -c, --config FILE   moat YAML config (mode: dpdk)\n"
 		"  -p, --pair IN:OUT   a pair of DPDK port ids forwarded to each other\n"
 		"  -s, --socket PATH   control socket, JSON lines (default /run/moat/moat-dp.sock)\n"
-		"  -w, --workers N     worker lcores (default 1); with more than one, a dispatcher\n"
-		"                      lcore hashes flows to them: EAL needs N + 2 lcores\n"
+		"  -w, --workers N     worker lcores (default 1). With more than one: on ports\n"
+		"                      with RSS, a queue per worker (symmetric key: both\n"
+		"                      directions of a flow on one worker), EAL needs N + 1\n"
+		"                      lcores; else a dispatcher lcore hashes flows to the\n"
+		"                      workers over rings, EAL needs N + 2 lcores\n"
+		"  -D, --dispatcher    the dispatcher even on ports with RSS\n"
 		"  -h, --help          this text\n\n"
 		"Example, no NIC needed:\n"
 		"  moat-dp --no-huge --no-shconf --file-prefix dp1 --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=a.pcap \\\n"
@@ -238,6 +246,7 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 		{ "pair", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "dispatcher", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -246,8 +255,11 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:s:w:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:s:w:Dh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'D':
+			app->force_dispatch = true;
+			break;
 		case 'w':
 			n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > DP_MAX_WORKERS) {
@@ -291,8 +303,53 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Toeplitz with this key gives a flow's two directions the same hash: with
+ * 0x6d5a repeated, swapping source and destination (address and port) leaves
+ * the hash as it was.
+ */
+static uint8_t symmetric_rss_key[40] = {
+	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+};
+#define DP_RSS_TYPES (RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP)
+
+/*
+ * Can port spread flows over n queues by our symmetric RSS? net_tap says it has
+ * RSS, but only through rte_flow rules: without them the kernel picks its queue
+ * by a hash of its own, which does not keep a flow's two directions together.
+ */
+static bool port_has_rss(uint16_t port, unsigned int n)
+{
+	struct rte_eth_dev_info info;
+
+	return rte_eth_dev_is_valid_port(port) && !rte_eth_dev_info_get(port, &info) &&
+	       strcmp(info.driver_name, "net_tap") && info.max_rx_queues >= n &&
+	       info.max_tx_queues >= n &&
+	       (info.flow_type_rss_offloads & DP_RSS_TYPES) == DP_RSS_TYPES &&
+	       info.hash_key_size == sizeof(symmetric_rss_key);
+}
+
+/* RSS queues when every port of every pair has them; else the dispatcher. */
+static bool workers_need_dispatcher(const struct dp_app *app)
+{
+	int p;
+
+	if (app->n_workers < 2)
+		return false;
+	if (app->force_dispatch)
+		return true;
+	for (p = 0; p < app->n_pairs; p++)
+		if (!port_has_rss(app->pairs[p].in, app->n_workers) ||
+		    !port_has_rss(app->pairs[p].out, app->n_workers))
+			return true;
+	return false;
+}
+
 static int port_init(struct dp_app *app, uint16_t port)
 {
+	uint16_t nq = app->n_workers > 1 && !app->dispatch ? (uint16_t)app->n_workers : 1, q;
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
 	int err;
@@ -306,12 +363,20 @@ static int port_init(struct dp_app *app, uint16_t port)
 	err = rte_eth_dev_info_get(port, &info);
 	if (err)
 		return err;
-	err = rte_eth_dev_configure(port, 1, 1, &conf);
-	if (!err)
-		err = rte_eth_rx_queue_setup(port, 0, DP_RX_DESC, rte_eth_dev_socket_id(port), NULL,
+	if (nq > 1) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = symmetric_rss_key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(symmetric_rss_key);
+		conf.rx_adv_conf.rss_conf.rss_hf = DP_RSS_TYPES;
+	}
+	err = rte_eth_dev_configure(port, nq, nq, &conf);
+	for (q = 0; !err && q < nq; q++) {
+		err = rte_eth_rx_queue_setup(port, q, DP_RX_DESC, rte_eth_dev_socket_id(port), NULL,
 					     app->pool);
-	if (!err)
-		err = rte_eth_tx_queue_setup(port, 0, DP_TX_DESC, rte_eth_dev_socket_id(port), NULL);
+		if (!err)
+			err = rte_eth_tx_queue_setup(port, q, DP_TX_DESC, rte_eth_dev_socket_id(port),
+						     NULL);
+	}
 	if (!err)
 		err = rte_eth_dev_start(port);
 	if (!err)
@@ -1475,11 +1540,12 @@ static int setup_workers(struct dp_app *app)
 	int p;
 
 	app->hash_seed = rte_rand();
-	app->dispatch = app->n_workers > 1;
+	/* app->dispatch was decided before the ports were set up (workers_need_dispatcher). */
 	for (k = 0; k < app->n_workers; k++) {
 		struct dp_worker *w = &app->workers[k];
 
 		w->id = k;
+		w->queue = app->dispatch ? 0 : (uint16_t)k; /* RSS: a queue of each port per worker */
 		moat_bucket_init(&w->challenges, 0, DP_CHALLENGE_RATE / 10);
 		if (moat_be_init(&w->be, &app->cfg, rte_rand()))
 			return -ENOMEM;
@@ -1551,6 +1617,8 @@ static int setup(struct dp_app *app)
 	for (p = 0; p < RTE_MAX_ETHPORTS; p++)
 		app->peer[p] = DP_NO_PEER;
 	for (p = 0; p < app->n_pairs; p++) {
+		if (p == 0)
+			app->dispatch = workers_need_dispatcher(app);
 		if (port_init(app, app->pairs[p].in) || port_init(app, app->pairs[p].out))
 			return -ENODEV;
 		app->peer[app->pairs[p].in] = app->pairs[p].out;
@@ -1607,7 +1675,8 @@ static int launch(struct dp_app *app)
 		rte_eal_remote_launch(worker_main, w, w->lcore);
 	}
 	fprintf(stderr, "moat-dp: %u worker(s)%s, %d port pair(s), control socket %s\n", app->n_workers,
-		app->dispatch ? " behind a dispatcher" : "", app->n_pairs, app->socket_path);
+		app->dispatch ? " behind a dispatcher" : app->n_workers > 1 ? " on RSS queues" : "",
+		app->n_pairs, app->socket_path);
 	return 0;
 }
 
