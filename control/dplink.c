@@ -14,17 +14,7 @@
 
 #define BACKOFF_MAX_S 30
 
-static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "moatd: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+#define logmsg(...) moat_log("moatd", __VA_ARGS__)
 
 static int build_argv(struct moat_dplink *l, const struct moat_config *cfg, const char *config_path)
 {

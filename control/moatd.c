@@ -81,17 +81,7 @@ struct moatd {
 	bool stop;
 };
 
-static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "moatd: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
+#define logmsg(...) moat_log("moatd", __VA_ARGS__)
 
 static void usage(FILE *f)
 {

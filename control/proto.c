@@ -5,6 +5,7 @@
 #include "control/inline_be.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,4 +366,15 @@ int moat_proto_flow_filter(json_object *req, int (*state_of)(const char *name),
 	if (*limit > 100000)
 		*limit = 100000;
 	return 0;
+}
+
+void moat_log(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }

@@ -94,6 +94,9 @@ struct moat_flow_filter;
 int moat_proto_flow_filter(json_object *req, int (*state_of)(const char *name),
 			   struct moat_flow_filter *f, size_t *limit, char *err, size_t errlen);
 
+/* One line on stderr: "PROG: message" (the journal takes it from there). */
+void moat_log(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Index of a command name, or -1. */
 int moat_cmd_lookup(const char *name);
 
