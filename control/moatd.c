@@ -38,6 +38,8 @@
 #include "core/parse.h"
 #include "xdp/moat_xdp.h"
 
+#include <bpf/libbpf.h>
+
 /*
  * Sources seen in the sampled events, for `moatctl top`: a small open-addressed
  * table of smoothed per-second estimates (each event stands for event_sample
@@ -812,6 +814,21 @@ static void fill_metrics(void *ctx, struct moat_text *t)
 		moat_text_printf(t, "moat_packets_total{reason=\"%s\",verdict=\"%s\"} %llu\n",
 				 moat_reason_name(r), moat_verdict_name(moat_reason_verdict(r)),
 				 (unsigned long long)cnt[r]);
+	{
+		/* Where the work lands: per CPU (RSS/IRQ spread), by verdict. */
+		int ncpu = libbpf_num_possible_cpus(), c, v;
+		u64 *per = ncpu > 0 ? calloc((size_t)ncpu * 3, sizeof(*per)) : NULL;
+
+		moat_text_family(t, "moat_cpu_packets_total", "counter",
+				 "Packets decided by moat, by CPU and verdict (host mode).");
+		if (per && !moat_xdp_read_cpu_verdicts(d->xdp, per, ncpu))
+			for (c = 0; c < ncpu; c++)
+				for (v = 0; v < 3; v++)
+					moat_text_printf(t, "moat_cpu_packets_total{cpu=\"%d\",verdict=\"%s\"} %llu\n",
+							 c, moat_verdict_name(v),
+							 (unsigned long long)per[c * 3 + v]);
+		free(per);
+	}
 	moat_text_family(t, "moat_cookie_request_sockets_total", "counter",
 			 "Valid cookie ACKs handed to the listener as request sockets (TC half).");
 	moat_text_printf(t, "moat_cookie_request_sockets_total{result=\"assigned\"} %llu\n",

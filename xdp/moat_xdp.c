@@ -358,6 +358,30 @@ int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT])
 	return 0;
 }
 
+int moat_xdp_read_cpu_verdicts(struct moat_xdp *x, u64 *out, int ncpu)
+{
+	int fd = bpf_map__fd(x->skel->maps.moat_reasons), n = libbpf_num_possible_cpus(), i;
+	u64 *v;
+	__u32 r;
+
+	if (n <= 0)
+		return -EINVAL;
+	v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out) * 3 * (size_t)ncpu);
+	for (r = 0; r < MOAT_R_COUNT; r++) {
+		if (bpf_map_lookup_elem(fd, &r, v)) {
+			free(v);
+			return -errno;
+		}
+		for (i = 0; i < n && i < ncpu; i++)
+			out[i * 3 + moat_reason_verdict(r)] += v[i];
+	}
+	free(v);
+	return 0;
+}
+
 int moat_xdp_read_tc(struct moat_xdp *x, u64 *assigned, u64 *failed)
 {
 	int fd;

@@ -48,6 +48,11 @@ int moat_xdp_set_conns(struct moat_xdp *x, const struct moat_src_key *keys, cons
 		       size_t n);
 /* Packets per reason, summed over CPUs. */
 int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT]);
+/*
+ * Packets per CPU and verdict: out[cpu * 3 + verdict] for the first ncpu CPUs
+ * (the possible CPUs: libbpf_num_possible_cpus()). 0 or -errno.
+ */
+int moat_xdp_read_cpu_verdicts(struct moat_xdp *x, u64 *out, int ncpu);
 /* Request sockets handed to the kernel by the TC half, and failures. */
 int moat_xdp_read_tc(struct moat_xdp *x, u64 *assigned, u64 *failed);
 bool moat_xdp_has_reqsk(const struct moat_xdp *x);
