@@ -325,3 +325,10 @@ enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, co
 	moat_be_set_clock(be, e->now_ns);
 	return moat_engine_run(e, data, end, pkt, res);
 }
+
+enum moat_reason moat_be_run_parsed(struct moat_be *be, const struct moat_engine *e, int st,
+				    struct moat_pkt *pkt, struct moat_result *res)
+{
+	(void)be;
+	return moat_engine_run_parsed(e, st, pkt, res);
+}

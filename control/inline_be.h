@@ -79,4 +79,10 @@ size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
 /* Run one frame through the engine on this backend. */
 enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,
 			     const u8 *end, struct moat_pkt *pkt, struct moat_result *res);
+/*
+ * The same for a frame the caller parsed (st, *pkt from moat_parse()); the
+ * clock is the caller's to set, once per batch (moat_be_set_clock).
+ */
+enum moat_reason moat_be_run_parsed(struct moat_be *be, const struct moat_engine *e, int st,
+				    struct moat_pkt *pkt, struct moat_result *res);
 #endif

@@ -321,22 +321,19 @@ MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, struc
 }
 
 /*
- * Decide one frame. `pkt` is filled as a side effect (callers log from it). A
- * backend that evicts or expires a COUNTED flow must give back its concurrent
- * count itself (moat_source_release).
+ * Decide one frame already parsed: st and *pkt as moat_parse() left them (a
+ * caller that parses a burst ahead, to prefetch, parses each frame once).
  */
-MOAT_INLINE enum moat_reason moat_engine_run(const struct moat_engine *e, const u8 *data,
-					     const u8 *data_end, struct moat_pkt *pkt,
-					     struct moat_result *res)
+MOAT_INLINE enum moat_reason moat_engine_run_parsed(const struct moat_engine *e, int st,
+						    struct moat_pkt *pkt, struct moat_result *res)
 {
 	enum moat_reason r = MOAT_R_NOT_PROTECTED;
 	struct moat_flow *f;
-	int st, list;
+	int list;
 	u32 dir = 0;
 
 	res->flow = NULL;
 	res->dir = 0;
-	st = moat_parse(data, data_end, pkt);
 	if (moat_classify_stateless(st, pkt, &r))
 		return r;
 	list = moat_engine_lists(e, pkt);
@@ -350,6 +347,18 @@ MOAT_INLINE enum moat_reason moat_engine_run(const struct moat_engine *e, const 
 	if (f)
 		return moat_engine_flow(e, pkt, f, dir, res);
 	return moat_engine_no_flow(e, pkt, res);
+}
+
+/*
+ * Decide one frame. `pkt` is filled as a side effect (callers log from it). A
+ * backend that evicts or expires a COUNTED flow must give back its concurrent
+ * count itself (moat_source_release).
+ */
+MOAT_INLINE enum moat_reason moat_engine_run(const struct moat_engine *e, const u8 *data,
+					     const u8 *data_end, struct moat_pkt *pkt,
+					     struct moat_result *res)
+{
+	return moat_engine_run_parsed(e, moat_parse(data, data_end, pkt), pkt, res);
 }
 
 #endif

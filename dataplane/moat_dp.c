@@ -111,8 +111,9 @@ struct dp_worker {
 	u64 list_matched;
 	volatile uint64_t proxy_syns, proxy_gave_up, challenge_limited;
 	struct moat_bucket challenges; /* RFC 5961 10: challenge ACKs are rate-limited */
-	uint32_t ev_tick[MOAT_R_COUNT];
-	uint32_t ev_tick_alert;
+	/* Packets of each reason until the next sampled one (0: start a new count). */
+	uint32_t ev_left[MOAT_R_COUNT];
+	uint32_t ev_left_alert;
 	struct moat_sig_matcher *sigm; /* this burst's, from app->sigs */
 	volatile uint64_t sig_alerts;
 	uint64_t next_sweep_ns;
@@ -395,26 +396,20 @@ static uint64_t dp_now_ns(const struct dp_app *app)
 	       (tsc % app->tsc_hz) * MOAT_NSEC_PER_SEC / app->tsc_hz;
 }
 
-/* Resize the mbuf's only segment to len bytes; 0 or -ENOSPC. */
-static int mbuf_set_len(struct rte_mbuf *m, uint32_t len)
-{
-	uint32_t cur = rte_pktmbuf_data_len(m);
-
-	if (len > cur)
-		return rte_pktmbuf_append(m, (uint16_t)(len - cur)) ? 0 : -ENOSPC;
-	if (len < cur)
-		return rte_pktmbuf_trim(m, (uint16_t)(cur - len));
-	return 0;
-}
-
+/*
+ * The reply over the frame, resized in place: the frame is one segment by now
+ * (dp_parse() linearized it), so the lengths are set directly.
+ */
 static int write_reply(struct rte_mbuf *m, const struct moat_pkt *pkt, struct moat_reply *r)
 {
-	uint8_t *d;
+	uint32_t len = moat_reply_len(pkt, r->tcp_len);
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
 
-	if (mbuf_set_len(m, moat_reply_len(pkt, r->tcp_len)))
+	if (len > (uint32_t)rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m))
 		return -ENOSPC;
-	d = rte_pktmbuf_mtod(m, uint8_t *);
-	return moat_reply_write(d, d + rte_pktmbuf_data_len(m), pkt, r);
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
+	return moat_reply_write(d, d + len, pkt, r);
 }
 
 /*
@@ -604,11 +599,13 @@ static void proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moa
 static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_pkt *pkt,
 		     enum moat_reason r, const struct moat_sig_verdict *sv)
 {
-	bool alert = sv->action == MOAT_SIG_ALERT;
+	uint32_t *left = sv->action == MOAT_SIG_ALERT ? &w->ev_left_alert : &w->ev_left[r];
 	struct moat_event ev;
 
-	if (alert ? ++w->ev_tick_alert % app->cfg.event_sample :
-		    ++w->ev_tick[r] % app->cfg.event_sample)
+	/* A countdown, not a modulo: no division per dropped or answered packet. */
+	if (!*left)
+		*left = app->cfg.event_sample;
+	if (--*left)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = w->eng.now_ns;
@@ -629,9 +626,12 @@ static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_
 	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
 }
 
-/* Decide one frame and queue it where it goes: on to the paired port, back, or nowhere. */
-static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
-		    struct dp_outs *outs)
+/*
+ * Decide one frame, parsed by dp_parse() (st, pkt), and queue it where it goes:
+ * on to the paired port, back, or nowhere.
+ */
+static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m, int st,
+		    struct moat_pkt *pkt, struct dp_outs *outs)
 {
 	uint16_t src = m->port, dst = app->peer[m->port];
 	struct dp_out *fwd = &outs->port[dst], *back = &outs->port[src];
@@ -639,26 +639,25 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	struct moat_sig_verdict sv = { .action = -1 };
 	struct moat_result res;
 	struct moat_reply reply;
-	struct moat_pkt pkt;
 	enum moat_reason r;
 
-	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
+	if (st < 0) {
 		r = MOAT_R_MALFORMED;
 	} else {
-		r = moat_be_run(&w->be, &w->eng, d, d + rte_pktmbuf_data_len(m), &pkt, &res);
+		r = moat_be_run_parsed(&w->be, &w->eng, st, pkt, &res);
 		if (w->sigm)
-			r = (enum moat_reason)moat_sig_after_engine(
-				w->sigm, d, &pkt, &res, r, app->outside[src],
-				(uint32_t)(w->eng.now_ns / MOAT_NSEC_PER_SEC), &sv);
+			r = (enum moat_reason)moat_sig_after_engine(w->sigm, d, pkt, &res, r,
+								    app->outside[src], w->be.now_s,
+								    &sv);
 	}
 	w->reasons[r]++;
 	w->sig_alerts += sv.action == MOAT_SIG_ALERT;
 	if (app->ev_ring && (moat_reason_verdict(r) != MOAT_PASS || sv.action >= 0))
-		dp_event(app, w, &pkt, r, &sv);
+		dp_event(app, w, pkt, r, &sv);
 	switch (moat_reason_verdict(r)) {
 	case MOAT_PASS:
 		if (r == MOAT_R_COOKIE_VALID && res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN) {
-			if (proxy_open(app, w, m, &pkt, &res, dst, fwd))
+			if (proxy_open(app, w, m, pkt, &res, dst, fwd))
 				break;
 			return;
 		}
@@ -667,13 +666,13 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 			return;
 		}
 		if (res.flow)
-			moat_proxy_rewrite(d, &pkt, res.flow, res.dir);
+			moat_proxy_rewrite(d, pkt, res.flow, res.dir);
 		out_push(fwd, m);
 		return;
 	case MOAT_TX:
 		if (r == MOAT_R_SYN_COOKIE) {
-			moat_synack_build(&reply, &pkt, &res.cookie, w->eng.pol->synack_wscale);
-			if (!write_reply(m, &pkt, &reply)) {
+			moat_synack_build(&reply, pkt, &res.cookie, w->eng.pol->synack_wscale);
+			if (!write_reply(m, pkt, &reply)) {
 				out_push(back, m);
 				return;
 			}
@@ -683,7 +682,7 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		} else if (!moat_bucket_take(&w->challenges, w->eng.now_ns, DP_CHALLENGE_RATE,
 					     DP_CHALLENGE_RATE / 10)) {
 			w->challenge_limited++;
-		} else if (!answer_challenge(m, &pkt, &res)) {
+		} else if (!answer_challenge(m, pkt, &res)) {
 			out_push(back, m);
 			return;
 		}
@@ -713,17 +712,28 @@ static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, stru
 	}
 }
 
-/* The buckets a frame's flow would sit in, loading into the cache. */
-static void prefetch_flow(struct dp_worker *w, struct rte_mbuf *m)
+/*
+ * Parse a frame for process() (one segment first: -1 when it cannot be made
+ * one) and start loading the buckets its flow would sit in. Each frame is
+ * parsed once, here, a burst ahead of the engine.
+ */
+static int dp_parse(struct dp_worker *w, struct rte_mbuf *m, struct moat_pkt *pkt)
 {
-	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *d;
 	struct moat_flow_key k;
-	struct moat_pkt pkt;
+	int st;
 
-	if (moat_parse(d, d + rte_pktmbuf_data_len(m), &pkt) != MOAT_PARSE_TCP)
-		return;
-	moat_flow_key_make(&pkt, &k);
-	stab_prefetch(&w->be.flows, &k);
+	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
+		memset(pkt, 0, sizeof(*pkt)); /* events read it */
+		return -1;
+	}
+	d = rte_pktmbuf_mtod(m, const uint8_t *);
+	st = moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
+	if (st == MOAT_PARSE_TCP) {
+		moat_flow_key_make(pkt, &k);
+		stab_prefetch(&w->be.flows, &k);
+	}
+	return st;
 }
 
 /*
@@ -746,6 +756,8 @@ static void load_live(struct dp_app *app, struct dp_worker *w)
 static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
 			 struct dp_outs *outs)
 {
+	struct moat_pkt pkts[DP_BURST];
+	int st[DP_BURST];
 	uint16_t i, p;
 
 	w->rx += n;
@@ -753,11 +765,12 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
+	moat_be_set_clock(&w->be, w->eng.now_ns);
 	/* Start the flow-table loads of the whole burst before deciding any frame. */
 	for (i = 0; i < n; i++)
-		prefetch_flow(w, rx[i]);
+		st[i] = dp_parse(w, rx[i], &pkts[i]);
 	for (i = 0; i < n; i++)
-		process(app, w, rx[i], outs);
+		process(app, w, rx[i], st[i], &pkts[i], outs);
 	for (p = 0; p < RTE_MAX_ETHPORTS; p++) {
 		struct dp_out *o = &outs->port[p];
 
