@@ -240,20 +240,38 @@ MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 f
 	return moat_lists_decide(&be->cfg->allow, &be->cfg->deny, a, family);
 }
 
+/*
+ * The packet's flow key: the caller's, made a while ago (moat_be_run_parsed),
+ * or made now in *local. A key made ahead is read by the table from memory
+ * its stores have left: fresh, its narrow stores stall the table's 8-byte reads.
+ */
+MOAT_INLINE const struct moat_flow_key *moat_be_key(const struct moat_be *be,
+						    const struct moat_pkt *pkt,
+						    struct moat_flow_key *local, u32 *swapped)
+{
+	if (be->key) {
+		*swapped = be->key->swapped;
+		return &be->key->k;
+	}
+	*swapped = moat_flow_key_make(pkt, local);
+	return local;
+}
+
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
 						 u32 *dir)
 {
-	struct moat_flow_key k;
-	u32 swapped = moat_flow_key_make(pkt, &k);
+	struct moat_flow_key local;
 	unsigned int orig_is_b;
 	struct moat_flow *f;
+	u32 swapped;
+	const struct moat_flow_key *k = moat_be_key(be, pkt, &local, &swapped);
 
-	f = stab_find(&be->flows, &k, &orig_is_b);
+	f = stab_find(&be->flows, k, &orig_is_b);
 	if (!f)
 		return NULL;
 	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, be->now_s)) {
-		release_counted(be, &k, f, orig_is_b);
-		stab_remove(&be->flows, &k);
+		release_counted(be, k, f, orig_is_b);
+		stab_remove(&be->flows, k);
 		return NULL;
 	}
 	/* dir 0 is the originator: compare this packet's source with it. */
@@ -263,20 +281,21 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 
 MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct moat_pkt *pkt)
 {
-	struct moat_flow_key k;
-	u32 swapped = moat_flow_key_make(pkt, &k);
+	struct moat_flow_key local;
 	unsigned int orig_is_b;
 	struct moat_flow *f;
 	int created;
+	u32 swapped;
+	const struct moat_flow_key *k = moat_be_key(be, pkt, &local, &swapped);
 
 	/* A stale entry of the same tuple gives back its count, then makes way. */
-	f = stab_find(&be->flows, &k, &orig_is_b);
+	f = stab_find(&be->flows, k, &orig_is_b);
 	if (f) {
-		release_counted(be, &k, f, orig_is_b);
-		stab_remove(&be->flows, &k);
+		release_counted(be, k, f, orig_is_b);
+		stab_remove(&be->flows, k);
 	}
 	/* The packet that adds a flow comes from its originator: the slot's mark. */
-	return stab_insert(&be->flows, &k, swapped, &created);
+	return stab_insert(&be->flows, k, swapped, &created);
 }
 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
@@ -327,8 +346,13 @@ enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, co
 }
 
 enum moat_reason moat_be_run_parsed(struct moat_be *be, const struct moat_engine *e, int st,
-				    struct moat_pkt *pkt, struct moat_result *res)
+				    struct moat_pkt *pkt, const struct moat_be_key *key,
+				    struct moat_result *res)
 {
-	(void)be;
-	return moat_engine_run_parsed(e, st, pkt, res);
+	enum moat_reason r;
+
+	be->key = key;
+	r = moat_engine_run_parsed(e, st, pkt, res);
+	be->key = NULL;
+	return r;
 }

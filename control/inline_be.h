@@ -18,6 +18,12 @@
 struct moat_engine;
 struct moat_result;
 
+/* A packet's flow key (moat_flow_key_make), made by a caller ahead of the engine. */
+struct moat_be_key {
+	struct moat_flow_key k;
+	u32 swapped; /* what moat_flow_key_make returned */
+};
+
 struct moat_be {
 	/*
 	 * struct moat_flow_key -> struct moat_flow, 56 bytes a slot for IPv4 (the
@@ -29,6 +35,7 @@ struct moat_be {
 	struct stab dests;   /* struct moat_be_dest_key -> struct moat_trigger */
 	const struct moat_config *cfg;
 	u32 now_s;
+	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
 };
 
 struct moat_be_source_key {
@@ -80,9 +87,11 @@ size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
 enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,
 			     const u8 *end, struct moat_pkt *pkt, struct moat_result *res);
 /*
- * The same for a frame the caller parsed (st, *pkt from moat_parse()); the
- * clock is the caller's to set, once per batch (moat_be_set_clock).
+ * The same for a frame the caller parsed (st, *pkt from moat_parse()) and, for
+ * TCP, keyed (key; NULL: made here). The clock is the caller's to set, once per
+ * batch (moat_be_set_clock).
  */
 enum moat_reason moat_be_run_parsed(struct moat_be *be, const struct moat_engine *e, int st,
-				    struct moat_pkt *pkt, struct moat_result *res);
+				    struct moat_pkt *pkt, const struct moat_be_key *key,
+				    struct moat_result *res);
 #endif

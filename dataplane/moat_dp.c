@@ -627,11 +627,11 @@ static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_
 }
 
 /*
- * Decide one frame, parsed by dp_parse() (st, pkt), and queue it where it goes:
+ * Decide one frame, parsed by dp_parse() (st, pkt) and keyed, and queue it where it goes:
  * on to the paired port, back, or nowhere.
  */
 static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m, int st,
-		    struct moat_pkt *pkt, struct dp_outs *outs)
+		    struct moat_pkt *pkt, const struct moat_be_key *key, struct dp_outs *outs)
 {
 	uint16_t src = m->port, dst = app->peer[m->port];
 	struct dp_out *fwd = &outs->port[dst], *back = &outs->port[src];
@@ -644,7 +644,7 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	if (st < 0) {
 		r = MOAT_R_MALFORMED;
 	} else {
-		r = moat_be_run_parsed(&w->be, &w->eng, st, pkt, &res);
+		r = moat_be_run_parsed(&w->be, &w->eng, st, pkt, key, &res);
 		if (w->sigm)
 			r = (enum moat_reason)moat_sig_after_engine(w->sigm, d, pkt, &res, r,
 								    app->outside[src], w->be.now_s,
@@ -713,27 +713,19 @@ static void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, stru
 }
 
 /*
- * Parse a frame for process() (one segment first: -1 when it cannot be made
- * one) and start loading the buckets its flow would sit in. Each frame is
- * parsed once, here, a burst ahead of the engine.
+ * Parse a frame for process(), one segment first: -1 when it cannot be made
+ * one. Each frame is parsed once, a burst ahead of the engine.
  */
-static int dp_parse(struct dp_worker *w, struct rte_mbuf *m, struct moat_pkt *pkt)
+static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
 {
 	const uint8_t *d;
-	struct moat_flow_key k;
-	int st;
 
 	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
 		memset(pkt, 0, sizeof(*pkt)); /* events read it */
 		return -1;
 	}
 	d = rte_pktmbuf_mtod(m, const uint8_t *);
-	st = moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
-	if (st == MOAT_PARSE_TCP) {
-		moat_flow_key_make(pkt, &k);
-		stab_prefetch(&w->be.flows, &k);
-	}
-	return st;
+	return moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
 }
 
 /*
@@ -757,6 +749,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 			 struct dp_outs *outs)
 {
 	struct moat_pkt pkts[DP_BURST];
+	struct moat_be_key keys[DP_BURST];
 	int st[DP_BURST];
 	uint16_t i, p;
 
@@ -766,11 +759,23 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	w->eng.now_ns = dp_now_ns(app);
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
 	moat_be_set_clock(&w->be, w->eng.now_ns);
-	/* Start the flow-table loads of the whole burst before deciding any frame. */
+	/*
+	 * Parse, key and start the flow-table loads of the whole burst before
+	 * deciding any frame, each step a loop of its own: a step then reads what
+	 * the one before stored long ago, not narrow stores still in flight (a
+	 * wide read of those stalls until they land).
+	 */
 	for (i = 0; i < n; i++)
-		st[i] = dp_parse(w, rx[i], &pkts[i]);
+		st[i] = dp_parse(rx[i], &pkts[i]);
 	for (i = 0; i < n; i++)
-		process(app, w, rx[i], st[i], &pkts[i], outs);
+		if (st[i] == MOAT_PARSE_TCP)
+			keys[i].swapped = moat_flow_key_make(&pkts[i], &keys[i].k);
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP)
+			stab_prefetch(&w->be.flows, &keys[i].k);
+	for (i = 0; i < n; i++)
+		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
+			outs);
 	for (p = 0; p < RTE_MAX_ETHPORTS; p++) {
 		struct dp_out *o = &outs->port[p];
 
