@@ -505,7 +505,24 @@ MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt
 
 MOAT_INLINE void moat_pkt_reset(struct moat_pkt *pkt)
 {
+#if defined(__SSE2__) && !defined(__bpf__)
+	/*
+	 * Six 16-byte stores (the last overlapping): GCC makes the memset a
+	 * `rep stos`, whose start-up costs more than the parse around it.
+	 */
+	typedef u8 moat_v16 __attribute__((vector_size(16), aligned(1), may_alias));
+	u8 *p = (u8 *)pkt;
+
+	_Static_assert(sizeof(*pkt) > 80 && sizeof(*pkt) <= 96, "moat_pkt_reset: six stores");
+	*(moat_v16 *)p = (moat_v16){ 0 };
+	*(moat_v16 *)(p + 16) = (moat_v16){ 0 };
+	*(moat_v16 *)(p + 32) = (moat_v16){ 0 };
+	*(moat_v16 *)(p + 48) = (moat_v16){ 0 };
+	*(moat_v16 *)(p + 64) = (moat_v16){ 0 };
+	*(moat_v16 *)(p + sizeof(*pkt) - 16) = (moat_v16){ 0 };
+#else
 	__builtin_memset(pkt, 0, sizeof(*pkt));
+#endif
 }
 
 /* Parse a whole frame. Fills *pkt as far as the headers go. */
