@@ -16,6 +16,7 @@ MOAT_INLINE u64 moat_csum_add_words(u64 sum, const u8 *buf, u32 len)
 {
 	u32 i;
 
+	MOAT_UNROLL_GCC
 	for (i = 0; i < 64; i += 4) {
 		u32 w;
 

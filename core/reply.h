@@ -204,6 +204,7 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 	} else {
 		u32 i;
 
+#ifdef __bpf__
 		for (i = 0; i < MOAT_REPLY_MAX_TCP; i += 4) {
 			if (i >= tlen)
 				break;
@@ -211,6 +212,17 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 				return -MOAT_EINVAL;
 			__builtin_memcpy(p + i, r->tcp + i, 4);
 		}
+#else
+		/* One bound check where no verifier asks for one per store. */
+		if (p + tlen > end)
+			return -MOAT_EINVAL;
+		MOAT_UNROLL_GCC
+		for (i = 0; i < MOAT_REPLY_MAX_TCP; i += 4) {
+			if (i >= tlen)
+				break;
+			__builtin_memcpy(p + i, r->tcp + i, 4);
+		}
+#endif
 	}
 	return 0;
 }
