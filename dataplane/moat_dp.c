@@ -744,6 +744,17 @@ static void load_live(struct dp_app *app, struct dp_worker *w)
 	w->sigm = sg ? sg->m[w->id] : NULL;
 }
 
+static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, struct dp_outs *outs)
+{
+	struct dp_out *o = &outs->port[port];
+
+	if (!o->n)
+		return;
+	w->fwd += o->n;
+	dp_send(app, w, port, o->v, o->n);
+	o->n = 0;
+}
+
 /* A burst of frames, from any ports: decide each, then send per port. */
 static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
 			 struct dp_outs *outs)
@@ -776,14 +787,10 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	for (i = 0; i < n; i++)
 		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
 			outs);
-	for (p = 0; p < RTE_MAX_ETHPORTS; p++) {
-		struct dp_out *o = &outs->port[p];
-
-		if (!o->n)
-			continue;
-		w->fwd += o->n;
-		dp_send(app, w, p, o->v, o->n);
-		o->n = 0;
+	/* Frames go back out of their own port or on to its peer: the pairs' ports only. */
+	for (p = 0; p < app->n_pairs; p++) {
+		flush_out(app, w, app->pairs[p].in, outs);
+		flush_out(app, w, app->pairs[p].out, outs);
 	}
 }
 
