@@ -1722,6 +1722,7 @@ int main(int argc, char **argv)
 		goto out_eal;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN); /* a control client gone before its answer must not end us */
 	if (setup(&app))
 		goto out;
 	if (launch(&app))
