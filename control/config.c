@@ -36,7 +36,8 @@ struct key_spec {
 static const char *const mode_names[] = { "xdp", "dpdk", NULL };
 static const char *const cookie_names[] = { "auto", "always", "off", NULL };
 static const char *const rst_names[] = { "rfc5961", "strict", "off", NULL };
-static const char *const xdp_mode_names[] = { "native", "generic", NULL };
+/* In enum moat_xdp_mode's order (xdp/moat_xdp.h): moatd checks it at build time. */
+const char *const moat_xdp_mode_names[] = { "auto", "native", "generic", NULL };
 
 #define CFG_FIELD(f) .off = offsetof(struct moat_config, f), .size = sizeof(((struct moat_config *)0)->f)
 #define INT_KEY(n, f, lo, hi) { .name = n, .type = K_INT, .min = lo, .max = hi, CFG_FIELD(f) }
@@ -84,7 +85,7 @@ static const struct key_spec top_keys[] = {
 	{ .name = "allow", .type = K_CIDRS, .off = offsetof(struct moat_config, allow) },
 	{ .name = "deny", .type = K_CIDRS, .off = offsetof(struct moat_config, deny) },
 	{ .name = "tables", .type = K_MAP, .children = table_keys },
-	{ .name = "xdp_mode", .type = K_ENUM, .names = xdp_mode_names, CFG_FIELD(xdp_generic) },
+	{ .name = "xdp_mode", .type = K_ENUM, .names = moat_xdp_mode_names, CFG_FIELD(xdp_mode) },
 	{ .name = "pin_dir", .type = K_STRING, CFG_FIELD(pin_dir) },
 	INT_KEY("cookie_rotate", cookie_rotate_s, 10, 86400),
 	{ .name = "events", .type = K_STRING, CFG_FIELD(events) },

@@ -52,6 +52,9 @@ struct moat_sig_rules {
 #define MOAT_IFNAME_LEN 16
 #define MOAT_CONFIG_ERR_LEN 512
 
+/* xdp_mode's names, indexed by its value. */
+extern const char *const moat_xdp_mode_names[];
+
 struct moat_config {
 	enum moat_mode mode;
 	char interfaces[MOAT_MAX_INTERFACES][MOAT_IFNAME_LEN];
@@ -62,7 +65,7 @@ struct moat_config {
 	struct moat_cidr_list deny;
 	unsigned int flow_table_size;	/* flows tracked (inline/explain) */
 	unsigned int source_table_size; /* limiter records */
-	unsigned char xdp_generic;	/* xdp_mode: 0 native, 1 generic (skb) */
+	unsigned char xdp_mode;		/* enum moat_xdp_mode: auto, native, generic */
 	char pin_dir[128];		/* bpffs folder for pinned maps */
 	unsigned int cookie_rotate_s;	/* SYN cookie secret rotation period */
 	char events[256];		/* event log: a file, "-" for stdout, "" for none */

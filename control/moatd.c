@@ -30,6 +30,7 @@
 #include "control/events.h"
 #include "control/inline_be.h"
 #include "control/metrics.h"
+#include "control/notify.h"
 #include "control/proto.h"
 #include "control/secrets.h"
 #include "control/sigs.h"
@@ -558,6 +559,28 @@ static json_object *reply_stats(struct moatd *d)
 	return j;
 }
 
+_Static_assert(MOAT_XDP_AUTO == 0 && MOAT_XDP_NATIVE == 1 && MOAT_XDP_GENERIC == 2,
+	       "config.c's xdp_mode names follow enum moat_xdp_mode");
+
+static const char *attached_mode(const struct moatd *d, const char *ifname)
+{
+	const char *m = moat_xdp_mode_of(d->xdp, ifname);
+
+	return m ? m : "none";
+}
+
+/* Interface -> the XDP mode it runs in (auto picks per driver). */
+static json_object *attached_modes(const struct moatd *d)
+{
+	json_object *m = json_object_new_object();
+	unsigned int i;
+
+	for (i = 0; i < d->cfg.n_interfaces; i++)
+		json_object_object_add(m, d->cfg.interfaces[i],
+				       json_object_new_string(attached_mode(d, d->cfg.interfaces[i])));
+	return m;
+}
+
 static json_object *reply_status(struct moatd *d)
 {
 	json_object *j = json_object_new_object(), *ifs = json_object_new_array();
@@ -583,8 +606,9 @@ static json_object *reply_status(struct moatd *d)
 		json_object_put(ifs);
 		return j;
 	}
-	json_object_object_add(j, "xdp_mode", json_object_new_string(d->cfg.xdp_generic ? "generic" : "native"));
+	json_object_object_add(j, "xdp_mode", json_object_new_string(moat_xdp_mode_names[d->cfg.xdp_mode]));
 	json_object_object_add(j, "interfaces", ifs);
+	json_object_object_add(j, "attached", attached_modes(d));
 	json_object_object_add(j, "pin_dir", json_object_new_string(d->cfg.pin_dir));
 	json_object_object_add(j, "cookie_completion",
 			       json_object_new_string(moat_xdp_has_reqsk(d->xdp) ? "tc_reqsk" : "kernel"));
@@ -687,7 +711,7 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 		return reload_dpdk(d, &next, err, errlen);
 	if (next.n_interfaces != d->cfg.n_interfaces ||
 	    memcmp(next.interfaces, d->cfg.interfaces, sizeof(next.interfaces)) ||
-	    strcmp(next.pin_dir, d->cfg.pin_dir) || next.xdp_generic != d->cfg.xdp_generic) {
+	    strcmp(next.pin_dir, d->cfg.pin_dir) || next.xdp_mode != d->cfg.xdp_mode) {
 		snprintf(err, errlen, "%s: interfaces, pin_dir and xdp_mode apply at start: restart moatd to change them",
 			 d->config_path);
 		moat_config_free(&next);
@@ -840,7 +864,7 @@ static void fill_metrics(void *ctx, struct moat_text *t)
 	moat_text_family(t, "moat_interface_info", "gauge", "Interfaces moat is attached to.");
 	for (i = 0; i < d->cfg.n_interfaces; i++)
 		moat_text_printf(t, "moat_interface_info{interface=\"%s\",xdp_mode=\"%s\"} 1\n",
-				 d->cfg.interfaces[i], d->cfg.xdp_generic ? "generic" : "native");
+				 d->cfg.interfaces[i], attached_mode(d, d->cfg.interfaces[i]));
 common:
 	moat_text_family(t, "moat_secret_rotations_total", "counter", "SYN cookie secret rotations.");
 	moat_text_printf(t, "moat_secret_rotations_total %llu\n", (unsigned long long)d->rotations);
@@ -1187,21 +1211,25 @@ static int open_events(struct moatd *d)
 	return moat_xdp_events_open(d->xdp, print_event, d);
 }
 
+static void note_loader(const char *msg)
+{
+	logmsg("%s", msg);
+}
+
 static int start_xdp(struct moatd *d)
 {
 	unsigned int i;
 	int err;
 
 	d->xopts.pin_dir = d->cfg.pin_dir;
-	d->xopts.generic = d->cfg.xdp_generic;
+	d->xopts.mode = (enum moat_xdp_mode)d->cfg.xdp_mode;
+	d->xopts.note = note_loader;
 	d->xopts.want_reqsk = true;
 	err = moat_xdp_load(&d->xdp, &d->xopts);
 	if (err) {
 		logmsg("%s", d->xopts.err);
 		return err;
 	}
-	if (d->xopts.err[0])
-		logmsg("%s", d->xopts.err);
 	if ((err = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (err = push_lists(d)) ||
 	    (err = push_runtime(d)) || (err = init_secrets(d))) {
 		logmsg("cannot write the BPF maps: %s", strerror(-err));
@@ -1214,7 +1242,7 @@ static int start_xdp(struct moatd *d)
 			return err;
 		}
 		logmsg("attached to %s (%s mode%s)", d->cfg.interfaces[i],
-		       d->cfg.xdp_generic ? "generic" : "native",
+		       moat_xdp_mode_of(d->xdp, d->cfg.interfaces[i]),
 		       moat_xdp_has_reqsk(d->xdp) ? ", cookies completed by TC" : "");
 	}
 	return 0;
@@ -1372,7 +1400,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	logmsg("running (config %s, socket %s)", d.config_path, d.socket_path);
+	/* Attached and answering: what Type=notify units and scripts wait for. */
+	moat_notify("READY=1\nSTATUS=running");
 	rc = run_loop(&d) ? 1 : 0;
+	moat_notify("STOPPING=1");
 out:
 	moat_metrics_stop(d.metrics);
 	moat_dplink_stop(&d.dp);

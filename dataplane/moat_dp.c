@@ -50,6 +50,7 @@
 #include "control/config.h"
 #include "control/events.h"
 #include "control/inline_be.h"
+#include "control/notify.h"
 #include "control/proto.h"
 #include "control/secrets.h"
 #include "control/sigs.h"
@@ -1727,7 +1728,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (launch(&app))
 		goto out;
+	moat_notify("READY=1\nSTATUS=forwarding");
 	control_loop(&app);
+	moat_notify("STOPPING=1");
 	rte_eal_mp_wait_lcore();
 	drain_events(&app);
 	print_totals(&app);

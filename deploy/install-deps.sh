@@ -10,7 +10,7 @@ packages=(
 	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev libmicrohttpd-dev
 	libdpdk-dev libhyperscan-dev
 	python3-scapy tcpdump iproute2 procps
-	nginx-light hping3 curl ethtool
+	nginx-light hping3 netsniff-ng curl ethtool
 )
 
 missing=()

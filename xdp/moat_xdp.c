@@ -4,13 +4,20 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "moat.skel.h"
@@ -44,6 +51,19 @@ static int fail(struct moat_xdp_opts *o, int err, const char *fmt, ...)
 	return err < 0 ? err : -err;
 }
 
+static void note(struct moat_xdp_opts *o, const char *fmt, ...)
+{
+	char msg[320];
+	va_list ap;
+
+	if (!o->note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->note(msg);
+}
+
 static int mkdir_p(const char *dir)
 {
 	char buf[256];
@@ -62,6 +82,60 @@ static int mkdir_p(const char *dir)
 	}
 	if (mkdir(buf, 0700) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* 1 when path (or, while it does not exist yet, its nearest ancestor) is on a bpffs. */
+static int on_bpffs(const char *path)
+{
+	char buf[256];
+	struct statfs st;
+	char *slash;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	while (statfs(buf, &st)) {
+		if (errno != ENOENT)
+			return -errno;
+		slash = strrchr(buf, '/');
+		if (!slash)
+			return -ENOENT;
+		if (slash == buf)
+			slash[1] = '\0'; /* "/" itself */
+		else
+			*slash = '\0';
+	}
+	return st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * Under /sys/fs/bpf the bpffs goes where bpftool, systemd and Cilium put it;
+ * elsewhere on pin_dir itself, so a folder of other files (e.g. /run/moat with
+ * the control socket) is never hidden under a mount.
+ */
+int moat_xdp_ensure_bpffs(const char *dir, struct moat_xdp_opts *o)
+{
+	static const char sys_bpf[] = "/sys/fs/bpf";
+	size_t n = sizeof(sys_bpf) - 1;
+	const char *target = dir;
+	int err = on_bpffs(dir);
+
+	if (err < 0)
+		return fail(o, err, "pin_dir %s: %s", dir, strerror(-err));
+	if (err == 1)
+		return 0;
+	if (!strncmp(dir, sys_bpf, n) && (dir[n] == '/' || dir[n] == '\0'))
+		target = sys_bpf;
+	err = mkdir_p(target);
+	if (err)
+		return fail(o, err, "pin_dir %s is not on a bpffs, and %s cannot be made to mount one: %s",
+			    dir, target, strerror(-err));
+	if (mount("bpf", target, "bpf", 0, "mode=0700"))
+		return fail(o, -errno,
+			    "pin_dir %s is not on a bpffs, and mounting one at %s failed: %s (needs CAP_SYS_ADMIN; or mount it: mount -t bpf bpf %s)",
+			    dir, target, strerror(errno), target);
+	note(o, "mounted a bpffs at %s (pin_dir %s was not on one)", target, dir);
 	return 0;
 }
 
@@ -107,11 +181,15 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 
 	if (!x)
 		return fail(o, -ENOMEM, "out of memory");
-	err = mkdir_p(o->pin_dir);
+	err = moat_xdp_ensure_bpffs(o->pin_dir, o);
+	if (!err) {
+		err = mkdir_p(o->pin_dir);
+		if (err)
+			fail(o, err, "cannot create %s: %s", o->pin_dir, strerror(-err));
+	}
 	if (err) {
 		free(x);
-		return fail(o, err, "cannot create %s: %s (is bpffs mounted on /sys/fs/bpf?)",
-			    o->pin_dir, strerror(-err));
+		return err;
 	}
 	x->skel = moat_bpf__open();
 	if (!x->skel) {
@@ -145,8 +223,7 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 			fail(o, err, "the kernel refused the XDP program: %s", strerror(-err));
 			goto err_out;
 		}
-		snprintf(o->err, sizeof(o->err),
-			 "kernel lacks bpf_sk_assign_tcp_reqsk (Linux 6.9+): XDP filters, limits and lists apply, SYN cookies are left to the kernel (net.ipv4.tcp_syncookies)");
+		note(o, "kernel lacks bpf_sk_assign_tcp_reqsk (Linux 6.9+): XDP filters, limits and lists apply, SYN cookies are left to the kernel (net.ipv4.tcp_syncookies)");
 	}
 	*out = x;
 	return 0;
@@ -181,6 +258,56 @@ static int attach_tc(struct moat_xdp *x, struct moat_attach *a, struct moat_xdp_
 	return 0;
 }
 
+/* The kernel driver's name ("veth", "virtio_net", "mlx5_core", ...), "" if unknown. */
+static void driver_of(const char *ifname, char *out, size_t len)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		snprintf(out, len, "%s", info.driver);
+	close(fd);
+}
+
+/*
+ * A veth's native XDP_TX hands the frame to the peer's XDP receive path, which
+ * exists only while the peer runs an XDP program; otherwise the cookie SYN-ACKs
+ * vanish with no counter. Generic XDP transmits through the stack and answers
+ * on any veth.
+ */
+static __u32 first_flags(const char *ifname, struct moat_xdp_opts *o)
+{
+	char drv[32];
+
+	if (o->mode == MOAT_XDP_GENERIC)
+		return XDP_FLAGS_SKB_MODE;
+	if (o->mode == MOAT_XDP_NATIVE)
+		return XDP_FLAGS_DRV_MODE;
+	driver_of(ifname, drv, sizeof(drv));
+	if (!strcmp(drv, "veth")) {
+		note(o, "%s: veth driver: generic XDP (native XDP_TX on a veth reaches the peer only when the peer runs XDP; xdp_mode: native overrides)",
+		     ifname);
+		return XDP_FLAGS_SKB_MODE;
+	}
+	return XDP_FLAGS_DRV_MODE;
+}
+
+const char *moat_xdp_mode_of(const struct moat_xdp *x, const char *ifname)
+{
+	int i;
+
+	for (i = 0; i < x->n_att; i++)
+		if (!strcmp(x->att[i].ifname, ifname))
+			return x->att[i].xdp_flags & XDP_FLAGS_SKB_MODE ? "generic" : "native";
+	return NULL;
+}
+
 int moat_xdp_attach(struct moat_xdp *x, const char *ifname, struct moat_xdp_opts *o)
 {
 	struct moat_attach *a;
@@ -195,13 +322,14 @@ int moat_xdp_attach(struct moat_xdp *x, const char *ifname, struct moat_xdp_opts
 	if (!a->ifindex)
 		return fail(o, -ENODEV, "%s: no such interface in this network namespace", ifname);
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
-	a->xdp_flags = o->generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	a->xdp_flags = first_flags(ifname, o);
 	err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
 	if (err == -EBUSY || err == -EEXIST) {
 		/* Ours from a previous run (keep_attached): replace it. */
 		err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags, NULL);
 	}
-	if (err && !o->generic && (err == -EOPNOTSUPP || err == -EINVAL)) {
+	if (err && a->xdp_flags == XDP_FLAGS_DRV_MODE && (err == -EOPNOTSUPP || err == -EINVAL)) {
+		note(o, "%s: the driver has no native XDP: generic XDP", ifname);
 		a->xdp_flags = XDP_FLAGS_SKB_MODE;
 		err = bpf_xdp_attach(a->ifindex, prog_fd, a->xdp_flags, NULL);
 	}

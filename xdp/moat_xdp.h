@@ -17,16 +17,39 @@
 
 struct moat_xdp;
 
+/*
+ * How XDP is attached. The config's `xdp_mode` names are these, in this order.
+ * auto: native, except on drivers whose native XDP_TX cannot answer (veth: its
+ * XDP_TX frames reach the peer only when the peer runs XDP), which get generic.
+ */
+enum moat_xdp_mode {
+	MOAT_XDP_AUTO,
+	MOAT_XDP_NATIVE,
+	MOAT_XDP_GENERIC,
+};
+
 struct moat_xdp_opts {
-	const char *pin_dir;  /* bpffs folder for the maps, e.g. /sys/fs/bpf/moat */
-	bool generic;	      /* attach in generic (skb) mode instead of native */
-	bool want_reqsk;      /* try the TC cookie half; false forces the fallback */
-	char err[256];	      /* why the last call failed, for the operator */
+	const char *pin_dir;	 /* bpffs folder for the maps, e.g. /sys/fs/bpf/moat */
+	enum moat_xdp_mode mode; /* how to attach */
+	bool want_reqsk;	 /* try the TC cookie half; false forces the fallback */
+	/* Told what the loader did on its own (a bpffs mounted, a mode chosen). */
+	void (*note)(const char *msg);
+	char err[256];		 /* why the last call failed, for the operator */
 };
 
 int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o);
-/* Attach XDP (+ TC ingress) to an interface. Native mode unless asked or unsupported. */
+/*
+ * Attach XDP (+ TC ingress) to an interface in o->mode; a driver without native
+ * XDP gets generic. The mode used is told through o->note and by moat_xdp_mode_of.
+ */
 int moat_xdp_attach(struct moat_xdp *x, const char *ifname, struct moat_xdp_opts *o);
+/* "native" or "generic" for an attached interface, NULL when not attached. */
+const char *moat_xdp_mode_of(const struct moat_xdp *x, const char *ifname);
+/*
+ * Make sure dir lies on a bpffs: when it does not, mount one at /sys/fs/bpf (dir
+ * under it) or on dir itself. 0, or -errno with o->err saying what was tried.
+ */
+int moat_xdp_ensure_bpffs(const char *dir, struct moat_xdp_opts *o);
 void moat_xdp_detach_all(struct moat_xdp *x);
 void moat_xdp_close(struct moat_xdp *x);
 
