@@ -177,7 +177,7 @@ rst_policy: rfc5961
 pin_dir: /sys/fs/bpf/$LAB
 EOC
 	lab_bg "$LAB_SRV" "$build/control/moatd" --config "$LAB_DIR/moat.yaml" --socket "$LAB_DIR/moatd.sock"
-	for _ in $(seq 1 50); do [ -S "$LAB_DIR/moatd.sock" ] && break; sleep 0.1; done
+	lab_wait_ready "$LAB_LAST_PID" "$LAB_DIR/moatd.sock" "$ctl" || return 1
 	moatctl status
 
 	: >"$LAB_DIR/requests"

@@ -5,7 +5,8 @@
 # needs root (bpf_prog_test_run, a throwaway network namespace): without it, no xdp_ns.
 # The DPDK part (dp_mpps: moat-dp beside dpdk-testpmd, see dp_bench.py) runs on vdevs
 # only (no NIC, no hugepages, EAL never probes PCI); dpdk-testpmd (Debian: dpdk-dev) is
-# installed here when missing and root. flow_table: flowtab_bench.c.
+# installed here when missing and root. flow_table: flowtab_bench.c. host_lab: the
+# namespace lab under a trafgen flood, kernel cookies beside moat (host_lab_bench.sh, root).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -83,12 +84,20 @@ if ! ft_json=$("$build/tests/bench/flowtab_bench"); then
 	echo "flow_table part left out: flowtab_bench failed" >&2
 fi
 
-/usr/bin/python3 - "$json" "$flood_json" "$conv_json" "$xdp_json" "$xdp_note" "$dp_json" "$ft_json" <<'PY'
+# The host lab: trafgen from one sender core, the kernel's cookies then moat (about 60 s).
+host_json='{}'
+if ! host_json=$(bash tests/bench/host_lab_bench.sh "$build" 10); then
+	host_json='{}'
+	echo "host_lab part left out (see above)" >&2
+fi
+
+/usr/bin/python3 - "$json" "$flood_json" "$conv_json" "$xdp_json" "$xdp_note" "$dp_json" "$ft_json" "$host_json" <<'PY'
 import json, os, sys
 as_json = sys.argv[1] == "1"
 flood, conv = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 xdp, xdp_note = json.loads(sys.argv[4]), sys.argv[5]
 dp, ft = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+host = json.loads(sys.argv[8])
 dpm = dp.get("dp_mpps", {})
 for n in dp.get("notes", []):
     print(n, file=sys.stderr)
@@ -103,6 +112,8 @@ if "lookup_ns" in ft:
     out["flow_table"] = {k: ft[k] for k in (
         "lookup_ns", "insert_ns", "bytes_per_flow", "random_read_ns", "flows", "capacity",
         "slot_bytes", "table_bytes", "fill_refused", "first_refusal_at_1x")}
+if "moat_kpps" in host:
+    out["host_lab"] = host
 if as_json:
     print(json.dumps(out))
 else:
@@ -175,4 +186,17 @@ else:
               f"IPv6 flows take two slots: flowtab_bench --ipv6)")
     else:
         print("(flow_table part left out: flowtab_bench failed)")
+
+    if "moat_kpps" in host:
+        h = host
+        print(f"\n{'host lab, trafgen SYN flood, one sender core':44} {'kpps':>10} {'requests ok':>12} "
+              f"{'kernel cookies (same run)':>26}")
+        print(f"{'moat, veth with XDP on its peer (NIC-like)':44} {h['moat_kpps']:10} {h['moat_ok_pct']:11}% "
+              f"{str(h['kernel_kpps']) + ' kpps, ' + str(h['kernel_ok_pct']) + '% ok':>26}")
+        print(f"{'moat, plain veth, moatd defaults':44} {h['veth_moat_kpps']:10} {h['veth_moat_ok_pct']:11}% "
+              f"{str(h['veth_kernel_kpps']) + ' kpps, ' + str(h['veth_kernel_ok_pct']) + '% ok':>26}")
+        print(f"(flood packets the server's interface took per second over {h['seconds']} s, the sender's "
+              f"core running the receiver's softirq too; requests: curl every 50 ms, 5 s limit)")
+    else:
+        print("(host_lab part left out: see above)")
 PY

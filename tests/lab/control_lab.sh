@@ -101,13 +101,7 @@ loop_stop() { touch "$LAB_DIR/stop"; wait "$LOOP"; read -r LOOP_OK LOOP_N <"$1";
 start_moatd() { # log file; waits until moatd answers (the socket file may be stale)
 	lab_bg "$LAB_SRV" "$build/control/moatd" --config "$CONF" --socket "$SOCK" 2>>"$1"
 	MOATD=$LAB_LAST_PID
-	local i
-	for i in $(seq 1 100); do
-		mctl status >/dev/null 2>&1 && return 0
-		kill -0 "$MOATD" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
+	lab_wait_ready "$MOATD" "$SOCK" "$CTL" "$1"
 }
 
 base_conf() { # extra YAML lines on stdin replace or add top-level keys
@@ -128,6 +122,7 @@ lab_nginx || exit 1
 write_conf </dev/null
 start_moatd "$LAB_DIR/moatd.log"
 check $? "moatd started on $LAB_SRV/s0 (pin_dir $PIN) and answers on $SOCK"
+[ "$fail" -eq 0 ] || { echo "moatd did not start: nothing else to test"; exit 1; }
 in_ns "$LAB_SRV" ip -d link show s0 | grep -q "prog/xdp"
 check $? "XDP attached to the server's veth"
 

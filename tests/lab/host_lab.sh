@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lab_lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the lab needs root (network namespaces, XDP)"; exit 77; }
-for tool in nginx hping3 curl nstat ethtool nsenter; do
+for tool in nginx hping3 trafgen curl nstat ethtool nsenter unshare; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no scapy"; exit 77; }
@@ -46,38 +46,49 @@ request_loop() {
 	echo "$ok $REQUESTS"
 }
 
-# One flood phase: hping3 random-source SYN flood while the request loop runs.
+# One flood phase: a random-source SYN flood (hping3, or trafgen from one sender
+# core) while the request loop runs.
 # Leaves: PH_OK PH_TOTAL PH_SENT PH_OVF PH_DROPS PH_RX
-flood_phase() {
-	local ovf0 drops0 rx0 out
+flood_phase() { # [hping3|trafgen]
+	local ovf0 drops0 rx0 out flood
 	ovf0=$(lab_nstat "$LAB_SRV" TcpExtListenOverflows)
 	drops0=$(lab_nstat "$LAB_SRV" TcpExtListenDrops)
-	rx0=$(ip -n "$LAB_SRV" -s -j link show s0 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])')
-	in_ns "$LAB_ATK" timeout -s INT "$FLOOD_S" hping3 -q -S -p 80 --flood --rand-source "$SRV4" \
-		>"$LAB_DIR/hping.out" 2>&1 &
-	local hping=$!
+	rx0=$(lab_rx_packets "$LAB_SRV" s0)
+	if [ "${1:-hping3}" = trafgen ]; then
+		lab_trafgen "$LAB_ATK" a0 "$LAB_DIR/syn.cfg" "$FLOOD_S" >"$LAB_DIR/flood.out" &
+	else
+		in_ns "$LAB_ATK" timeout -s INT "$FLOOD_S" hping3 -q -S -p 80 --flood --rand-source "$SRV4" \
+			>"$LAB_DIR/hping.out" 2>&1 &
+	fi
+	flood=$!
 	sleep 1
 	out=$(request_loop)
-	wait "$hping"
+	wait "$flood"
 	PH_OK=${out% *} PH_TOTAL=${out#* }
-	PH_SENT=$(grep -o '[0-9]* packets transmitted' "$LAB_DIR/hping.out" | awk '{print $1}')
+	if [ "${1:-hping3}" = trafgen ]; then
+		PH_SENT=$(cat "$LAB_DIR/flood.out")
+	else
+		PH_SENT=$(grep -o '[0-9]* packets transmitted' "$LAB_DIR/hping.out" | awk '{print $1}')
+	fi
 	PH_OVF=$(( $(lab_nstat "$LAB_SRV" TcpExtListenOverflows) - ovf0 ))
 	PH_DROPS=$(( $(lab_nstat "$LAB_SRV" TcpExtListenDrops) - drops0 ))
-	PH_RX=$(( $(ip -n "$LAB_SRV" -s -j link show s0 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])') - rx0 ))
+	PH_RX=$(( $(lab_rx_packets "$LAB_SRV" s0) - rx0 ))
 }
 
 # ---- moat -------------------------------------------------------------------
+# The router's port runs XDP (lab_xdp_pass_on_router), as a NIC would: native XDP_TX works.
 cat >"$LAB_DIR/moat.yaml" <<EOC
 interfaces: [s0]
+xdp_mode: native
 protect_ports: [80]
 syn_cookies: always
 pin_dir: /sys/fs/bpf/$LAB
 EOC
 lab_bg "$LAB_SRV" "$build/control/moatd" --config "$LAB_DIR/moat.yaml" --socket "$LAB_DIR/moatd.sock"
 MOATD=$LAB_LAST_PID
-for i in $(seq 1 50); do [ -S "$LAB_DIR/moatd.sock" ] && break; sleep 0.1; done
-moatctl status >/dev/null
+lab_wait_ready "$MOATD" "$LAB_DIR/moatd.sock" "$build/control/moatctl"
 check $? "moatd runs and answers on its socket"
+[ "$fail" -eq 0 ] || { echo "moatd did not start: nothing else to test"; exit 1; }
 in_ns "$LAB_SRV" ip -d link show s0 | grep -q "prog/xdp"
 check $? "XDP attached natively to the server's veth"
 
@@ -145,6 +156,40 @@ kill -TERM "$MOATD"
 wait "$MOATD"
 in_ns "$LAB_SRV" ip -d link show s0 | grep -q "prog/xdp"
 check $(( $? != 0 ? 0 : 1 )) "moatd detached XDP on SIGTERM"
+
+# ---- a plain veth, moatd's defaults, a host with no bpffs ---------------------
+# The router's port runs no XDP now, as the host side of a container's or VM's
+# veth: moatd's default xdp_mode (auto) must answer there. moatd runs in a
+# private mount namespace with /sys/fs/bpf unmounted, as on a freshly booted
+# machine, and mounts its own (which vanishes with the namespace).
+ip -n "$LAB_RTR" link set dev rs xdp off
+echo "interfaces: [s0]" >"$LAB_DIR/default.yaml"
+lab_trafgen_syn "$ATK_GW_MAC" "$(lab_mac "$LAB_ATK" a0)" "$SRV4" 80 >"$LAB_DIR/syn.cfg"
+lab_bg "$LAB_SRV" unshare --mount --propagation private sh -c \
+	'while umount /sys/fs/bpf 2>/dev/null; do :; done; exec "$@"' sh \
+	"$build/control/moatd" --config "$LAB_DIR/default.yaml" --socket "$LAB_DIR/moatd-veth.sock" \
+	2>"$LAB_DIR/moatd-veth.log"
+MOATD=$LAB_LAST_PID
+lab_wait_ready "$MOATD" "$LAB_DIR/moatd-veth.sock" "$build/control/moatctl" "$LAB_DIR/moatd-veth.log"
+check $? "moatd with the default config answers, /sys/fs/bpf unmounted in its mount namespace"
+grep -q 'mounted a bpffs at /sys/fs/bpf' "$LAB_DIR/moatd-veth.log"
+check $? "moatd mounted a bpffs itself: $(grep -m1 bpffs "$LAB_DIR/moatd-veth.log")"
+"$build/control/moatctl" status -j --socket "$LAB_DIR/moatd-veth.sock" >"$LAB_DIR/veth-status.json"
+vmode=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("attached", {}).get("s0"))' "$LAB_DIR/veth-status.json")
+[ "$vmode" = generic ]
+check $? "xdp_mode auto on a veth attaches generic: $vmode ($(grep -m1 'veth driver' "$LAB_DIR/moatd-veth.log" | cut -c1-60)...)"
+"$build/control/moatctl" stats -j --socket "$LAB_DIR/moatd-veth.sock" >"$LAB_DIR/t0.json"
+flood_phase trafgen
+"$build/control/moatctl" stats -j --socket "$LAB_DIR/moatd-veth.sock" >"$LAB_DIR/t1.json"
+V_OK=$PH_OK V_TOTAL=$PH_TOTAL V_SENT=$PH_SENT V_OVF=$PH_OVF V_DROPS=$PH_DROPS V_RX=$PH_RX
+V_COOKIES=$(( $(reason "$LAB_DIR/t1.json" syn_cookie) - $(reason "$LAB_DIR/t0.json" syn_cookie) ))
+V_VALID=$(( $(reason "$LAB_DIR/t1.json" cookie_valid) - $(reason "$LAB_DIR/t0.json" cookie_valid) ))
+check $(( V_OK * 100 >= V_TOTAL * 99 ? 0 : 1 )) "plain veth, defaults, trafgen flood: legitimate requests $V_OK/$V_TOTAL (>= 99%)"
+check $(( V_OVF == 0 && V_DROPS == 0 ? 0 : 1 )) "plain veth: TcpExtListenOverflows +$V_OVF, TcpExtListenDrops +$V_DROPS (no growth)"
+check $(( V_COOKIES * 10 >= V_RX * 9 && V_RX > 10000 ? 0 : 1 )) "plain veth: cookies engaged by syn_trigger answered $V_COOKIES of $V_RX flood packets received (>= 90%; $V_SENT sent)"
+check $(( V_VALID >= V_OK * 9 / 10 ? 0 : 1 )) "plain veth: handshakes completed through cookies: $V_VALID (SYN-ACKs leave a veth without XDP on its peer)"
+kill -TERM "$MOATD"
+wait "$MOATD"
 flood_phase
 K_OK=$PH_OK K_TOTAL=$PH_TOTAL K_SENT=$PH_SENT K_OVF=$PH_OVF K_DROPS=$PH_DROPS K_RX=$PH_RX
 
@@ -162,6 +207,9 @@ row "packets reaching the stack" "$M_RX" "$K_RX" "$N_RX"
 row "TcpExtListenOverflows growth" "$M_OVF" "$K_OVF" "$N_OVF"
 row "TcpExtListenDrops growth" "$M_DROPS" "$K_DROPS" "$N_DROPS"
 row "SYNs answered by XDP cookies" "$M_COOKIES" "-" "-"
+echo
+echo "plain veth (no XDP on the peer), moatd defaults (xdp_mode auto: $vmode), trafgen ${FLOOD_S}s from one core:"
+echo "  requests ok $V_OK/$V_TOTAL, flood sent $V_SENT, reached the server $V_RX ($((V_RX / FLOOD_S / 1000)) kpps), cookies $V_COOKIES"
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

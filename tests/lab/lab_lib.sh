@@ -60,6 +60,36 @@ lab_up() {
 	in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1 net.ipv4.tcp_max_syn_backlog=512
 }
 
+# The same hosts on one switch, as a host's NIC or a container's veth sees them:
+#
+#   client   (LAB-cli) c0 10.90.0.3 -+
+#   attacker (LAB-atk) a0 10.90.0.4 -+- br0 10.90.0.1 (LAB-rtr) -- rs -- s0 (LAB-srv) 10.90.0.2
+#
+# The server's default route goes to br0, whose namespace blackholes the rest:
+# the kernel's SYN-ACKs to spoofed sources leave the server as moat's do.
+lab_up_bridge() {
+	local ns p
+	SRV4=10.90.0.2 CLI4=10.90.0.3 ATK4=10.90.0.4
+	for ns in "$LAB_SRV" "$LAB_RTR" "$LAB_CLI" "$LAB_ATK"; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$LAB_RTR" link add br0 type bridge
+	ip -n "$LAB_RTR" addr add 10.90.0.1/24 dev br0
+	ip -n "$LAB_RTR" link set br0 up
+	for p in "$LAB_SRV s0 rs $SRV4" "$LAB_CLI c0 rc $CLI4" "$LAB_ATK a0 ra $ATK4"; do
+		set -- $p
+		ip link add "$2" netns "$1" type veth peer name "$3" netns "$LAB_RTR"
+		ip -n "$1" addr add "$4/24" dev "$2"
+		ip -n "$1" link set "$2" up
+		ip -n "$LAB_RTR" link set "$3" master br0 up
+		ip -n "$1" route add default via 10.90.0.1
+	done
+	ip -n "$LAB_SRV" -6 addr add "$SRV6/64" dev s0 nodad # nginx listens on it too
+	ip -n "$LAB_RTR" route add blackhole default
+	in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1 net.ipv4.tcp_max_syn_backlog=512
+}
+
 lab_xdp_pass_on_router() { # the server-facing router port needs NAPI for XDP_TX
 	ip -n "$LAB_RTR" link set dev rs xdp obj "$1" sec xdp
 }
@@ -93,6 +123,22 @@ EOC
 	lab_wait_port "$LAB_SRV" 80
 }
 
+# Until a daemon (moatd, moat-dp) answers `status` on SOCKET: at most LAB_READY_S
+# (60) seconds, less if PID exits. On failure it says what it waited for.
+lab_wait_ready() { # PID SOCKET MOATCTL [LOG]
+	local pid=$1 sock=$2 ctl=$3 log=${4:-} limit=${LAB_READY_S:-60} start=$SECONDS
+	while [ $((SECONDS - start)) -lt "$limit" ]; do
+		"$ctl" status --socket "$sock" >/dev/null 2>&1 && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			lab_log "pid $pid exited before answering 'status' on $sock${log:+; $log ends: $(tail -n 3 "$log" | tr '\n' ' ')}"
+			return 1
+		fi
+		sleep 0.1
+	done
+	lab_log "waited ${limit} s for pid $pid to answer 'status' on $sock; it did not${log:+; $log ends: $(tail -n 3 "$log" | tr '\n' ' ')}"
+	return 1
+}
+
 lab_wait_port() { # ns port: until something listens (at most 20 s)
 	local i
 	for i in $(seq 1 200); do
@@ -123,6 +169,40 @@ lab_down() {
 
 # nstat counter value in a namespace (absolute, not delta).
 lab_nstat() { in_ns "$1" nstat -az "$2" | awk -v k="$2" '$1 == k { print $2 }'; }
+
+# Received packets of an interface (the link's counter, before any hook).
+lab_rx_packets() { # ns ifname
+	ip -n "$1" -s -j link show "$2" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
+}
+
+# A trafgen config: SYNs from random sources in 100.0.0.0/8 (unicast, so no
+# router drops them as martians) and random ports to DST_IP:PORT, in frames
+# addressed to DST_MAC.
+lab_trafgen_syn() { # DST_MAC SRC_MAC DST_IP PORT
+	local d s ip
+	d=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$1")
+	s=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$2")
+	ip=$(tr . , <<<"$3")
+	cat <<EOC
+{
+	$d, $s, c16(0x0800),
+	0x45, 0x00, c16(40), drnd(2), c16(0x4000), 64, 6, csumip(14, 33),
+	100, drnd(3), $ip,
+	drnd(2), c16($4), drnd(4), c32(0), 0x50, 0x02, c16(64240), csumtcp(14, 34), c16(0)
+}
+EOC
+}
+
+# trafgen from one sender core, until SECONDS pass; prints the packets it sent.
+# Long options: Debian's trafgen 0.6.8 lacks some short ones. --no-sock-mem and
+# --notouch-irq leave the host's sysctls and IRQ affinities alone.
+lab_trafgen() { # ns dev conf seconds
+	in_ns "$1" timeout -s INT "$4" trafgen --dev "$2" --conf "$3" --cpus 1 --no-sock-mem \
+		--notouch-irq >"$3.out" 2>&1
+	grep -o '[0-9]* packets outgoing' "$3.out" | awk '{ print $1 }' # its lines start with \r
+}
+
+lab_mac() { ip -n "$1" -j link show "$2" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
 
 # XDP packets seen by a veth interface (ethtool statistics, all queues).
 lab_xdp_packets() { in_ns "$1" ethtool -S "$2" | awk '/rx_queue_[0-9]+_xdp_packets/ { s += $2 } END { print s + 0 }'; }
@@ -218,7 +298,7 @@ lab_dp_up() {
 # moat-dp in LAB-dp between d-in (port 0, inside) and d-out (port 1, outside),
 # EAL without PCI, hugepages or shared config, under its own file prefix; its
 # output goes to $LAB_DIR/NAME.out and NAME.err. Returns once it answers on
-# $LAB_DP_SOCK (0), or 1 if it died or stayed silent for 10 s.
+# $LAB_DP_SOCK (0), or 1 if it died or stayed silent (lab_wait_ready).
 lab_dp_start() { # MOAT_DP CONFIG NAME [MOATCTL]
 	local dp=$1 config=$2 name=$3 ctl=${4:-$(dirname "$1")/../control/moatctl} i
 	LAB_DP_PREFIX=$LAB-$name
@@ -230,13 +310,7 @@ lab_dp_start() { # MOAT_DP CONFIG NAME [MOATCTL]
 		-- --config "$config" --pair 0:1 --socket "$LAB_DP_SOCK" \
 		>"$LAB_DIR/$name.out" 2>"$LAB_DIR/$name.err"
 	LAB_DP_PID=$LAB_LAST_PID
-	for i in $(seq 1 100); do
-		"$ctl" stats -j --socket "$LAB_DP_SOCK" >/dev/null 2>&1 && return 0
-		kill -0 "$LAB_DP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	lab_log "moat-dp did not come up: $(tail -n 3 "$LAB_DIR/$name.err" | tr '\n' ' ')"
-	return 1
+	lab_wait_ready "$LAB_DP_PID" "$LAB_DP_SOCK" "$ctl" "$LAB_DIR/$name.err"
 }
 
 # SIGINT: moat-dp prints its totals and exits; its status is left in LAB_DP_RC.
