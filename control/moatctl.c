@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* moatctl: the operator's command line. */
+/*
+ * moatctl: the operator's command line.
+ *
+ * The global options (--socket, --json, --help) go before or after the
+ * command, as ip and bpftool take them: opts_next() reads them together with
+ * the command's own options, wherever they stand. Every error goes through
+ * ctl_report(): a line on stderr and, with --json, one object
+ * {"error": TEXT, "exit": CODE} on stdout.
+ */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,104 +25,345 @@
 #include "control/proto.h"
 #include "core/reason.h"
 
+#define TTL_MAX_S (31 * 86400)
+
+#define GLOBAL_HELP                                                                                \
+	"  -s, --socket PATH   the daemon's control socket (default " MOAT_DEFAULT_SOCKET ")\n"    \
+	"  -j, --json          JSON output; an error is one object on stdout,\n"                   \
+	"                      {\"error\": TEXT, \"exit\": CODE}, beside the line on stderr\n"     \
+	"  -h, --help          help, of moatctl or of the command\n"
+
+struct command;
+
+/* What every command shares: the global options, and the first error met. */
+struct ctl {
+	const char *sock;
+	const struct command *cmd; /* NULL until the command is known */
+	bool json;
+	bool help;
+	int code; /* exit code of the first error (0: none yet) */
+	char err[512];
+};
+
 struct command {
 	const char *name;
-	const char *args;
-	const char *help;
-	int (*run)(int argc, char **argv);
+	const char *args; /* after the name in usage lines, global options aside */
+	const char *summary;
+	const char *text; /* the rest of `moatctl NAME --help` */
+	int id; /* in moat_cmds, or -1: moatctl answers it itself */
+	int (*run)(struct ctl *ctl, int argc, char **argv);
 };
 
-static int cmd_explain(int argc, char **argv);
-static int cmd_daemon(int argc, char **argv);
-static int cmd_top(int argc, char **argv);
-static int cmd_limits(int argc, char **argv);
-static int cmd_events(int argc, char **argv);
-static int cmd_flows(int argc, char **argv);
-static int cmd_version(int argc, char **argv);
-static int cmd_help(int argc, char **argv);
+static const char *field(json_object *o, const char *key)
+{
+	return json_object_get_string(json_object_object_get(o, key));
+}
 
-/* Commands moatctl answers itself; the daemons' commands come from moat_cmds (proto.c). */
-static const struct command commands[] = {
-	{ "explain", "[--json] [--config FILE] [--quiet] PCAP",
-	  "run a capture through the engine, one verdict per packet", cmd_explain },
-	{ "version", "", "print the version", cmd_version },
-	{ "help", "[COMMAND]", "show help", cmd_help },
-	{ NULL, NULL, NULL, NULL },
+static void print_json(json_object *j)
+{
+	int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	printf("%s\n", json_object_to_json_string_ext(j, flags));
+	fflush(stdout);
+}
+
+/* ---- errors ----------------------------------------------------------------- */
+
+static void ctl_verror(struct ctl *ctl, int code, const char *fmt, va_list ap)
+{
+	if (ctl->code)
+		return; /* the first error is the one reported */
+	ctl->code = code;
+	vsnprintf(ctl->err, sizeof(ctl->err), fmt, ap);
+}
+
+/* Note an error, to be reported once the whole line is read (a later -j counts). */
+static void __attribute__((format(printf, 3, 4)))
+ctl_error(struct ctl *ctl, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_verror(ctl, code, fmt, ap);
+	va_end(ap);
+}
+
+/* The error recorded, on stderr and (with --json) on stdout: its exit code. */
+static int ctl_report(const struct ctl *ctl)
+{
+	json_object *j;
+
+	fprintf(stderr, "moatctl%s%s: %s\n", ctl->cmd ? " " : "", ctl->cmd ? ctl->cmd->name : "",
+		ctl->err);
+	if (!ctl->json)
+		return ctl->code;
+	j = json_object_new_object();
+	json_object_object_add(j, "error", json_object_new_string(ctl->err));
+	json_object_object_add(j, "exit", json_object_new_int(ctl->code));
+	print_json(j);
+	json_object_put(j);
+	return ctl->code;
+}
+
+/* Note an error (unless one came first) and report it: the exit code. */
+static int __attribute__((format(printf, 3, 4)))
+ctl_fail(struct ctl *ctl, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_verror(ctl, code, fmt, ap);
+	va_end(ap);
+	return ctl_report(ctl);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+#define GLOBAL_SHORTS "s:jh"
+#define MAX_LONGS 12
+
+/* One pass of getopt over a part of the command line: global options and the command's own. */
+struct opts {
+	int argc;
+	char **argv;
+	char shorts[32];
+	struct option longs[MAX_LONGS];
+	char **pos; /* after the pass: the arguments that are not options */
+	int npos;
 };
 
-static void usage(FILE *f)
+/*
+ * in_order: stop at the first argument that is not an option (the options
+ * before the command); otherwise options and arguments may mix.
+ */
+static void opts_start(struct opts *o, int argc, char **argv, bool in_order, const char *shorts,
+		       const struct option *own)
 {
-	const struct command *c;
-	int i;
-
-	fprintf(f, "usage: moatctl [--help] COMMAND [ARGS]\n\ncommands:\n");
-	for (c = commands; c->name; c++)
-		fprintf(f, "  %-8s %-42s %s\n", c->name, c->args, c->help);
-	for (i = 0; i < MOAT_CMD_COUNT; i++)
-		if (moat_cmds[i].help)
-			fprintf(f, "  %-8s %-42s %s\n", moat_cmds[i].name, moat_cmds[i].args,
-				moat_cmds[i].help);
-	fprintf(f, "\nexit codes: 0 ok, 1 bad input or an error from the daemon, 2 usage or config\n"
-		   "error, 3 no daemon on the socket (default %s)\n", MOAT_DEFAULT_SOCKET);
-}
-
-static void explain_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: moatctl explain [--json] [--config FILE] [--quiet] PCAP\n\n"
-		"Runs the packets of PCAP (pcap or pcapng), in order, through the moat engine\n"
-		"with inline semantics (both directions visible) and the capture's timestamps\n"
-		"as the clock, and prints one line per packet: frame, time, endpoints, TCP\n"
-		"flags, verdict (pass | drop | tx) and reason, then a summary by reason.\n"
-		"The config's payload signatures apply too (a drop shows its id; an alert is\n"
-		"noted on the line), with per-signature hits in the summary.\n\n"
-		"  -j, --json          one JSON object per packet (frame, verdict, reason, ...)\n"
-		"  -c, --config FILE   moat YAML config (default: the built-in defaults)\n"
-		"  -q, --quiet         print the summary only\n"
-		"  -h, --help          this text\n\n"
-		"SYN cookies use a fixed secret here, so runs are reproducible. No root, NIC or\n"
-		"daemon needed. Exit: 0 ok, 1 missing/damaged capture, 2 usage or config error.\n");
-}
-
-static int cmd_explain(int argc, char **argv)
-{
-	static const struct option longopts[] = {
+	static const struct option global[] = {
+		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
-	struct explain_opts o = { 0 };
+	size_t n = 0, i;
+
+	o->argc = argc;
+	o->argv = argv;
+	o->pos = NULL;
+	o->npos = 0;
+	/* ':' first: a missing value comes back as ':', not '?'. */
+	snprintf(o->shorts, sizeof(o->shorts), "%s:" GLOBAL_SHORTS "%s", in_order ? "+" : "",
+		 shorts);
+	for (i = 0; i < sizeof(global) / sizeof(global[0]); i++)
+		o->longs[n++] = global[i];
+	for (i = 0; own && own[i].name; i++)
+		o->longs[n++] = own[i];
+	assert(n < MAX_LONGS);
+	memset(&o->longs[n], 0, sizeof(o->longs[n]));
+	optind = 0; /* glibc: start afresh, with this optstring */
+	opterr = 0; /* its messages are ours to write */
+}
+
+/* The option getopt refused last, as it was written. */
+static const char *refused_option(const struct opts *o, char *buf, size_t len)
+{
+	const char *arg = o->argv[optind - 1];
+
+	/*
+	 * optopt: an unknown short option (argv may not end at it: -jx), or the
+	 * value of a long option given an argument it does not take (--json=1).
+	 */
+	if (!optopt || strchr(o->shorts, optopt))
+		return arg;
+	snprintf(buf, len, "-%c", optopt);
+	return buf;
+}
+
+/*
+ * The next of the command's own options (getopt's value, optarg set), taking
+ * the global ones on the way; 0 at the end, with o->pos and o->npos set. A bad
+ * option is recorded in ctl as a usage error and skipped.
+ */
+static int opts_next(struct ctl *ctl, struct opts *o)
+{
+	char buf[8];
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jc:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(o->argc, o->argv, o->shorts, o->longs, NULL)) != -1) {
 		switch (c) {
+		case 's':
+			ctl->sock = optarg;
+			break;
 		case 'j':
-			o.json = true;
-			break;
-		case 'c':
-			o.config = optarg;
-			break;
-		case 'q':
-			o.quiet = true;
+			ctl->json = true;
 			break;
 		case 'h':
-			explain_usage(stdout);
-			return 0;
+			ctl->help = true;
+			break;
+		case ':': /* only ever at the end of the line: the last word */
+			ctl_error(ctl, MOAT_EXIT_USAGE, "option '%s' needs a value",
+				  o->argv[o->argc - 1]);
+			break;
+		case '?':
+			ctl_error(ctl, MOAT_EXIT_USAGE, "unknown option '%s'",
+				  refused_option(o, buf, sizeof(buf)));
+			break;
 		default:
-			explain_usage(stderr);
-			return EXPLAIN_ERR_USAGE;
+			return c;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "moatctl explain: expected exactly one capture file\n");
-		explain_usage(stderr);
-		return EXPLAIN_ERR_USAGE;
+	o->pos = o->argv + optind;
+	o->npos = o->argc - optind;
+	return 0;
+}
+
+/* A whole number min..max from an option's value: 0, or -EINVAL with a usage error noted. */
+static int parse_num(struct ctl *ctl, const char *opt, const char *arg, long min, long max,
+		     long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (!*arg || *end || errno || v < min || v > max) {
+		ctl_error(ctl, MOAT_EXIT_USAGE, "%s '%s': expected a number %ld..%ld", opt, arg,
+			  min, max);
+		return -EINVAL;
 	}
-	o.pcap = argv[optind];
-	return moat_explain(&o, stdout, stderr);
+	*out = v;
+	return 0;
+}
+
+static void command_help(const struct command *c)
+{
+	printf("usage: moatctl [OPTIONS] %s%s%s\n", c->name, c->args[0] ? " " : "", c->args);
+	if (c->text)
+		printf("\n%s", c->text);
+	printf("\noptions, before or after the command:\n" GLOBAL_HELP);
+}
+
+/*
+ * After a command's options and arguments: true when it ends here, its help
+ * shown or an error reported, with the exit code in ctl->code.
+ */
+static bool ctl_stop(struct ctl *ctl)
+{
+	if (ctl->help) {
+		command_help(ctl->cmd);
+		ctl->code = MOAT_EXIT_OK;
+		return true;
+	}
+	if (ctl->code) {
+		ctl_report(ctl);
+		return true;
+	}
+	return false;
+}
+
+static void no_arguments(struct ctl *ctl, const struct opts *o)
+{
+	if (o->npos)
+		ctl_error(ctl, MOAT_EXIT_USAGE, "unexpected argument '%s'", o->pos[0]);
+}
+
+/* ---- talking to the daemon ---------------------------------------------------- */
+
+static int exit_of(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
+}
+
+static json_object *request(const char *cmd)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	return req;
+}
+
+/* An answer {"ok": false, "error": ...}: reported, and its exit code; 0 for anything else. */
+static int refusal(struct ctl *ctl, json_object *reply)
+{
+	json_object *ok, *e;
+
+	if (!json_object_object_get_ex(reply, "ok", &ok) || json_object_get_boolean(ok))
+		return 0;
+	e = json_object_object_get(reply, "error");
+	return ctl_fail(ctl, MOAT_EXIT_ERROR, "%s", e ? json_object_get_string(e) : "refused");
+}
+
+/* Send req (consumed) and read the answer: 0 with *reply, or the exit code, reported. */
+static int call(struct ctl *ctl, json_object *req, json_object **reply)
+{
+	char err[512] = "";
+	json_object *ok;
+	int r;
+
+	*reply = NULL;
+	r = moat_ctl_call(ctl->sock, req, reply, err, sizeof(err));
+	json_object_put(req);
+	if (r)
+		return ctl_fail(ctl, exit_of(r), "%s", err[0] ? err : strerror(-r));
+	if (!json_object_object_get_ex(*reply, "ok", &ok)) {
+		json_object_put(*reply);
+		return ctl_fail(ctl, MOAT_EXIT_ERROR, "%s: the daemon's answer has no \"ok\"",
+				ctl->sock);
+	}
+	r = refusal(ctl, *reply);
+	if (r) {
+		json_object_put(*reply);
+		*reply = NULL;
+	}
+	return r;
+}
+
+/* ---- explain ---------------------------------------------------------------- */
+
+static int cmd_explain(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option own[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct explain_opts eo = { 0 };
+	struct opts o;
+	int c;
+
+	opts_start(&o, argc, argv, false, "c:q", own);
+	while ((c = opts_next(ctl, &o)) > 0) {
+		if (c == 'c')
+			eo.config = optarg;
+		else
+			eo.quiet = true;
+	}
+	if (o.npos != 1)
+		ctl_error(ctl, MOAT_EXIT_USAGE, "expected exactly one capture file");
+	if (ctl_stop(ctl))
+		return ctl->code;
+	eo.pcap = o.pos[0];
+	eo.json = ctl->json;
+	/* Its capture and config errors stay on stderr: with -j stdout is one object per packet. */
+	return moat_explain(&eo, stdout, stderr);
+}
+
+/* ---- status, stats, block, unblock, allow, unallow, reload ------------------------ */
+
+static void print_signature_hits(json_object *reply)
+{
+	json_object *sigs, *hits;
+	size_t i;
+
+	if (!json_object_object_get_ex(reply, "signatures", &sigs) ||
+	    !json_object_object_get_ex(sigs, "hits", &hits) || !json_object_array_length(hits))
+		return;
+	printf("\n%-10s %-6s %14s  %s\n", "signature", "action", "hits", "msg");
+	for (i = 0; i < json_object_array_length(hits); i++) {
+		json_object *h = json_object_array_get_idx(hits, i);
+
+		printf("%-10s %-6s %14s  %s\n", field(h, "id"), field(h, "action"),
+		       field(h, "hits"), field(h, "msg"));
+	}
 }
 
 static void print_stats_text(json_object *reply)
@@ -122,43 +373,16 @@ static void print_stats_text(json_object *reply)
 
 	if (json_object_object_get_ex(reply, "verdicts", &verdicts))
 		printf("verdicts: pass %s, drop %s, tx %s\n",
-		       json_object_get_string(json_object_object_get(verdicts, "pass")),
-		       json_object_get_string(json_object_object_get(verdicts, "drop")),
-		       json_object_get_string(json_object_object_get(verdicts, "tx")));
+		       field(verdicts, "pass"), field(verdicts, "drop"), field(verdicts, "tx"));
 	if (!json_object_object_get_ex(reply, "reasons", &reasons))
 		return;
 	printf("%-18s %-7s %14s\n", "reason", "verdict", "packets");
 	for (r = 0; r < MOAT_R_COUNT; r++)
 		if (json_object_object_get_ex(reasons, moat_reason_name(r), &v))
 			printf("%-18s %-7s %14s\n", moat_reason_name(r),
-			       moat_verdict_name(moat_reason_verdict(r)), json_object_get_string(v));
-	if (json_object_object_get_ex(reply, "signatures", &v) &&
-	    json_object_object_get_ex(v, "hits", &verdicts) && json_object_array_length(verdicts)) {
-		size_t i;
-
-		printf("\n%-10s %-6s %14s  %s\n", "signature", "action", "hits", "msg");
-		for (i = 0; i < json_object_array_length(verdicts); i++) {
-			json_object *h = json_object_array_get_idx(verdicts, i);
-
-			printf("%-10s %-6s %14s  %s\n",
-			       json_object_get_string(json_object_object_get(h, "id")),
-			       json_object_get_string(json_object_object_get(h, "action")),
-			       json_object_get_string(json_object_object_get(h, "hits")),
-			       json_object_get_string(json_object_object_get(h, "msg")));
-		}
-	}
-}
-
-static void print_flows_text(json_object *reply)
-{
-	json_object *flows;
-
-	if (!json_object_object_get_ex(reply, "flows", &flows))
-		return;
-	json_object_object_foreach(flows, state, count)
-	{
-		printf("%-12s %s\n", state, json_object_get_string(count));
-	}
+			       moat_verdict_name(moat_reason_verdict(r)),
+			       json_object_get_string(v));
+	print_signature_hits(reply);
 }
 
 static void print_status_text(json_object *reply)
@@ -170,101 +394,65 @@ static void print_status_text(json_object *reply)
 	}
 }
 
-static bool takes_cidr(const char *name)
+static bool takes_cidr(int id)
 {
-	int id = moat_cmd_lookup(name);
-
 	return id >= MOAT_CMD_BLOCK && id <= MOAT_CMD_UNALLOW;
 }
 
-/* Commands answered by moatd: one request, one reply. */
-static int cmd_daemon(int argc, char **argv)
+static bool takes_ttl(int id)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
+	return id == MOAT_CMD_BLOCK || id == MOAT_CMD_ALLOW;
+}
+
+/* The arguments of a daemon command: a CIDR for the list commands, nothing for the others. */
+static void check_cidr_args(struct ctl *ctl, const struct opts *o)
+{
+	struct moat_cidr cidr;
+
+	if (!takes_cidr(ctl->cmd->id))
+		no_arguments(ctl, o);
+	else if (o->npos != 1)
+		ctl_error(ctl, MOAT_EXIT_USAGE,
+			  "expected one CIDR, like 192.0.2.0/24 or 2001:db8::/32");
+	else if (moat_cidr_parse(o->pos[0], &cidr))
+		ctl_error(ctl, MOAT_EXIT_USAGE, "'%s' is not an IPv4 or IPv6 CIDR", o->pos[0]);
+}
+
+/* Commands the daemon answers with one reply and moatctl only prints. */
+static int cmd_daemon(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option own[] = {
 		{ "ttl", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = MOAT_DEFAULT_SOCKET, *name = argv[0];
+	int id = ctl->cmd->id, rc;
+	json_object *req, *reply;
+	struct opts o;
 	long ttl = 0;
-	char *end;
-	json_object *req, *reply = NULL, *ok;
-	char err[512];
-	bool json = false;
-	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:t:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			ttl = strtol(optarg, &end, 10);
-			if (*end || ttl < 1 || ttl > 31 * 86400 ||
-			    (strcmp(name, "block") && strcmp(name, "allow"))) {
-				fprintf(stderr, "moatctl %s: --ttl takes 1..2678400 seconds, on block or allow\n",
-					name);
-				return MOAT_EXIT_USAGE;
-			}
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 's':
-			sock = optarg;
-			break;
-		case 'h':
-			printf("usage: moatctl %s %s[-j|--json] [--socket PATH]\n", name,
-			       !strcmp(name, "block") || !strcmp(name, "allow") ? "CIDR [--ttl SECONDS] " :
-			       takes_cidr(name) ? "CIDR " : "");
-			return 0;
-		default:
-			return MOAT_EXIT_USAGE;
-		}
+	opts_start(&o, argc, argv, false, "t:", own);
+	while (opts_next(ctl, &o) > 0) {
+		if (takes_ttl(id))
+			parse_num(ctl, "--ttl", optarg, 1, TTL_MAX_S, &ttl);
+		else
+			ctl_error(ctl, MOAT_EXIT_USAGE, "--ttl is for block and allow");
 	}
-	if (takes_cidr(name)) {
-		struct moat_cidr c;
-
-		if (optind != argc - 1) {
-			fprintf(stderr, "moatctl %s: expected one CIDR, like 192.0.2.0/24 or 2001:db8::/32\n",
-				name);
-			return MOAT_EXIT_USAGE;
-		}
-		if (moat_cidr_parse(argv[optind], &c)) {
-			fprintf(stderr, "moatctl %s: '%s' is not an IPv4 or IPv6 CIDR\n", name,
-				argv[optind]);
-			return MOAT_EXIT_USAGE;
-		}
-	} else if (optind != argc) {
-		fprintf(stderr, "moatctl %s: unexpected argument '%s'\n", name, argv[optind]);
-		return MOAT_EXIT_USAGE;
-	}
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string(name));
-	if (takes_cidr(name))
-		json_object_object_add(req, "cidr", json_object_new_string(argv[optind]));
+	check_cidr_args(ctl, &o);
+	if (ctl_stop(ctl))
+		return ctl->code;
+	req = request(ctl->cmd->name);
+	if (takes_cidr(id))
+		json_object_object_add(req, "cidr", json_object_new_string(o.pos[0]));
 	if (ttl)
 		json_object_object_add(req, "ttl", json_object_new_int64(ttl));
-	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
-	json_object_put(req);
-	if (rc) {
-		fprintf(stderr, "moatctl %s: %s\n", name, err);
-		return rc == -ENOENT || rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
-	}
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
-		json_object *e = json_object_object_get(reply, "error");
-
-		fprintf(stderr, "moatctl %s: %s\n", name, e ? json_object_get_string(e) : "refused");
-		json_object_put(reply);
-		return MOAT_EXIT_ERROR;
-	}
-	if (json)
-		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
-	else if (!strcmp(name, "stats"))
+	rc = call(ctl, req, &reply);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		print_json(reply);
+	else if (id == MOAT_CMD_STATS)
 		print_stats_text(reply);
-	else if (!strcmp(name, "flows"))
-		print_flows_text(reply);
-	else if (!strcmp(name, "status"))
+	else if (id == MOAT_CMD_STATUS)
 		print_status_text(reply);
 	else
 		printf("ok\n");
@@ -272,28 +460,7 @@ static int cmd_daemon(int argc, char **argv)
 	return MOAT_EXIT_OK;
 }
 
-static json_object *ask(const char *sock, const char *cmd, int *rc)
-{
-	json_object *req = json_object_new_object(), *reply = NULL, *ok;
-	char err[512];
-
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	*rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
-	json_object_put(req);
-	if (*rc) {
-		fprintf(stderr, "moatctl top: %s\n", err);
-		*rc = *rc == -ENOENT || *rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
-		return NULL;
-	}
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
-		fprintf(stderr, "moatctl top: %s refused: %s\n", cmd,
-			json_object_get_string(json_object_object_get(reply, "error")));
-		json_object_put(reply);
-		*rc = MOAT_EXIT_ERROR;
-		return NULL;
-	}
-	return reply;
-}
+/* ---- top -------------------------------------------------------------------- */
 
 static double now_s(void)
 {
@@ -301,6 +468,14 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 /* Per-reason rates between two stats replies, as a JSON object of packets/s. */
@@ -321,134 +496,157 @@ static json_object *rates_between(json_object *a, json_object *b, double dt)
 	return out;
 }
 
+static void print_top_sources(json_object *top)
+{
+	json_object *src;
+	size_t i;
+
+	printf("\n%-40s %12s %12s  %s\n", "source (sampled 1 in N)", "drops/s", "SYN/s",
+	       "last drop");
+	if (!json_object_object_get_ex(top, "sources", &src))
+		return;
+	for (i = 0; i < json_object_array_length(src) && i < 15; i++) {
+		json_object *s = json_object_array_get_idx(src, i);
+
+		printf("%-40s %12.0f %12.0f  %s\n",
+		       field(s, "source"),
+		       json_object_get_double(json_object_object_get(s, "drops_per_s")),
+		       json_object_get_double(json_object_object_get(s, "syn_per_s")),
+		       field(s, "last_drop_reason"));
+	}
+}
+
+static double rate_of(json_object *rates, int reason)
+{
+	return json_object_get_double(json_object_object_get(rates, moat_reason_name(reason)));
+}
+
 static void print_top_screen(json_object *rates, json_object *top, bool tty)
 {
 	double v[3] = { 0 };
-	json_object *src;
-	size_t i;
 	int r;
 
 	for (r = 0; r < MOAT_R_COUNT; r++)
-		v[moat_reason_verdict(r)] +=
-			json_object_get_double(json_object_object_get(rates, moat_reason_name(r)));
+		v[moat_reason_verdict(r)] += rate_of(rates, r);
 	if (tty)
 		printf("\033[H\033[2J");
-	printf("moat top — packets/s: pass %.0f  drop %.0f  tx %.0f\n\n", v[MOAT_PASS], v[MOAT_DROP],
-	       v[MOAT_TX]);
+	printf("moat top — packets/s: pass %.0f  drop %.0f  tx %.0f\n\n", v[MOAT_PASS],
+	       v[MOAT_DROP], v[MOAT_TX]);
 	printf("%-18s %-7s %12s\n", "reason", "verdict", "packets/s");
 	for (r = 0; r < MOAT_R_COUNT; r++) {
-		double x = json_object_get_double(json_object_object_get(rates, moat_reason_name(r)));
+		double x = rate_of(rates, r);
 
 		if (x >= 0.5)
 			printf("%-18s %-7s %12.0f\n", moat_reason_name(r),
 			       moat_verdict_name(moat_reason_verdict(r)), x);
 	}
-	printf("\n%-40s %12s %12s  %s\n", "source (sampled 1 in N)", "drops/s", "SYN/s", "last drop");
-	if (json_object_object_get_ex(top, "sources", &src))
-		for (i = 0; i < json_object_array_length(src) && i < 15; i++) {
-			json_object *s = json_object_array_get_idx(src, i);
-
-			printf("%-40s %12.0f %12.0f  %s\n",
-			       json_object_get_string(json_object_object_get(s, "source")),
-			       json_object_get_double(json_object_object_get(s, "drops_per_s")),
-			       json_object_get_double(json_object_object_get(s, "syn_per_s")),
-			       json_object_get_string(json_object_object_get(s, "last_drop_reason")));
-		}
+	print_top_sources(top);
 	fflush(stdout);
 }
 
-/* A live view: what `top` is to processes, for moat's reasons and sources. */
-static int cmd_top(int argc, char **argv)
+static void print_top_json(json_object *rates, json_object *top, double interval)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },	       { "socket", required_argument, NULL, 's' },
-		{ "count", required_argument, NULL, 'n' },   { "delay", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },	       { NULL, 0, NULL, 0 },
-	};
-	const char *sock = MOAT_DEFAULT_SOCKET;
-	double delay = 1, t0, t1;
-	json_object *prev, *cur, *top, *rates;
-	bool json = false, tty = isatty(STDOUT_FILENO);
-	long count = 0, i;
-	int c, rc = 0;
+	json_object *line = json_object_new_object();
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:n:d:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 's': sock = optarg; break;
-		case 'n': count = strtol(optarg, NULL, 10); break;
-		case 'd': delay = strtod(optarg, NULL); break;
-		case 'h':
-			printf("usage: moatctl top [-j] [-n COUNT] [-d SECONDS] [--socket PATH]\n"
-			       "Refreshes every SECONDS (default 1) until Ctrl-C, or COUNT times.\n"
-			       "-j prints one JSON object per refresh: rates per reason and sources.\n");
-			return 0;
-		default: return MOAT_EXIT_USAGE;
+	json_object_object_add(line, "interval_s", json_object_new_double(interval));
+	json_object_object_add(line, "rates", json_object_get(rates));
+	json_object_object_add(line, "sources",
+			       json_object_get(json_object_object_get(top, "sources")));
+	print_json(line);
+	json_object_put(line);
+}
+
+/* One refresh of top: stats and sources now, against prev; *prev becomes now's stats. */
+static int top_refresh(struct ctl *ctl, json_object **prev, double *t0)
+{
+	json_object *cur, *top, *rates;
+	double t1;
+	int rc;
+
+	rc = call(ctl, request("stats"), &cur);
+	if (rc)
+		return rc;
+	rc = call(ctl, request("top"), &top);
+	if (rc) {
+		json_object_put(cur);
+		return rc;
+	}
+	t1 = now_s();
+	rates = rates_between(*prev, cur, t1 - *t0);
+	if (ctl->json)
+		print_top_json(rates, top, t1 - *t0);
+	else
+		print_top_screen(rates, top, isatty(STDOUT_FILENO));
+	json_object_put(rates);
+	json_object_put(top);
+	json_object_put(*prev);
+	*prev = cur;
+	*t0 = t1;
+	return 0;
+}
+
+/* A live view: what `top` is to processes, for moat's reasons and sources. */
+static int cmd_top(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option own[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long count = 0, delay_ms = 1000, i;
+	json_object *prev;
+	struct opts o;
+	double t0;
+	int c, rc;
+
+	opts_start(&o, argc, argv, false, "n:d:", own);
+	while ((c = opts_next(ctl, &o)) > 0) {
+		if (c == 'n') {
+			parse_num(ctl, "-n", optarg, 0, 1000000000, &count);
+		} else {
+			char *end;
+			double d = strtod(optarg, &end);
+
+			if (end == optarg || *end || !(d >= 0.1 && d <= 86400))
+				ctl_error(ctl, MOAT_EXIT_USAGE,
+					  "-d '%s': expected seconds, 0.1..86400", optarg);
+			else
+				delay_ms = (long)(d * 1000);
 		}
 	}
-	if (optind != argc || delay < 0.1 || count < 0) {
-		fprintf(stderr, "moatctl top: -d needs at least 0.1 s and -n a count\n");
-		return MOAT_EXIT_USAGE;
-	}
-	prev = ask(sock, "stats", &rc);
-	if (!prev)
+	no_arguments(ctl, &o);
+	if (ctl_stop(ctl))
+		return ctl->code;
+	rc = call(ctl, request("stats"), &prev);
+	if (rc)
 		return rc;
 	t0 = now_s();
-	for (i = 0; !count || i < count; i++) {
-		usleep((useconds_t)(delay * 1e6));
-		cur = ask(sock, "stats", &rc);
-		top = cur ? ask(sock, "top", &rc) : NULL;
-		if (!cur || !top) {
-			json_object_put(cur);
-			break;
-		}
-		t1 = now_s();
-		rates = rates_between(prev, cur, t1 - t0);
-		if (json) {
-			json_object *line = json_object_new_object();
-
-			json_object_object_add(line, "interval_s", json_object_new_double(t1 - t0));
-			json_object_object_add(line, "rates", json_object_get(rates));
-			json_object_object_add(line, "sources",
-					       json_object_get(json_object_object_get(top, "sources")));
-			printf("%s\n", json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN));
-			fflush(stdout);
-			json_object_put(line);
-		} else {
-			print_top_screen(rates, top, tty);
-		}
-		json_object_put(rates);
-		json_object_put(top);
-		json_object_put(prev);
-		prev = cur;
-		t0 = t1;
+	for (i = 0; !rc && (!count || i < count); i++) {
+		sleep_ms(delay_ms);
+		rc = top_refresh(ctl, &prev, &t0);
 	}
 	json_object_put(prev);
 	return rc;
 }
 
-static int exit_of(int rc)
-{
-	return rc == -ENOENT || rc == -ECONNREFUSED ? MOAT_EXIT_NO_DAEMON : MOAT_EXIT_ERROR;
-}
+/* ---- limits ----------------------------------------------------------------- */
 
-/* KEY=N into req's "set": 0, or a usage error printed. */
-static int add_limit_arg(json_object *set, const char *arg)
+/* KEY=N into set: 0, or -EINVAL with a usage error noted. */
+static int add_limit_arg(struct ctl *ctl, json_object *set, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	char key[64], *end;
 	long long v;
 
 	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(key)) {
-		fprintf(stderr, "moatctl limits set: expected KEY=N, got '%s'\n", arg);
+		ctl_error(ctl, MOAT_EXIT_USAGE, "set: expected KEY=N, got '%s'", arg);
 		return -EINVAL;
 	}
 	errno = 0;
 	v = strtoll(eq + 1, &end, 10);
 	if (!eq[1] || *end || errno) {
-		fprintf(stderr, "moatctl limits set: %.*s: '%s' is not an integer\n", (int)(eq - arg),
-			arg, eq + 1);
+		ctl_error(ctl, MOAT_EXIT_USAGE, "set: %.*s: '%s' is not an integer",
+			  (int)(eq - arg), arg, eq + 1);
 		return -EINVAL;
 	}
 	memcpy(key, arg, (size_t)(eq - arg));
@@ -457,70 +655,52 @@ static int add_limit_arg(json_object *set, const char *arg)
 	return 0;
 }
 
-static void limits_usage(FILE *f)
+/* The request of `limits [show]` or `limits set KEY=N ...`; NULL with a usage error noted. */
+static json_object *limits_request(struct ctl *ctl, const struct opts *o)
 {
-	fprintf(f, "usage: moatctl limits show [-j] [--socket PATH]\n"
-		   "       moatctl limits set KEY=N [KEY=N ...] [-j] [--socket PATH]\n\n"
-		   "Shows or changes the per-source and per-prefix limits of the running daemon\n"
-		   "(the keys of limits: in the config, e.g. source_syn_rate=200). A change is\n"
-		   "applied at once, all keys or none, and lasts until the next reload.\n");
+	json_object *req, *set;
+	int i;
+
+	if (!o->npos || !strcmp(o->pos[0], "show")) {
+		if (o->npos > 1)
+			ctl_error(ctl, MOAT_EXIT_USAGE, "show: unexpected argument '%s'",
+				  o->pos[1]);
+		return ctl->code ? NULL : request("limits");
+	}
+	if (strcmp(o->pos[0], "set") || o->npos == 1) {
+		ctl_error(ctl, MOAT_EXIT_USAGE, "expected show, or set KEY=N [KEY=N ...]");
+		return NULL;
+	}
+	req = request("limits");
+	set = json_object_new_object();
+	json_object_object_add(req, "set", set);
+	for (i = 1; i < o->npos; i++)
+		if (add_limit_arg(ctl, set, o->pos[i])) {
+			json_object_put(req);
+			return NULL;
+		}
+	return req;
 }
 
-static int cmd_limits(int argc, char **argv)
+static int cmd_limits(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sock = MOAT_DEFAULT_SOCKET;
-	json_object *req, *reply = NULL, *ok, *limits, *set = NULL;
-	bool json = false;
-	char err[512];
-	int c, rc;
+	json_object *req, *reply, *limits;
+	struct opts o;
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 's': sock = optarg; break;
-		case 'h': limits_usage(stdout); return 0;
-		default: limits_usage(stderr); return MOAT_EXIT_USAGE;
-		}
+	opts_start(&o, argc, argv, false, "", NULL);
+	while (opts_next(ctl, &o) > 0)
+		;
+	req = ctl->help ? NULL : limits_request(ctl, &o);
+	if (ctl_stop(ctl)) {
+		json_object_put(req);
+		return ctl->code;
 	}
-	if (optind == argc || (strcmp(argv[optind], "show") && strcmp(argv[optind], "set")) ||
-	    (!strcmp(argv[optind], "show") && optind + 1 != argc) ||
-	    (!strcmp(argv[optind], "set") && optind + 1 == argc)) {
-		limits_usage(stderr);
-		return MOAT_EXIT_USAGE;
-	}
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("limits"));
-	if (!strcmp(argv[optind], "set")) {
-		set = json_object_new_object();
-		json_object_object_add(req, "set", set);
-		for (c = optind + 1; c < argc; c++)
-			if (add_limit_arg(set, argv[c])) {
-				json_object_put(req);
-				return MOAT_EXIT_USAGE;
-			}
-	}
-	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
-	json_object_put(req);
-	if (rc) {
-		fprintf(stderr, "moatctl limits: %s\n", err);
-		return exit_of(rc);
-	}
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
-		json_object *e = json_object_object_get(reply, "error");
-
-		fprintf(stderr, "moatctl limits: %s\n", e ? json_object_get_string(e) : "refused");
-		json_object_put(reply);
-		return MOAT_EXIT_ERROR;
-	}
-	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	rc = call(ctl, req, &reply);
+	if (rc)
+		return rc;
+	if (ctl->json) {
+		print_json(reply);
 	} else if (json_object_object_get_ex(reply, "limits", &limits)) {
 		json_object_object_foreach(limits, key, val)
 		{
@@ -531,128 +711,115 @@ static int cmd_limits(int argc, char **argv)
 	return MOAT_EXIT_OK;
 }
 
-static void flows_usage(FILE *f)
+/* ---- flows ------------------------------------------------------------------ */
+
+static void print_flow_counts(json_object *reply)
 {
-	fprintf(f, "usage: moatctl flows [-j] [--list] [--state S] [--cidr CIDR] [--port P] [-n N]\n"
-		   "                     [--socket PATH]\n\n"
-		   "Tracked flows per TCP state (moat-dp: its flow tables; host mode: the host's TCP\n"
-		   "sockets). --list (implied by a filter) lists up to N (default 100) of those with\n"
-		   "state S, an endpoint in CIDR, or an endpoint's port P. moat-dp walks each table\n"
-		   "for it between bursts: on a large table, a few ms of latency.\n");
+	json_object *flows;
+
+	if (!json_object_object_get_ex(reply, "flows", &flows))
+		return;
+	json_object_object_foreach(flows, state, count)
+	{
+		printf("%-12s %s\n", state, json_object_get_string(count));
+	}
 }
 
-static void print_flow_list(json_object *list)
+/* One listed flow: moat-dp's (src, dst, idle, lcore) or the host's socket (local, remote). */
+static void print_flow(json_object *f)
 {
+	bool dp = json_object_object_get_ex(f, "src", NULL);
+	char a[80], b[80];
+
+	snprintf(a, sizeof(a), "%s:%s", field(f, dp ? "src" : "local"),
+		 field(f, dp ? "sport" : "lport"));
+	snprintf(b, sizeof(b), "%s:%s", field(f, dp ? "dst" : "remote"),
+		 field(f, dp ? "dport" : "rport"));
+	printf("%-46s %-46s %-12s", a, b, field(f, "state"));
+	if (dp)
+		printf(" idle %ss lcore %s", field(f, "idle_s"), field(f, "lcore"));
+	putchar('\n');
+}
+
+static void print_flows_text(json_object *reply)
+{
+	json_object *list;
 	size_t i;
 
-	for (i = 0; i < json_object_array_length(list); i++) {
-		json_object *o = json_object_array_get_idx(list, i), *v;
-		bool dp = json_object_object_get_ex(o, "src", &v);
-		char a[80], b[80];
-
-		snprintf(a, sizeof(a), "%s:%s", json_object_get_string(json_object_object_get(o, dp ? "src" : "local")),
-			 json_object_get_string(json_object_object_get(o, dp ? "sport" : "lport")));
-		snprintf(b, sizeof(b), "%s:%s", json_object_get_string(json_object_object_get(o, dp ? "dst" : "remote")),
-			 json_object_get_string(json_object_object_get(o, dp ? "dport" : "rport")));
-		printf("%-46s %-46s %-12s", a, b, json_object_get_string(json_object_object_get(o, "state")));
-		if (dp)
-			printf(" idle %ss lcore %s", json_object_get_string(json_object_object_get(o, "idle_s")),
-			       json_object_get_string(json_object_object_get(o, "lcore")));
-		putchar('\n');
-	}
+	print_flow_counts(reply);
+	if (!json_object_object_get_ex(reply, "list", &list))
+		return;
+	printf("\n%s of them match (%zu shown)\n", field(reply, "matched"),
+	       json_object_array_length(list));
+	for (i = 0; i < json_object_array_length(list); i++)
+		print_flow(json_object_array_get_idx(list, i));
 }
 
-static int cmd_flows(int argc, char **argv)
+/* One of flows' own options into req ("list" is set by any filter). */
+static void flows_option(struct ctl *ctl, json_object *req, int c, const char *arg)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },	     { "list", no_argument, NULL, 'l' },
-		{ "state", required_argument, NULL, 'S' },  { "cidr", required_argument, NULL, 'c' },
-		{ "port", required_argument, NULL, 'p' },   { "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
-	};
-	const char *sock = MOAT_DEFAULT_SOCKET;
-	json_object *req = json_object_new_object(), *reply = NULL, *ok, *v;
-	bool json = false, list = false;
 	struct moat_cidr cidr;
-	char err[512], *end;
 	long n;
+
+	switch (c) {
+	case 'S':
+		json_object_object_add(req, "state", json_object_new_string(arg));
+		break;
+	case 'c':
+		if (moat_cidr_parse(arg, &cidr)) {
+			ctl_error(ctl, MOAT_EXIT_USAGE, "'%s' is not an IPv4 or IPv6 CIDR", arg);
+			return;
+		}
+		json_object_object_add(req, "cidr", json_object_new_string(arg));
+		break;
+	case 'p':
+		if (parse_num(ctl, "--port", arg, 1, 65535, &n))
+			return;
+		json_object_object_add(req, "port", json_object_new_int((int)n));
+		break;
+	case 'n':
+		if (parse_num(ctl, "-n", arg, 0, 100000, &n))
+			return;
+		json_object_object_add(req, "limit", json_object_new_int((int)n));
+		break;
+	}
+	json_object_object_add(req, "list", json_object_new_boolean(1));
+}
+
+static int cmd_flows(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option own[] = {
+		{ "list", no_argument, NULL, 'l' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "cidr", required_argument, NULL, 'c' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "count", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_object *req = request("flows"), *reply;
+	struct opts o;
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jln:s:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'l': list = true; break;
-		case 's': sock = optarg; break;
-		case 'S':
-			list = true;
-			json_object_object_add(req, "state", json_object_new_string(optarg));
-			break;
-		case 'c':
-			if (moat_cidr_parse(optarg, &cidr)) {
-				fprintf(stderr, "moatctl flows: '%s' is not an IPv4 or IPv6 CIDR\n", optarg);
-				json_object_put(req);
-				return MOAT_EXIT_USAGE;
-			}
-			list = true;
-			json_object_object_add(req, "cidr", json_object_new_string(optarg));
-			break;
-		case 'p':
-		case 'n':
-			n = strtol(optarg, &end, 10);
-			if (*end || n < (c == 'p' ? 1 : 0) || n > (c == 'p' ? 65535 : 100000)) {
-				fprintf(stderr, "moatctl flows: %s %s: expected %s\n", c == 'p' ? "--port" : "-n",
-					optarg, c == 'p' ? "a port 1..65535" : "0..100000");
-				json_object_put(req);
-				return MOAT_EXIT_USAGE;
-			}
-			list = true;
-			json_object_object_add(req, c == 'p' ? "port" : "limit", json_object_new_int((int)n));
-			break;
-		case 'h':
-			flows_usage(stdout);
-			json_object_put(req);
-			return 0;
-		default:
-			flows_usage(stderr);
-			json_object_put(req);
-			return MOAT_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "moatctl flows: unexpected argument '%s'\n", argv[optind]);
+	opts_start(&o, argc, argv, false, "ln:", own);
+	while ((c = opts_next(ctl, &o)) > 0)
+		flows_option(ctl, req, c, optarg);
+	no_arguments(ctl, &o);
+	if (ctl_stop(ctl)) {
 		json_object_put(req);
-		return MOAT_EXIT_USAGE;
+		return ctl->code;
 	}
-	json_object_object_add(req, "cmd", json_object_new_string("flows"));
-	if (list)
-		json_object_object_add(req, "list", json_object_new_boolean(1));
-	rc = moat_ctl_call(sock, req, &reply, err, sizeof(err));
-	json_object_put(req);
-	if (rc) {
-		fprintf(stderr, "moatctl flows: %s\n", err);
-		return exit_of(rc);
-	}
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
-		v = json_object_object_get(reply, "error");
-		fprintf(stderr, "moatctl flows: %s\n", v ? json_object_get_string(v) : "refused");
-		json_object_put(reply);
-		return MOAT_EXIT_ERROR;
-	}
-	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
-	} else {
+	rc = call(ctl, req, &reply);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		print_json(reply);
+	else
 		print_flows_text(reply);
-		if (json_object_object_get_ex(reply, "list", &v)) {
-			printf("\n%s of them match (%zu shown)\n",
-			       json_object_get_string(json_object_object_get(reply, "matched")),
-			       json_object_array_length(v));
-			print_flow_list(v);
-		}
-	}
 	json_object_put(reply);
 	return MOAT_EXIT_OK;
 }
+
+/* ---- events ----------------------------------------------------------------- */
 
 static volatile sig_atomic_t events_stop;
 
@@ -662,120 +829,267 @@ static void on_events_signal(int sig)
 	events_stop = 1;
 }
 
-/* events: the daemon's recent sampled events, as JSON lines; -f keeps following. */
-static int cmd_events(int argc, char **argv)
+/* Copy the event lines of fd to stdout until it closes or Ctrl-C: 0, or the daemon's refusal. */
+static int copy_events(struct ctl *ctl, int fd)
 {
-	static const struct option longopts[] = {
+	/* No SA_RESTART: Ctrl-C must end the blocking read. */
+	struct sigaction sa = { .sa_handler = on_events_signal };
+	FILE *in = fdopen(fd, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	bool first = true;
+	int rc = 0;
+
+	if (!in) {
+		close(fd);
+		return ctl_fail(ctl, MOAT_EXIT_ERROR, "%s", strerror(errno));
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (!rc && !events_stop && getline(&line, &cap, in) > 0) {
+		if (first) {
+			json_object *j = json_tokener_parse(line);
+
+			rc = refusal(ctl, j); /* a refused stream's only line */
+			json_object_put(j);
+			first = false;
+		}
+		if (!rc)
+			fputs(line, stdout);
+	}
+	free(line);
+	fclose(in);
+	return rc;
+}
+
+/* events: the daemon's recent sampled events, as JSON lines; -f keeps following. */
+static int cmd_events(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option own[] = {
 		{ "follow", no_argument, NULL, 'f' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = MOAT_DEFAULT_SOCKET;
 	bool follow = false;
+	char err[512] = "";
 	json_object *req;
-	char err[512], buf[8192];
-	ssize_t n;
-	int c, fd;
+	struct opts o;
+	int fd;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "fs:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f': follow = true; break;
-		case 's': sock = optarg; break;
-		case 'h':
-			printf("usage: moatctl events [-f|--follow] [--socket PATH]\n\n"
-			       "Prints the daemon's most recent sampled events (drops and answers, one\n"
-			       "JSON object per line: time, reason, verdict, 5-tuple, ttl, where seen);\n"
-			       "-f then keeps printing new ones until interrupted.\n");
-			return 0;
-		default: return MOAT_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "moatctl events: unexpected argument '%s'\n", argv[optind]);
-		return MOAT_EXIT_USAGE;
-	}
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("events"));
+	opts_start(&o, argc, argv, false, "f", own);
+	while (opts_next(ctl, &o) > 0)
+		follow = true;
+	no_arguments(ctl, &o);
+	if (ctl_stop(ctl))
+		return ctl->code;
+	req = request("events");
 	json_object_object_add(req, "follow", json_object_new_boolean(follow));
-	fd = moat_ctl_open_stream(sock, req, err, sizeof(err));
+	fd = moat_ctl_open_stream(ctl->sock, req, err, sizeof(err));
 	json_object_put(req);
-	if (fd < 0) {
-		fprintf(stderr, "moatctl events: %s\n", err);
-		return exit_of(fd);
-	}
-	{
-		/* No SA_RESTART: Ctrl-C must end the blocking read. */
-		struct sigaction sa = { .sa_handler = on_events_signal };
+	if (fd < 0)
+		return ctl_fail(ctl, exit_of(fd), "%s", err[0] ? err : strerror(-fd));
+	return copy_events(ctl, fd);
+}
 
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+/* ---- version, help ----------------------------------------------------------- */
+
+static int cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+	json_object *j;
+	struct opts o;
+
+	opts_start(&o, argc, argv, false, "", NULL);
+	while (opts_next(ctl, &o) > 0)
+		;
+	no_arguments(ctl, &o);
+	if (ctl_stop(ctl))
+		return ctl->code;
+	if (!ctl->json) {
+		printf("moatctl %s\n", MOAT_VERSION);
+		return MOAT_EXIT_OK;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while (!events_stop && (n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, stdout);
-	close(fd);
+	j = json_object_new_object();
+	json_object_object_add(j, "version", json_object_new_string(MOAT_VERSION));
+	print_json(j);
+	json_object_put(j);
 	return MOAT_EXIT_OK;
 }
 
-static int cmd_version(int argc, char **argv)
+static int cmd_help(struct ctl *ctl, int argc, char **argv);
+
+/* Commands moatctl answers itself. */
+static const struct command own_cmds[] = {
+	{ "explain", "[--config FILE] [--quiet] PCAP",
+	  "run a capture through the engine, one verdict per packet",
+	  "Runs the packets of PCAP (pcap or pcapng), in order, through the moat engine\n"
+	  "with inline semantics (both directions visible) and the capture's timestamps\n"
+	  "as the clock, and prints one line per packet: frame, time, endpoints, TCP\n"
+	  "flags, verdict (pass | drop | tx) and reason, then a summary by reason.\n"
+	  "The config's payload signatures apply too (a drop shows its id; an alert is\n"
+	  "noted on the line), with per-signature hits in the summary.\n\n"
+	  "  -j, --json          one JSON object per packet (frame, verdict, reason, ...);\n"
+	  "                      an error reading the capture or config stays on stderr\n"
+	  "  -c, --config FILE   moat YAML config (default: the built-in defaults)\n"
+	  "  -q, --quiet         print the summary only\n\n"
+	  "SYN cookies use a fixed secret here, so runs are reproducible. No root, NIC or\n"
+	  "daemon needed. Exit: 0 ok, 1 missing/damaged capture, 2 usage or config error.\n",
+	  -1, cmd_explain },
+	{ "version", "", "print the version", "-j: {\"version\": \"X.Y.Z\"}.\n", -1, cmd_version },
+	{ "help", "[COMMAND]", "show help", "The list of commands, or one command's help.\n", -1,
+	  cmd_help },
+};
+
+#define N_OWN_CMDS (int)(sizeof(own_cmds) / sizeof(own_cmds[0]))
+
+/* What moatctl adds to the daemons' commands (moat_cmds): how to run them, the longer help. */
+static const struct {
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+	const char *text;
+} daemon_cmds[MOAT_CMD_COUNT] = {
+	[MOAT_CMD_STATUS] = { cmd_daemon,
+		"The running daemon: mode, interfaces, secrets, pinned maps.\n" },
+	[MOAT_CMD_STATS] = { cmd_daemon,
+		"Packets per reason and per verdict, summed over all CPUs or lcores.\n"
+		"-j: the daemon's answer, {\"reasons\": {...}, \"verdicts\": {...}, ...}.\n" },
+	[MOAT_CMD_FLOWS] = { cmd_flows,
+		"Tracked flows per TCP state (moat-dp: its flow tables; host mode: the host's\n"
+		"TCP sockets). --list (implied by a filter) lists up to N (-n, --count; default\n"
+		"100) of those with state S, an endpoint in CIDR, or an endpoint's port P.\n"
+		"moat-dp walks each table for it between bursts: on a large table, a few ms of\n"
+		"latency.\n" },
+	[MOAT_CMD_BLOCK] = { cmd_daemon,
+		"Adds CIDR (a bare address is a /32 or /128) to the deny list, at once.\n"
+		"--ttl SECONDS (1..2678400): the daemon takes it off again after that long.\n" },
+	[MOAT_CMD_UNBLOCK] = { cmd_daemon, "Takes CIDR off the deny list.\n" },
+	[MOAT_CMD_ALLOW] = { cmd_daemon,
+		"Adds CIDR (a bare address is a /32 or /128) to the allow list, at once.\n"
+		"--ttl SECONDS (1..2678400): the daemon takes it off again after that long.\n" },
+	[MOAT_CMD_UNALLOW] = { cmd_daemon, "Takes CIDR off the allow list.\n" },
+	[MOAT_CMD_RELOAD] = { cmd_daemon,
+		"Re-reads the daemon's config file; a bad one is refused and the running\n"
+		"policy stays.\n" },
+	[MOAT_CMD_TOP] = { cmd_top,
+		"Refreshes every SECONDS (-d, --delay; default 1) until Ctrl-C, or COUNT\n"
+		"times (-n, --count). -j prints one JSON object per refresh: rates per\n"
+		"reason and sources.\n" },
+	[MOAT_CMD_LIMITS] = { cmd_limits,
+		"Shows (the default) or changes the per-source and per-prefix limits of the\n"
+		"running daemon (the keys of limits: in the config, e.g. source_syn_rate=200).\n"
+		"A change is applied at once, all keys or none, and lasts until the next\n"
+		"reload.\n" },
+	[MOAT_CMD_EVENTS] = { cmd_events,
+		"Prints the daemon's most recent sampled events (drops and answers, one\n"
+		"JSON object per line: time, reason, verdict, 5-tuple, ttl, where seen);\n"
+		"-f (--follow) then keeps printing new ones until interrupted. The lines\n"
+		"are JSON with or without -j.\n" },
+};
+
+/* A daemon command as moatctl runs it; false for one that is not the operator's. */
+static bool daemon_command(int id, struct command *out)
 {
-	(void)argc;
-	(void)argv;
-	printf("moatctl %s\n", MOAT_VERSION);
-	return 0;
+	if (id < 0 || id >= MOAT_CMD_COUNT || !moat_cmds[id].help || !daemon_cmds[id].run)
+		return false;
+	*out = (struct command){ moat_cmds[id].name, moat_cmds[id].args, moat_cmds[id].help,
+				 daemon_cmds[id].text, id, daemon_cmds[id].run };
+	return true;
 }
 
-static const struct command *find_command(const char *name)
+static bool find_command(const char *name, struct command *out)
 {
-	const struct command *c;
+	int i;
 
-	for (c = commands; c->name; c++)
-		if (!strcmp(c->name, name))
-			return c;
-	return NULL;
+	for (i = 0; i < N_OWN_CMDS; i++)
+		if (!strcmp(own_cmds[i].name, name)) {
+			*out = own_cmds[i];
+			return true;
+		}
+	return daemon_command(moat_cmd_lookup(name), out);
 }
 
-static int cmd_help(int argc, char **argv)
+static void usage_line(const struct command *c)
 {
-	if (argc > 1 && !strcmp(argv[1], "explain")) {
-		explain_usage(stdout);
-		return 0;
-	}
-	usage(stdout);
-	return 0;
+	printf("  %-8s %-40s %s\n", c->name, c->args, c->summary);
+}
+
+static void usage(void)
+{
+	struct command c;
+	int i;
+
+	printf("usage: moatctl [OPTIONS] COMMAND [ARGS] [OPTIONS]\n\ncommands:\n");
+	for (i = 0; i < N_OWN_CMDS; i++)
+		usage_line(&own_cmds[i]);
+	for (i = 0; i < MOAT_CMD_COUNT; i++)
+		if (daemon_command(i, &c))
+			usage_line(&c);
+	printf("\noptions, before or after the command:\n" GLOBAL_HELP
+	       "\nexit codes: 0 ok, 1 bad input or an error from the daemon, 2 usage or config\n"
+	       "error, 3 no daemon on the socket\n");
+}
+
+static int cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	struct command c;
+	struct opts o;
+
+	opts_start(&o, argc, argv, false, "", NULL);
+	while (opts_next(ctl, &o) > 0)
+		;
+	if (o.npos > 1)
+		ctl_error(ctl, MOAT_EXIT_USAGE, "unexpected argument '%s'", o.pos[1]);
+	else if (o.npos == 1 && !find_command(o.pos[0], &c))
+		ctl_error(ctl, MOAT_EXIT_USAGE, "unknown command '%s'", o.pos[0]);
+	if (ctl_stop(ctl))
+		return ctl->code;
+	if (o.npos)
+		command_help(&c);
+	else
+		usage();
+	return MOAT_EXIT_OK;
+}
+
+/* An unknown command: its error, with the rest of the line read for -j. */
+static int unknown_command(struct ctl *ctl, int argc, char **argv)
+{
+	struct opts o;
+
+	ctl_error(ctl, MOAT_EXIT_USAGE, "unknown command '%s' (try moatctl --help)", argv[0]);
+	opts_start(&o, argc, argv, false, "", NULL);
+	while (opts_next(ctl, &o) > 0)
+		;
+	return ctl_report(ctl);
 }
 
 int main(int argc, char **argv)
 {
-	const struct command *c;
+	static const struct option own[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { .sock = MOAT_DEFAULT_SOCKET };
+	static char version[] = "version";
+	char *version_argv[] = { version, NULL };
+	bool want_version = false;
+	struct command cmd;
+	struct opts o;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
+	/* The options before the command; the command reads the rest, and any error so far. */
+	opts_start(&o, argc, argv, true, "V", own);
+	while (opts_next(&ctl, &o) > 0)
+		want_version = true;
+	if (!o.npos && want_version) {
+		o.pos = version_argv;
+		o.npos = 1;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return cmd_help(1, argv);
-	if (!strcmp(argv[1], "--version"))
-		return cmd_version(1, argv);
-	c = find_command(argv[1]);
-	if (c)
-		return c->run(argc - 1, argv + 1);
-	switch (moat_cmd_lookup(argv[1])) {
-	case -1:
-	case MOAT_CMD_SECRETS:
-		fprintf(stderr, "moatctl: unknown command '%s' (try moatctl --help)\n", argv[1]);
-		return 2;
-	case MOAT_CMD_TOP:
-		return cmd_top(argc - 1, argv + 1);
-	case MOAT_CMD_LIMITS:
-		return cmd_limits(argc - 1, argv + 1);
-	case MOAT_CMD_EVENTS:
-		return cmd_events(argc - 1, argv + 1);
-	case MOAT_CMD_FLOWS:
-		return cmd_flows(argc - 1, argv + 1);
-	default:
-		return cmd_daemon(argc - 1, argv + 1);
+	if (!o.npos) {
+		if (ctl.help) {
+			usage();
+			return MOAT_EXIT_OK;
+		}
+		return ctl_fail(&ctl, MOAT_EXIT_USAGE, "no command given (try moatctl --help)");
 	}
+	if (!find_command(o.pos[0], &cmd))
+		return unknown_command(&ctl, o.npos, o.pos);
+	ctl.cmd = &cmd;
+	return cmd.run(&ctl, o.npos, o.pos);
 }

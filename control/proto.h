@@ -33,7 +33,7 @@ enum moat_cmd {
 
 struct moat_cmd_desc {
 	const char *name;
-	const char *args; /* for moatctl's usage line */
+	const char *args; /* for moatctl's usage line, its global options aside */
 	const char *help; /* NULL: between the daemons, not an operator's command */
 };
 
