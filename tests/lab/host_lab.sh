@@ -165,13 +165,27 @@ check $(( $? != 0 ? 0 : 1 )) "moatd detached XDP on SIGTERM"
 ip -n "$LAB_RTR" link set dev rs xdp off
 echo "interfaces: [s0]" >"$LAB_DIR/default.yaml"
 lab_trafgen_syn "$ATK_GW_MAC" "$(lab_mac "$LAB_ATK" a0)" "$SRV4" 80 >"$LAB_DIR/syn.cfg"
-lab_bg "$LAB_SRV" unshare --mount --propagation private sh -c \
-	'while umount /sys/fs/bpf 2>/dev/null; do :; done; exec "$@"' sh \
-	"$build/control/moatd" --config "$LAB_DIR/default.yaml" --socket "$LAB_DIR/moatd-veth.sock" \
-	2>"$LAB_DIR/moatd-veth.log"
-MOATD=$LAB_LAST_PID
+# moatd without a bpffs mounted, in a mount namespace of its own (gone when it exits).
+moatd_fresh() { # config socket log
+	lab_bg "$LAB_SRV" unshare --mount --propagation private sh -c \
+		'while umount /sys/fs/bpf 2>/dev/null; do :; done; exec "$@"' sh \
+		"$build/control/moatd" --config "$1" --socket "$2" 2>"$3"
+	MOATD=$LAB_LAST_PID
+}
+# systemd's notify socket, played by a listener that prints the first datagram.
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(60)
+print(s.recv(512).decode())' "$LAB_DIR/notify.sock" >"$LAB_DIR/notify.out" 2>&1 &
+notify=$!
+for i in $(seq 1 50); do [ -S "$LAB_DIR/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$LAB_DIR/notify.sock moatd_fresh "$LAB_DIR/default.yaml" "$LAB_DIR/moatd-veth.sock" "$LAB_DIR/moatd-veth.log"
 lab_wait_ready "$MOATD" "$LAB_DIR/moatd-veth.sock" "$build/control/moatctl" "$LAB_DIR/moatd-veth.log"
 check $? "moatd with the default config answers, /sys/fs/bpf unmounted in its mount namespace"
+wait "$notify"
+grep -q '^READY=1' "$LAB_DIR/notify.out"
+check $? "moatd told the notify socket it is ready: $(tr '\n' ' ' <"$LAB_DIR/notify.out")"
 grep -q 'mounted a bpffs at /sys/fs/bpf' "$LAB_DIR/moatd-veth.log"
 check $? "moatd mounted a bpffs itself: $(grep -m1 bpffs "$LAB_DIR/moatd-veth.log")"
 "$build/control/moatctl" status -j --socket "$LAB_DIR/moatd-veth.sock" >"$LAB_DIR/veth-status.json"
@@ -188,6 +202,15 @@ check $(( V_OK * 100 >= V_TOTAL * 99 ? 0 : 1 )) "plain veth, defaults, trafgen f
 check $(( V_OVF == 0 && V_DROPS == 0 ? 0 : 1 )) "plain veth: TcpExtListenOverflows +$V_OVF, TcpExtListenDrops +$V_DROPS (no growth)"
 check $(( V_COOKIES * 10 >= V_RX * 9 && V_RX > 10000 ? 0 : 1 )) "plain veth: cookies engaged by syn_trigger answered $V_COOKIES of $V_RX flood packets received (>= 90%; $V_SENT sent)"
 check $(( V_VALID >= V_OK * 9 / 10 ? 0 : 1 )) "plain veth: handshakes completed through cookies: $V_VALID (SYN-ACKs leave a veth without XDP on its peer)"
+kill -TERM "$MOATD"
+wait "$MOATD"
+
+# pin_dir outside /sys/fs/bpf and on no bpffs: moatd mounts one on pin_dir itself.
+printf 'interfaces: [s0]\npin_dir: %s/pins/moat\nmetrics: ""\n' "$LAB_DIR" >"$LAB_DIR/pins.yaml"
+moatd_fresh "$LAB_DIR/pins.yaml" "$LAB_DIR/moatd-pins.sock" "$LAB_DIR/moatd-pins.log"
+lab_wait_ready "$MOATD" "$LAB_DIR/moatd-pins.sock" "$build/control/moatctl" "$LAB_DIR/moatd-pins.log" &&
+	grep -q "mounted a bpffs at $LAB_DIR/pins/moat " "$LAB_DIR/moatd-pins.log"
+check $? "pin_dir $LAB_DIR/pins/moat on no bpffs: $(grep -m1 -o 'mounted a bpffs at [^ ]*' "$LAB_DIR/moatd-pins.log")"
 kill -TERM "$MOATD"
 wait "$MOATD"
 flood_phase
