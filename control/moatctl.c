@@ -319,6 +319,35 @@ static int call(struct ctl *ctl, json_object *req, json_object **reply)
 
 /* ---- explain ---------------------------------------------------------------- */
 
+/*
+ * With -j, stdout is one object per packet and an error ends it as one more
+ * object, {"error", "exit"}, like every command's: explain's message is caught
+ * and reported through ctl_fail.
+ */
+static int explain_json(struct ctl *ctl, const struct explain_opts *eo)
+{
+	static const char prefix[] = "moatctl explain: ";
+	FILE *err;
+	char *msg = NULL, *text;
+	size_t len = 0;
+	int rc;
+
+	err = open_memstream(&msg, &len);
+	if (!err)
+		return moat_explain(eo, stdout, stderr);
+	rc = moat_explain(eo, stdout, err);
+	fclose(err);
+	if (rc && len) {
+		text = strncmp(msg, prefix, sizeof(prefix) - 1) ? msg : msg + sizeof(prefix) - 1;
+		text[strcspn(text, "\n")] = '\0';
+		ctl_fail(ctl, rc, "%s", text);
+	} else if (len) {
+		fputs(msg, stderr);
+	}
+	free(msg);
+	return rc;
+}
+
 static int cmd_explain(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option own[] = {
@@ -343,8 +372,7 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
 		return ctl->code;
 	eo.pcap = o.pos[0];
 	eo.json = ctl->json;
-	/* Its capture and config errors stay on stderr: with -j stdout is one object per packet. */
-	return moat_explain(&eo, stdout, stderr);
+	return ctl->json ? explain_json(ctl, &eo) : moat_explain(&eo, stdout, stderr);
 }
 
 /* ---- status, stats, block, unblock, allow, unallow, reload ------------------------ */

@@ -232,11 +232,20 @@ if [ -r "$CAPTURES/$FLOOD" ]; then
 	bad_case "truncated pcap (first 1000 bytes of the flood)" 1 prefix \
 		"$P$BAD/truncated.pcap: capture is damaged after frame " "$BAD/truncated.pcap" "$BAD/truncated.pcap"
 	# 1000 bytes = 24-byte header + 12 whole 76-byte records + part of the 13th.
-	n=$(wc -l <"$BAD/out")
+	n=$(grep -c '"frame"' "$BAD/out")
 	if [ "$n" -eq 12 ]; then
 		result ok "truncated pcap: the 12 whole frames are still explained"
 	else
 		result fail "truncated pcap: the 12 whole frames are still explained (got $n lines)"
+	fi
+	# With --json the error closes stdout as one object, as with every moatctl command.
+	if tail -n 1 "$BAD/out" | /usr/bin/python3 -c '
+import json, sys
+e = json.load(sys.stdin)
+sys.exit(0 if e["exit"] == 1 and e["error"].startswith(sys.argv[1]) else 1)' "$BAD/truncated.pcap: capture is damaged"; then
+		result ok "truncated pcap, --json: the error is the last line, as JSON with its exit code"
+	else
+		result fail "truncated pcap, --json: the error is the last line, as JSON (got $(tail -n 1 "$BAD/out" | head -c 200))"
 	fi
 fi
 if [ -r "$CAPTURES/$AMP" ]; then
