@@ -264,7 +264,18 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
 			break;
 		if (off + 8 > end_off || !moat_has(c, ext, 8))
 			return MOAT_PARSE_MALFORMED;
-		if (nh == MOAT_IPPROTO_FRAGMENT) {
+		/*
+		 * The variable-length headers first: the compiler makes them the
+		 * fall-through, which the BPF verifier explores first, so the fixed
+		 * 8-byte fragment header's exact offsets fall within ranges it has
+		 * checked already (fragment first cost several times the states).
+		 */
+		if (nh != MOAT_IPPROTO_FRAGMENT) {
+			if (nh == MOAT_IPPROTO_AH)
+				elen = (u16)((ext[1] + 2) * 4);
+			else
+				elen = (u16)((ext[1] + 1) * 8);
+		} else {
 			u16 fragword = moat_get_be16(ext + 2);
 			u16 fragoff = fragword >> 3;
 
@@ -278,10 +289,6 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
 			}
 			if (fragword & 1)
 				pkt->frag = MOAT_FRAG_FIRST;
-		} else if (nh == MOAT_IPPROTO_AH) {
-			elen = (u16)((ext[1] + 2) * 4);
-		} else {
-			elen = (u16)((ext[1] + 1) * 8);
 		}
 		nh = ext[0];
 		off = (u16)(off + elen);
@@ -302,23 +309,26 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
  */
 #define MOAT_OPTBUF_LEN 64
 
-MOAT_INLINE int moat_copy_tcp_opts(const struct moat_cursor *c, const u8 *opt, u32 optlen, u8 *buf)
+/*
+ * Copy the option space: 40 bytes when the frame has them, else every whole
+ * 32-bit word it has (the option space is whole words, and the caller checked
+ * it is in the frame). Bounded by the frame alone: a loop that also stopped at
+ * the option length would leave the verifier knowing that length exactly on
+ * each of its exits, and checking the walk once per length.
+ */
+MOAT_INLINE void moat_copy_tcp_opts(const struct moat_cursor *c, const u8 *opt, u8 *buf)
 {
 	u32 i;
 
 	if (moat_has(c, opt, MOAT_TCP_MAX_OPTLEN)) {
 		__builtin_memcpy(buf, opt, MOAT_TCP_MAX_OPTLEN);
-		return 0;
+		return;
 	}
-	/* The option space is a whole number of 32-bit words (data offset * 4 - 20). */
 	for (i = 0; i < MOAT_TCP_MAX_OPTLEN; i += 4) {
-		if (i >= optlen)
-			break;
 		if (!moat_has(c, opt + i, 4))
-			return -MOAT_EBADMSG;
+			break;
 		__builtin_memcpy(buf + i, opt + i, 4);
 	}
-	return 0;
 }
 
 /*
@@ -410,14 +420,20 @@ MOAT_INLINE int moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct m
  * The option walk, one option per step. Targets drive the steps: plain C loops
  * them; BPF defines MOAT_TCPOPT_LOOP to bpf_loop() before including core/, so the
  * verifier checks one step once instead of every path through 40 iterations.
+ * off is the second half of an 8-byte word (hence the alignment): the verifier
+ * tracks a 4-byte value only at the start of a stack word, so a step reads off
+ * as just "below 40", and the step is checked a few times rather than once for
+ * every exact position and range the walk can reach (hundreds).
  */
 struct moat_optwalk {
 	u8 buf[MOAT_OPTBUF_LEN];
 	struct moat_tcp_opts o;
-	u32 off;
 	u32 len;
+	u32 off;
 	s32 err;
-};
+} __attribute__((aligned(8)));
+_Static_assert(__builtin_offsetof(struct moat_optwalk, off) % 8 == 4,
+	       "moat_optwalk: off in the second half of a word");
 
 /* One step: returns 1 to stop (end of options or error in w->err), 0 to go on. */
 MOAT_INLINE long moat_tcpopt_step(u32 i, struct moat_optwalk *w)
@@ -461,8 +477,7 @@ MOAT_INLINE int moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, 
 	if (!optlen)
 		return 0;
 	__builtin_memset(w.buf, 0, sizeof(w.buf));
-	if (moat_copy_tcp_opts(c, tcp + MOAT_TCP_MIN_HLEN, optlen, w.buf))
-		return -MOAT_EBADMSG;
+	moat_copy_tcp_opts(c, tcp + MOAT_TCP_MIN_HLEN, w.buf);
 	if (moat_tcp_opts_fast(w.buf, optlen, o))
 		return 0;
 	w.o = *o;
