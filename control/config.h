@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "control/cidr.h"
+#include "flow/cidr.h"
 #include "core/policy.h"
 
 enum moat_mode { MOAT_MODE_XDP = 0, MOAT_MODE_DPDK };

@@ -2,7 +2,7 @@
 #include "control/proto.h"
 
 #include "control/config.h"
-#include "control/inline_be.h"
+#include "flow/backend.h"
 
 #include <errno.h>
 #include <stdarg.h>

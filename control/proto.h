@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-#include "control/cidr.h"
+#include "flow/cidr.h"
 
 #define MOAT_DEFAULT_SOCKET "/run/moat/moatd.sock"
 #define MOAT_PROTO_MAX_LINE (1 << 20)

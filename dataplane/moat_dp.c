@@ -49,11 +49,11 @@
 
 #include "control/config.h"
 #include "control/events.h"
-#include "control/inline_be.h"
+#include "flow/backend.h"
 #include "control/notify.h"
 #include "control/proto.h"
 #include "control/secrets.h"
-#include "control/sigs.h"
+#include "flow/sigs.h"
 #include "core/engine_types.h"
 #include "core/limits.h"
 #include "core/proxy.h"

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "control/config.h"
-#include "control/inline_be.h"
+#include "flow/backend.h"
 #include "core/engine_types.h"
 #include "core/parse.h"
 

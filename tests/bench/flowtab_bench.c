@@ -27,8 +27,8 @@
 #include <time.h>
 
 #include "control/config.h"
-#include "control/inline_be.h"
-#include "control/stab.h"
+#include "flow/backend.h"
+#include "flow/stab.h"
 
 static u64 now_ns(void)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "control/config.h"
-#include "control/inline_be.h"
+#include "flow/backend.h"
 #include "core/engine_types.h"
 
 static const struct moat_cookie_secrets secrets = {

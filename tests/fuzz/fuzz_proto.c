@@ -19,7 +19,7 @@
 
 #include <json-c/json.h>
 
-#include "control/cidr.h"
+#include "flow/cidr.h"
 #include "control/config.h"
 #include "control/proto.h"
 

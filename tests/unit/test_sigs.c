@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* control/sigs.c: compile errors, flags, ports and direction, streams across segments. */
+/* flow/sigs.c: compile errors, flags, ports and direction, streams across segments. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control/sigs.h"
+#include "flow/sigs.h"
 
 static struct moat_config cfg;
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* control/stab.c: sizing, one- and two-slot keys, the mark bit, the limit, victims. */
+/* flow/stab.c: sizing, one- and two-slot keys, the mark bit, the limit, victims. */
 #include <errno.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
-#include "control/stab.h"
+#include "flow/stab.h"
 
 /* A 40-byte key whose first 12 bytes are all a "short" key needs (as struct moat_flow_key). */
 struct key {

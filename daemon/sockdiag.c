@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/sockdiag.h"
+#include "daemon/sockdiag.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>

@@ -3,8 +3,8 @@
  * Prometheus text exposition over HTTP (libmicrohttpd, its own thread): GET
  * /metrics calls the owner's fill function, which writes the current figures.
  */
-#ifndef MOAT_CONTROL_METRICS_H
-#define MOAT_CONTROL_METRICS_H
+#ifndef MOAT_DAEMON_METRICS_H
+#define MOAT_DAEMON_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,8 +16,8 @@
  * signature matches in a flow direction, the rest of it is dropped too, as an
  * IPS does: a retransmission of the dropped segment must not get through.
  */
-#ifndef MOAT_CONTROL_SIGS_H
-#define MOAT_CONTROL_SIGS_H
+#ifndef MOAT_FLOW_SIGS_H
+#define MOAT_FLOW_SIGS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/sigs.h"
+#include "flow/sigs.h"
 
 #include "core/engine_types.h"
 #include "core/parse.h"

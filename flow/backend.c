@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/inline_be.h"
+#include "flow/backend.h"
 
 #include "core/engine.h"
 

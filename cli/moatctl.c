@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control/explain.h"
-#include "control/cidr.h"
+#include "cli/explain.h"
+#include "flow/cidr.h"
 #include "control/proto.h"
 #include "core/reason.h"
 

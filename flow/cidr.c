@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/cidr.h"
+#include "flow/cidr.h"
 
 #include "core/flowkey.h"
 

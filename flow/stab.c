@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/stab.h"
+#include "flow/stab.h"
 
 #include <errno.h>
 #include <string.h>

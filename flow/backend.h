@@ -4,13 +4,13 @@
  * set-associative tables for flows, limiter records and per-destination flood
  * detectors, and linear allow/deny lists. Used by `moatctl explain`.
  */
-#ifndef MOAT_CONTROL_INLINE_BE_H
-#define MOAT_CONTROL_INLINE_BE_H
+#ifndef MOAT_FLOW_BACKEND_H
+#define MOAT_FLOW_BACKEND_H
 
 #include <stdbool.h>
 
 #include "control/config.h"
-#include "control/stab.h"
+#include "flow/stab.h"
 #include "core/flowkey.h"
 #include "core/policy.h"
 #include "core/reason.h"

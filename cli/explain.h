@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* `moatctl explain`: a capture through the core/ engine, one line per packet. */
-#ifndef MOAT_CONTROL_EXPLAIN_H
-#define MOAT_CONTROL_EXPLAIN_H
+#ifndef MOAT_CLI_EXPLAIN_H
+#define MOAT_CLI_EXPLAIN_H
 
 #include <stdbool.h>
 #include <stdio.h>

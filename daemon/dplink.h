@@ -5,8 +5,8 @@
  * (adding --config and --socket so the two cannot disagree), restarts it with
  * a growing delay when it dies, and stops it with moatd.
  */
-#ifndef MOAT_CONTROL_DPLINK_H
-#define MOAT_CONTROL_DPLINK_H
+#ifndef MOAT_DAEMON_DPLINK_H
+#define MOAT_DAEMON_DPLINK_H
 
 #include <json-c/json.h>
 #include <stdbool.h>

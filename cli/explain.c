@@ -5,7 +5,7 @@
  * Cookies use a fixed secret so every run of the same capture gives the same
  * lines.
  */
-#include "control/explain.h"
+#include "cli/explain.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 
 #include "control/config.h"
-#include "control/inline_be.h"
-#include "control/sigs.h"
+#include "flow/backend.h"
+#include "flow/sigs.h"
 #include "core/engine_types.h"
 
 /* Fixed explain secrets ("moat-exp" "lain-key" / "moat-old" "secret!!"). */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* CIDR prefixes for allow/deny lists, and a longest-prefix match over a list. */
-#ifndef MOAT_CONTROL_CIDR_H
-#define MOAT_CONTROL_CIDR_H
+#ifndef MOAT_FLOW_CIDR_H
+#define MOAT_FLOW_CIDR_H
 
 #include <stddef.h>
 

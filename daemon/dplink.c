@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "control/dplink.h"
+#include "daemon/dplink.h"
 
 #include <errno.h>
 #include <signal.h>

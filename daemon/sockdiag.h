@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Established TCP connections per remote address, from the kernel (sock_diag). */
-#ifndef MOAT_CONTROL_SOCKDIAG_H
-#define MOAT_CONTROL_SOCKDIAG_H
+#ifndef MOAT_DAEMON_SOCKDIAG_H
+#define MOAT_DAEMON_SOCKDIAG_H
 
 #include <stddef.h>
 

@@ -22,8 +22,8 @@
  * hash picks, and looks at every slot only when none of those ranks at least
  * rank_enough: a flood that makes every insert evict costs 16 rankings each.
  */
-#ifndef MOAT_CONTROL_STAB_H
-#define MOAT_CONTROL_STAB_H
+#ifndef MOAT_FLOW_STAB_H
+#define MOAT_FLOW_STAB_H
 
 #include <stddef.h>
 #include <stdint.h>
