@@ -31,6 +31,7 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_EVENTS] = { "events", "[-f]",
 			      "recent sampled events as JSON lines; -f: follow" },
 	[MOAT_CMD_SECRETS] = { "secrets", "", NULL },
+	[MOAT_CMD_SIGNATURES] = { "signatures", "", NULL },
 };
 
 int moat_cmd_lookup(const char *name)

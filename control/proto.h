@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The control protocol between moatd and moatctl: one JSON object per line over
- * a Unix socket, {"cmd": NAME, ...} answered by {"ok": true, ...} or
- * {"ok": false, "error": TEXT}. The command table is shared by both programs.
+ * The control protocol of moatd and moat-dp, spoken by moatctl and by moatd to
+ * moat-dp: one JSON object per line over a Unix socket, {"cmd": NAME, ...}
+ * answered by {"ok": true, ...} or {"ok": false, "error": TEXT}. The command
+ * table is shared by every program (the daemons answer through it: server.h).
  */
 #ifndef MOAT_CONTROL_PROTO_H
 #define MOAT_CONTROL_PROTO_H
@@ -27,7 +28,8 @@ enum moat_cmd {
 	MOAT_CMD_TOP,
 	MOAT_CMD_LIMITS,
 	MOAT_CMD_EVENTS,
-	MOAT_CMD_SECRETS, /* moatd to moat-dp only: not listed by moatctl */
+	MOAT_CMD_SECRETS,    /* moatd to moat-dp only: not listed by moatctl */
+	MOAT_CMD_SIGNATURES, /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_COUNT,
 };
 
