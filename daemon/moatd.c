@@ -239,47 +239,53 @@ static void sync_dataplane(struct moatd *d)
 		logmsg("cannot follow moat-dp's events: %s", strerror(errno));
 }
 
-static int push_lists(struct moatd *d)
+/* The allow then deny entries of the config's lists: deny wins a prefix in both. */
+static struct moat_xdp_list_entry *list_entries(const struct moat_config *cfg, size_t *n)
 {
-	size_t n = d->cfg.allow.n + d->cfg.deny.n, i, k = 0;
-	struct moat_xdp_list_entry *v = calloc(n ? n : 1, sizeof(*v));
-	int err;
+	const struct moat_cidr_list *l[2] = { &cfg->allow, &cfg->deny };
+	struct moat_xdp_list_entry *v = calloc(cfg->allow.n + cfg->deny.n + 1, sizeof(*v));
+	size_t i, k = 0;
+	int g;
 
-	if (!v)
-		return -ENOMEM;
-	/* Deny after allow: the same prefix in both lists ends as deny. */
-	for (i = 0; i < d->cfg.allow.n; i++, k++) {
-		v[k].family = d->cfg.allow.v[i].family;
-		v[k].plen = d->cfg.allow.v[i].plen;
-		v[k].addr = d->cfg.allow.v[i].addr;
-		v[k].action = MOAT_LIST_ALLOW;
-	}
-	for (i = 0; i < d->cfg.deny.n; i++, k++) {
-		v[k].family = d->cfg.deny.v[i].family;
-		v[k].plen = d->cfg.deny.v[i].plen;
-		v[k].addr = d->cfg.deny.v[i].addr;
-		v[k].action = MOAT_LIST_DENY;
-	}
-	err = moat_xdp_set_lists(d->xdp, v, n);
-	free(v);
-	return err;
+	for (g = 0; v && g < 2; g++)
+		for (i = 0; i < l[g]->n; i++, k++) {
+			v[k].family = l[g]->v[i].family;
+			v[k].plen = l[g]->v[i].plen;
+			v[k].addr = l[g]->v[i].addr;
+			v[k].action = g ? MOAT_LIST_DENY : MOAT_LIST_ALLOW;
+		}
+	*n = k;
+	return v;
 }
 
-static int push_runtime(struct moatd *d)
+/*
+ * xdp: one call of the loader writes pol (NULL: the policy stays) and, with
+ * lists, the config's allow/deny tries and the run-time settings beside them.
+ */
+static int apply_xdp(struct moatd *d, const struct moat_policy *pol, bool lists)
 {
-	struct moat_runtime rt;
+	struct moat_xdp_update u = { .pol = pol };
+	struct moat_xdp_list_entry *v = NULL;
+	struct moat_runtime rt = { 0 };
+	size_t i;
 	int r;
 
-	memset(&rt, 0, sizeof(rt));
-	for (r = 0; r < (int)d->cfg.allow.n; r++)
-		rt.list_entries[d->cfg.allow.v[r].family == 6]++;
-	for (r = 0; r < (int)d->cfg.deny.n; r++)
-		rt.list_entries[d->cfg.deny.v[r].family == 6]++;
-	/* Sample drops (and the filter's own answers) for `top` and the event log. */
-	for (r = 0; r < MOAT_R_COUNT; r++)
-		if (moat_reason_verdict(r) != MOAT_PASS)
-			rt.event_every[r] = d->cfg.event_sample;
-	return moat_xdp_set_runtime(d->xdp, &rt);
+	if (lists) {
+		v = list_entries(&d->cfg, &u.n_lists);
+		if (!v)
+			return -ENOMEM;
+		for (i = 0; i < u.n_lists; i++)
+			rt.list_entries[v[i].family == 6]++;
+		/* Sample drops (and the filter's own answers) for `top` and the event log. */
+		for (r = 0; r < MOAT_R_COUNT; r++)
+			if (moat_reason_verdict(r) != MOAT_PASS)
+				rt.event_every[r] = d->cfg.event_sample;
+		u.lists = v;
+		u.rt = &rt;
+	}
+	r = moat_xdp_apply(d->xdp, &u);
+	free(v);
+	return r;
 }
 
 /* Established connections per source (and prefix) for the concurrent limits. */
@@ -645,7 +651,7 @@ static json_object *reply_list(struct moatd *d, int id, json_object *req)
 		r = moat_proto_apply_list(&d->cfg, id, req, err, sizeof(err));
 	if (!r)
 		r = moat_ttl_note(&d->ttls, id, req, mono_ms(), err, sizeof(err));
-	if (!r && ((r = push_lists(d)) || (r = push_runtime(d))))
+	if (!r && (r = apply_xdp(d, NULL, true)))
 		snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
 	return reply_result(r, err);
 }
@@ -720,8 +726,7 @@ static int reload_config(struct moatd *d, char *err, size_t errlen)
 	moat_config_free(&d->cfg);
 	d->cfg = next;
 	d->ttls.n = 0; /* the file is the policy now: live additions went with the old one */
-	if ((r = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (r = push_lists(d)) ||
-	    (r = push_runtime(d))) {
+	if ((r = apply_xdp(d, &d->cfg.pol, true))) {
 		snprintf(err, errlen, "cannot write the BPF maps: %s", strerror(-r));
 		return r;
 	}
@@ -976,7 +981,7 @@ static json_object *reply_limits(struct moatd *d, json_object *req)
 	if (moat_proto_apply_limits(&next, req, err, sizeof(err)))
 		return reply_error(err);
 	if (memcmp(&next.pol, &d->cfg.pol, sizeof(next.pol))) {
-		r = moat_xdp_set_policy(d->xdp, &next.pol);
+		r = apply_xdp(d, &next.pol, false);
 		if (r) {
 			snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
 			return reply_error(err);
@@ -1130,7 +1135,7 @@ static void on_tick(struct moatd *d)
 		return;
 	}
 	refresh_conns(d);
-	if (moat_ttl_expire(&d->ttls, &d->cfg, mono_ms()) && (push_lists(d) || push_runtime(d)))
+	if (moat_ttl_expire(&d->ttls, &d->cfg, mono_ms()) && apply_xdp(d, NULL, true))
 		logmsg("cannot write the lists after entries expired");
 }
 
@@ -1230,8 +1235,7 @@ static int start_xdp(struct moatd *d)
 		logmsg("%s", d->xopts.err);
 		return err;
 	}
-	if ((err = moat_xdp_set_policy(d->xdp, &d->cfg.pol)) || (err = push_lists(d)) ||
-	    (err = push_runtime(d)) || (err = init_secrets(d))) {
+	if ((err = apply_xdp(d, &d->cfg.pol, true)) || (err = init_secrets(d))) {
 		logmsg("cannot write the BPF maps: %s", strerror(-err));
 		return err;
 	}

@@ -376,16 +376,6 @@ static int update_zero(struct bpf_map *m, const void *val)
 	return bpf_map__update_elem(m, &zero, sizeof(zero), val, bpf_map__value_size(m), 0);
 }
 
-int moat_xdp_set_policy(struct moat_xdp *x, const struct moat_policy *pol)
-{
-	return update_zero(x->skel->maps.moat_policy, pol);
-}
-
-int moat_xdp_set_runtime(struct moat_xdp *x, const struct moat_runtime *rt)
-{
-	return update_zero(x->skel->maps.moat_runtime, rt);
-}
-
 int moat_xdp_set_secrets(struct moat_xdp *x, const struct moat_cookie_secrets *s)
 {
 	return update_zero(x->skel->maps.moat_secrets, s);
@@ -411,7 +401,7 @@ static void clear_map(int fd, size_t key_size)
 	}
 }
 
-int moat_xdp_set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, size_t n)
+static int set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, size_t n)
 {
 	int fd4 = bpf_map__fd(x->skel->maps.moat_lpm4), fd6 = bpf_map__fd(x->skel->maps.moat_lpm6);
 	size_t i;
@@ -435,6 +425,19 @@ int moat_xdp_set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, 
 		if (err)
 			return -errno;
 	}
+	return 0;
+}
+
+int moat_xdp_apply(struct moat_xdp *x, const struct moat_xdp_update *u)
+{
+	int err;
+
+	if (u->pol && (err = update_zero(x->skel->maps.moat_policy, u->pol)))
+		return err;
+	if (u->lists && (err = set_lists(x, u->lists, u->n_lists)))
+		return err;
+	if (u->rt && (err = update_zero(x->skel->maps.moat_runtime, u->rt)))
+		return err;
 	return 0;
 }
 

@@ -53,19 +53,30 @@ int moat_xdp_ensure_bpffs(const char *dir, struct moat_xdp_opts *o);
 void moat_xdp_detach_all(struct moat_xdp *x);
 void moat_xdp_close(struct moat_xdp *x);
 
-int moat_xdp_set_policy(struct moat_xdp *x, const struct moat_policy *pol);
-int moat_xdp_set_runtime(struct moat_xdp *x, const struct moat_runtime *rt);
 int moat_xdp_set_secrets(struct moat_xdp *x, const struct moat_cookie_secrets *s);
 /* Secrets already in the pinned map (all zero when none): adopted on restart. */
 int moat_xdp_get_secrets(struct moat_xdp *x, struct moat_cookie_secrets *s);
-/* Replace the allow/deny tries: entries are (family, addr, plen, action). */
+/* An allow/deny trie entry: (family, addr, plen, action). */
 struct moat_xdp_list_entry {
 	u8 family;
 	u8 plen;
 	u8 action; /* enum moat_list_match */
 	struct moat_addr addr;
 };
-int moat_xdp_set_lists(struct moat_xdp *x, const struct moat_xdp_list_entry *v, size_t n);
+/*
+ * What a config (re)load or a live change writes into the maps, in one call:
+ * the policy, the allow/deny tries' whole content (replaced; the same prefix
+ * twice: the later entry wins) and the run-time settings. A NULL part stays as
+ * it is; lists with n_lists 0 empties the tries. Written in that order, each
+ * part as it comes (not atomic): 0, or -errno at the first part that failed.
+ */
+struct moat_xdp_update {
+	const struct moat_policy *pol;
+	const struct moat_xdp_list_entry *lists;
+	size_t n_lists;
+	const struct moat_runtime *rt;
+};
+int moat_xdp_apply(struct moat_xdp *x, const struct moat_xdp_update *u);
 /* Established connections per source key, from sock_diag: replaces the map's content. */
 int moat_xdp_set_conns(struct moat_xdp *x, const struct moat_src_key *keys, const u32 *counts,
 		       size_t n);
