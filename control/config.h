@@ -7,46 +7,10 @@
 #include <stddef.h>
 
 #include "flow/cidr.h"
+#include "flow/sigs.h" /* signatures: the rule types */
 #include "core/policy.h"
 
 enum moat_mode { MOAT_MODE_XDP = 0, MOAT_MODE_DPDK };
-
-/* Payload signatures (signatures: in the config), matched by hyperscan inline. */
-enum moat_sig_action { MOAT_SIG_DROP = 0, MOAT_SIG_ALERT };
-enum moat_sig_dir { MOAT_SIG_ANY = 0, MOAT_SIG_TO_SERVER, MOAT_SIG_TO_CLIENT };
-
-enum moat_sig_flag {
-	MOAT_SIGF_CASELESS = 1 << 0,
-	MOAT_SIGF_DOTALL = 1 << 1,
-	MOAT_SIGF_MULTILINE = 1 << 2,
-	MOAT_SIGF_UTF8 = 1 << 3,
-	MOAT_SIGF_UCP = 1 << 4,
-};
-
-#define MOAT_SIG_PORT_RANGES 8
-
-struct moat_port_ranges {
-	unsigned int n; /* 0: any port */
-	unsigned short lo[MOAT_SIG_PORT_RANGES];
-	unsigned short hi[MOAT_SIG_PORT_RANGES];
-};
-
-struct moat_sig_rule {
-	unsigned int id;
-	char *msg;
-	char *pattern;
-	unsigned int flags; /* enum moat_sig_flag */
-	enum moat_sig_action action;
-	enum moat_sig_dir dir;
-	struct moat_port_ranges sport, dport;
-	unsigned int line;	   /* where it starts in the file, for errors */
-	unsigned int pattern_line; /* where its pattern is */
-};
-
-struct moat_sig_rules {
-	struct moat_sig_rule *v;
-	size_t n;
-};
 
 #define MOAT_MAX_INTERFACES 16
 #define MOAT_IFNAME_LEN 16
@@ -98,5 +62,16 @@ void moat_config_each_limit(const struct moat_config *cfg,
 			    void (*fn)(const char *name, long long v, void *ctx), void *ctx);
 /* A deep copy (lists duplicated): 0 or -ENOMEM. */
 int moat_config_clone(struct moat_config *dst, const struct moat_config *src);
+
+/*
+ * Compile cfg's signatures (payload signatures, matched by hyperscan inline;
+ * see flow/sigs.h) as loaded from path: errors read "PATH:LINE: key ...".
+ */
+static inline int moat_sigs_compile(const struct moat_config *cfg, const char *path,
+				    struct moat_sig_set **out, char *err, size_t errlen)
+{
+	return moat_sigs_compile_rules(&cfg->sigs, cfg->sig_stream_depth, cfg->sig_streams, path,
+				       out, err, errlen);
+}
 
 #endif

@@ -157,10 +157,10 @@ static int compile_error(const struct moat_sig_rule *rules, size_t n, hs_compile
 	return -EINVAL;
 }
 
-static int compile_mode(const struct moat_config *cfg, const char *path, unsigned int mode,
+static int compile_mode(const struct moat_sig_rules *rules, const char *path, unsigned int mode,
 			hs_database_t **db, char *err, size_t errlen)
 {
-	size_t n = cfg->sigs.n, i;
+	size_t n = rules->n, i;
 	const char **exprs = calloc(n, sizeof(*exprs));
 	unsigned int *flags = calloc(n, sizeof(*flags)), *ids = calloc(n, sizeof(*ids));
 	hs_compile_error_t *ce = NULL;
@@ -171,12 +171,12 @@ static int compile_mode(const struct moat_config *cfg, const char *path, unsigne
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		exprs[i] = cfg->sigs.v[i].pattern;
-		flags[i] = hs_flags_of(cfg->sigs.v[i].flags);
+		exprs[i] = rules->v[i].pattern;
+		flags[i] = hs_flags_of(rules->v[i].flags);
 		ids[i] = (unsigned int)i;
 	}
 	if (hs_compile_multi(exprs, flags, ids, (unsigned int)n, mode, NULL, db, &ce) != HS_SUCCESS)
-		r = compile_error(cfg->sigs.v, n, ce, path, err, errlen);
+		r = compile_error(rules->v, n, ce, path, err, errlen);
 out:
 	free(exprs);
 	free(flags);
@@ -184,15 +184,13 @@ out:
 	return r;
 }
 
-static int copy_meta(struct moat_sig_set *set, const struct moat_config *cfg)
+static int copy_meta(struct moat_sig_set *set, const struct moat_sig_rules *rules)
 {
-	size_t i;
-
-	set->meta = calloc(cfg->sigs.n, sizeof(*set->meta));
+	set->meta = calloc(rules->n, sizeof(*set->meta));
 	if (!set->meta)
 		return -ENOMEM;
-	for (set->n = 0; set->n < cfg->sigs.n; set->n++) {
-		const struct moat_sig_rule *r = &cfg->sigs.v[set->n];
+	for (set->n = 0; set->n < rules->n; set->n++) {
+		const struct moat_sig_rule *r = &rules->v[set->n];
 		struct sig_meta *m = &set->meta[set->n];
 
 		m->id = r->id;
@@ -204,18 +202,18 @@ static int copy_meta(struct moat_sig_set *set, const struct moat_config *cfg)
 		if (!m->msg)
 			return -ENOMEM;
 	}
-	(void)i;
 	return 0;
 }
 
-int moat_sigs_compile(const struct moat_config *cfg, const char *path, struct moat_sig_set **out,
-		      char *err, size_t errlen)
+int moat_sigs_compile_rules(const struct moat_sig_rules *rules, unsigned int stream_depth,
+			    unsigned int streams, const char *path, struct moat_sig_set **out,
+			    char *err, size_t errlen)
 {
 	struct moat_sig_set *set;
 	int r;
 
 	*out = NULL;
-	if (!cfg->sigs.n)
+	if (!rules->n)
 		return 0;
 	if (hs_valid_platform() != HS_SUCCESS) {
 		snprintf(err, errlen, "%s: key 'signatures': this CPU cannot run hyperscan (it needs SSSE3)",
@@ -225,13 +223,13 @@ int moat_sigs_compile(const struct moat_config *cfg, const char *path, struct mo
 	set = calloc(1, sizeof(*set));
 	if (!set)
 		return -ENOMEM;
-	set->depth = cfg->sig_stream_depth;
-	set->max_streams = cfg->sig_streams;
-	r = copy_meta(set, cfg);
+	set->depth = stream_depth;
+	set->max_streams = streams;
+	r = copy_meta(set, rules);
 	if (!r)
-		r = compile_mode(cfg, path, HS_MODE_BLOCK, &set->block, err, errlen);
+		r = compile_mode(rules, path, HS_MODE_BLOCK, &set->block, err, errlen);
 	if (!r && set->depth && set->max_streams)
-		r = compile_mode(cfg, path, HS_MODE_STREAM, &set->stream, err, errlen);
+		r = compile_mode(rules, path, HS_MODE_STREAM, &set->stream, err, errlen);
 	if (!r)
 		r = finish_set(set, err, errlen);
 	if (r == -ENOMEM && !err[0])

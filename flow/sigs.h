@@ -2,7 +2,7 @@
 /*
  * Payload signatures, matched by hyperscan.
  *
- * A set is compiled once from the config (hs_compile_multi, block and stream
+ * A set is compiled once from the rules (hs_compile_multi, block and stream
  * databases) and is read-only afterwards: workers share it. Each worker has
  * its own matcher: scratch space, a bounded table of streams and their memory,
  * and hit counters per signature.
@@ -23,18 +23,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control/config.h"
 #include "core/flowkey.h"
+#include "core/policy.h"
+
+/* The rules a set is compiled from (the config's signatures: list). */
+enum moat_sig_action { MOAT_SIG_DROP = 0, MOAT_SIG_ALERT };
+enum moat_sig_dir { MOAT_SIG_ANY = 0, MOAT_SIG_TO_SERVER, MOAT_SIG_TO_CLIENT };
+
+enum moat_sig_flag {
+	MOAT_SIGF_CASELESS = 1 << 0,
+	MOAT_SIGF_DOTALL = 1 << 1,
+	MOAT_SIGF_MULTILINE = 1 << 2,
+	MOAT_SIGF_UTF8 = 1 << 3,
+	MOAT_SIGF_UCP = 1 << 4,
+};
+
+#define MOAT_SIG_PORT_RANGES 8
+
+struct moat_port_ranges {
+	unsigned int n; /* 0: any port */
+	unsigned short lo[MOAT_SIG_PORT_RANGES];
+	unsigned short hi[MOAT_SIG_PORT_RANGES];
+};
+
+struct moat_sig_rule {
+	unsigned int id;
+	char *msg;
+	char *pattern;
+	unsigned int flags; /* enum moat_sig_flag */
+	enum moat_sig_action action;
+	enum moat_sig_dir dir;
+	struct moat_port_ranges sport, dport;
+	unsigned int line;	   /* where it starts in the file, for errors */
+	unsigned int pattern_line; /* where its pattern is */
+};
+
+struct moat_sig_rules {
+	struct moat_sig_rule *v;
+	size_t n;
+};
 
 struct moat_sig_set;
 struct moat_sig_matcher;
 
 /*
- * Compile cfg's signatures. NULL set (and 0) when there are none. A bad pattern:
- * -EINVAL with "FILE:LINE: key 'signatures[i].pattern': signature ID: hyperscan: ...".
+ * Compile rules; each matcher of the set streams the first stream_depth bytes
+ * of a flow direction, in up to streams streams (either 0: block mode only).
+ * NULL set (and 0) when there are no rules. path is the file the rules came
+ * from (their lines are in the rules), for errors; a bad pattern: -EINVAL with
+ * "PATH:LINE: key 'signatures[i].pattern': signature ID: hyperscan: ...".
  */
-int moat_sigs_compile(const struct moat_config *cfg, const char *path, struct moat_sig_set **out,
-		      char *err, size_t errlen);
+int moat_sigs_compile_rules(const struct moat_sig_rules *rules, unsigned int stream_depth,
+			    unsigned int streams, const char *path, struct moat_sig_set **out,
+			    char *err, size_t errlen);
 void moat_sigs_free(struct moat_sig_set *set);
 size_t moat_sigs_count(const struct moat_sig_set *set);
 unsigned int moat_sigs_id(const struct moat_sig_set *set, size_t i);

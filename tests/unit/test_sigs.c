@@ -10,15 +10,17 @@
 
 #include "flow/sigs.h"
 
-static struct moat_config cfg;
+/* The rules under test, and the stream settings (the config's defaults). */
+static struct moat_sig_rules rules;
+static unsigned int stream_depth, streams;
 
 static void add_rule(unsigned int id, const char *pattern, unsigned int flags,
 		     enum moat_sig_action action, enum moat_sig_dir dir, unsigned short dport)
 {
 	struct moat_sig_rule *r;
 
-	cfg.sigs.v = realloc(cfg.sigs.v, (cfg.sigs.n + 1) * sizeof(*r));
-	r = &cfg.sigs.v[cfg.sigs.n++];
+	rules.v = realloc(rules.v, (rules.n + 1) * sizeof(*r));
+	r = &rules.v[rules.n++];
 	memset(r, 0, sizeof(*r));
 	r->id = id;
 	r->msg = strdup("test");
@@ -26,7 +28,7 @@ static void add_rule(unsigned int id, const char *pattern, unsigned int flags,
 	r->flags = flags;
 	r->action = action;
 	r->dir = dir;
-	r->line = 10 + (unsigned int)cfg.sigs.n;
+	r->line = 10 + (unsigned int)rules.n;
 	r->pattern_line = r->line + 1;
 	if (dport) {
 		r->dport.n = 1;
@@ -36,12 +38,25 @@ static void add_rule(unsigned int id, const char *pattern, unsigned int flags,
 
 static void setup(void)
 {
-	moat_config_defaults(&cfg);
+	memset(&rules, 0, sizeof(rules));
+	stream_depth = 16384;
+	streams = 16384;
 }
 
 static void teardown(void)
 {
-	moat_config_free(&cfg);
+	size_t i;
+
+	for (i = 0; i < rules.n; i++) {
+		free(rules.v[i].msg);
+		free(rules.v[i].pattern);
+	}
+	free(rules.v);
+}
+
+static int compile_rules(struct moat_sig_set **set, char *err, size_t errlen)
+{
+	return moat_sigs_compile_rules(&rules, stream_depth, streams, "t.yaml", set, err, errlen);
 }
 
 static struct moat_sig_set *compile(void)
@@ -49,7 +64,7 @@ static struct moat_sig_set *compile(void)
 	struct moat_sig_set *set = NULL;
 	char err[512] = "";
 
-	cr_assert_eq(moat_sigs_compile(&cfg, "t.yaml", &set, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(compile_rules(&set, err, sizeof(err)), 0, "%s", err);
 	cr_assert_not_null(set);
 	return set;
 }
@@ -84,7 +99,7 @@ Test(sigs, none_means_no_set)
 	struct moat_sig_set *set = (void *)1;
 	char err[64];
 
-	cr_assert_eq(moat_sigs_compile(&cfg, "t.yaml", &set, err, sizeof(err)), 0);
+	cr_assert_eq(compile_rules(&set, err, sizeof(err)), 0);
 	cr_assert_null(set);
 	cr_assert_null(moat_sig_matcher_new(NULL));
 }
@@ -96,7 +111,7 @@ Test(sigs, bad_pattern_names_id_line_and_hyperscan_error)
 
 	add_rule(7, "fine", 0, MOAT_SIG_DROP, MOAT_SIG_ANY, 0);
 	add_rule(9, "evil(payload", 0, MOAT_SIG_DROP, MOAT_SIG_ANY, 0);
-	cr_assert_eq(moat_sigs_compile(&cfg, "t.yaml", &set, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(compile_rules(&set, err, sizeof(err)), -EINVAL);
 	cr_assert_null(set);
 	cr_assert(strstr(err, "t.yaml:13: key 'signatures[1].pattern': signature 9: hyperscan: "),
 		  "%s", err);
@@ -167,7 +182,7 @@ Test(sigs, out_of_order_and_depth_fall_back_to_single_packets)
 	struct moat_sig_set *set;
 	struct moat_sig_matcher *m;
 
-	cfg.sig_stream_depth = 8;
+	stream_depth = 8;
 	add_rule(1, "EVILPAYLOAD", 0, MOAT_SIG_DROP, MOAT_SIG_ANY, 0);
 	set = compile();
 	m = moat_sig_matcher_new(set);
@@ -190,7 +205,7 @@ Test(sigs, stream_memory_is_bounded)
 	struct moat_sig_matcher *m;
 	int i;
 
-	cfg.sig_streams = 2;
+	streams = 2;
 	add_rule(1, "EVILPAYLOAD", 0, MOAT_SIG_DROP, MOAT_SIG_ANY, 0);
 	set = compile();
 	m = moat_sig_matcher_new(set);
