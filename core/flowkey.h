@@ -2,7 +2,9 @@
 /*
  * Flow keys and a symmetric, seeded hash: both directions of a connection hash
  * to the same value (so a software dispatcher sends them to one lcore), and the
- * seed keeps an attacker from aiming packets at one bucket.
+ * seed keeps an attacker from aiming packets at one bucket. Also the keys of
+ * the limiter records and flood detectors, one definition for the BPF maps and
+ * the userspace tables.
  */
 #ifndef MOAT_CORE_FLOWKEY_H
 #define MOAT_CORE_FLOWKEY_H
@@ -28,6 +30,22 @@ struct moat_flow_key {
 };
 
 #define MOAT_FLOW_KEY_HEAD __builtin_offsetof(struct moat_flow_key, a_rest)
+
+/* Limiter record key (struct moat_source): the address masked to plen. */
+struct moat_src_key {
+	struct moat_addr addr;
+	u8 family;
+	u8 plen;
+	u8 pad[2];
+};
+
+/* Per-destination flood detector key (struct moat_trigger). */
+struct moat_dst_key {
+	struct moat_addr addr;
+	u16 port;
+	u8 family;
+	u8 pad;
+};
 
 MOAT_INLINE int moat_addr_cmp(const struct moat_addr *x, const struct moat_addr *y)
 {

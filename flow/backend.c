@@ -37,7 +37,7 @@ static int flow_rank(const void *key, const void *val, void *ctx)
 
 static void release_source(struct moat_be *be, const struct moat_addr *a, u8 family, u8 plen)
 {
-	struct moat_be_source_key k;
+	struct moat_src_key k;
 	struct moat_source *s;
 
 	memset(&k, 0, sizeof(k));
@@ -115,14 +115,14 @@ int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
 	};
 	const struct stab_conf sources = {
 		.entries = cfg->source_table_size,
-		.key_size = sizeof(struct moat_be_source_key),
+		.key_size = sizeof(struct moat_src_key),
 		.val_size = sizeof(struct moat_source),
 		.val_align = _Alignof(struct moat_source),
 		.seed = seed ^ 0x5555,
 	};
 	const struct stab_conf dests = {
 		.entries = 4096,
-		.key_size = sizeof(struct moat_be_dest_key),
+		.key_size = sizeof(struct moat_dst_key),
 		.val_size = sizeof(struct moat_trigger),
 		.val_align = _Alignof(struct moat_trigger),
 		.seed = seed ^ 0xaaaa,
@@ -301,7 +301,7 @@ MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
 					       u8 family, u32 plen, u64 now_ns)
 {
-	struct moat_be_source_key k;
+	struct moat_src_key k;
 	struct moat_source *s;
 	int created;
 
@@ -326,7 +326,7 @@ MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct 
 
 MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt)
 {
-	struct moat_be_dest_key k;
+	struct moat_dst_key k;
 	struct moat_trigger *t;
 	int created;
 

@@ -31,25 +31,11 @@ struct moat_be {
 	 * is endpoint b of the canonical key.
 	 */
 	struct stab flows;
-	struct stab sources; /* struct moat_be_source_key -> struct moat_source */
-	struct stab dests;   /* struct moat_be_dest_key -> struct moat_trigger */
+	struct stab sources; /* struct moat_src_key -> struct moat_source */
+	struct stab dests;   /* struct moat_dst_key -> struct moat_trigger */
 	const struct moat_config *cfg;
 	u32 now_s;
 	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
-};
-
-struct moat_be_source_key {
-	struct moat_addr addr;
-	u8 family;
-	u8 plen;
-	u8 pad[2];
-};
-
-struct moat_be_dest_key {
-	struct moat_addr addr;
-	u16 port;
-	u8 family;
-	u8 pad;
 };
 
 int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed);

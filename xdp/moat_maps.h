@@ -6,6 +6,7 @@
 #ifndef MOAT_XDP_MAPS_H
 #define MOAT_XDP_MAPS_H
 
+#include "core/flowkey.h" /* the limiter and detector keys */
 #include "core/policy.h"
 #include "core/reason.h"
 
@@ -18,22 +19,6 @@ struct moat_lpm4_key {
 struct moat_lpm6_key {
 	u32 prefixlen;
 	u32 addr[4];
-};
-
-/* Limiter record key: address masked to plen. */
-struct moat_src_key {
-	struct moat_addr addr;
-	u8 family;
-	u8 plen;
-	u8 pad[2];
-};
-
-/* Per-destination flood detector key. */
-struct moat_dst_key {
-	struct moat_addr addr;
-	u16 port;
-	u8 family;
-	u8 pad;
 };
 
 /* Run-time settings beside the policy (map moat_runtime). */
