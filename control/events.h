@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "xdp/moat_maps.h"
+#include "core/event.h"
 
 /*
  * One object per line: time, reason, verdict, 5-tuple, TTL, flags, where it was
