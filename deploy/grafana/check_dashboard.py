@@ -3,7 +3,8 @@
 """Check deploy/grafana/moat.json against what moatd really exports.
 
 The metric names, their labels and the literal label values are read from
-fill_metrics() in daemon/moatd.c (reason and verdict values from core/reason.h).
+fill_metrics*() in daemon/*.c: moatd.c's shared families and each backend's
+(backend_xdp.c, backend_dpdk.c); reason and verdict values from core/reason.h.
 Every PromQL expression of the dashboard (panel targets and template queries)
 may then only name those metrics, match those labels (plus Prometheus' own
 instance/job) and, for = and simple |-alternations under =~, those values.
@@ -34,11 +35,13 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "off
 
 def emitted_metrics():
     """{metric: {label: set(values) or None for any}} from fill_metrics*()."""
-    src = open(os.path.join(ROOT, "daemon", "moatd.c")).read()
-    # fill_metrics() and the functions it calls for a backend (fill_metrics_dpdk()).
+    daemon = os.path.join(ROOT, "daemon")
+    src = "".join(open(os.path.join(daemon, f)).read()
+                  for f in sorted(os.listdir(daemon)) if f.endswith(".c"))
+    # fill_metrics() (moatd.c) and the backends' (fill_metrics_xdp(), fill_metrics_dpdk(), ...).
     bodies = re.findall(r"\nstatic void fill_metrics\w*\([^)]*\)\n\{\n(.*?)\n\}\n", src, re.S)
     if not bodies:
-        sys.exit("check_dashboard: fill_metrics() not found in daemon/moatd.c")
+        sys.exit("check_dashboard: fill_metrics() not found in daemon/*.c")
     body = "\n".join(bodies)
     reason_h = open(os.path.join(ROOT, "core", "reason.h")).read()
     reasons = set(re.findall(r'X\(\w+, "(\w+)", MOAT_\w+\)', reason_h))
