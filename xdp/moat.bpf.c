@@ -11,6 +11,8 @@
  * sequence, window and timestamp state.
  */
 #include "xdp/moat_bpf_common.h"
+#include "core/fastsyn.h"
+#include "core/host.h"
 
 /* Set by the loader: 1 when moat_tc.bpf.o is attached, so cookies can complete. */
 const volatile u8 have_reqsk = 0;
@@ -94,16 +96,11 @@ MOAT_INLINE u64 moat_clock(void)
 }
 
 /* Per-CPU room for the SYN-ACK being built: the programs' stacks are full. */
-struct moat_scratch {
-	struct moat_reply reply;
-	u8 ip[MOAT_IPV6_HLEN] __attribute__((aligned(8)));
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct moat_scratch);
+	__type(value, struct moat_synack_fast);
 } moat_scratch SEC(".maps");
 
 MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum moat_reason r,
@@ -227,22 +224,6 @@ MOAT_INLINE enum moat_reason moat_host_listener_ack(const struct moat_engine *e,
 	return MOAT_R_COOKIE_VALID;
 }
 
-/* slot: moat_cookie_slot(e->now_ns), kept by the clock cache. */
-MOAT_INLINE enum moat_reason moat_host_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
-					   u32 slot, struct moat_result *res)
-{
-	enum moat_reason r = moat_syn_source_limits(e, pkt);
-
-	if (r)
-		return r;
-	/* Without the TC half a cookie could not complete: leave SYNs to the kernel. */
-	if (have_reqsk && moat_cookies_engaged(e, pkt, 1)) {
-		moat_cookie_make_slot(&e->sec->cur, pkt, slot, e->ts_clock, &res->cookie);
-		return MOAT_R_SYN_COOKIE;
-	}
-	return MOAT_R_HANDSHAKE;
-}
-
 /*
  * The big steps are global functions: the verifier checks each once, on its
  * own, instead of once per path through everything before it (inlined, the
@@ -297,7 +278,8 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
 	e.now_ns = clk->now_ns;
 	e.ts_clock = clk->ts_ms;
-	r = moat_host_syn(&e, pkt, clk->slot, &res);
+	/* Without the TC half a cookie could not complete: SYNs are left to the kernel. */
+	r = moat_host_syn(&e, pkt, clk->slot, have_reqsk, &res);
 	if (r == MOAT_R_SYN_COOKIE)
 		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
 	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);
@@ -391,190 +373,62 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 	return r;
 }
 
-MOAT_INLINE mbool moat_is_protected_syn(const struct moat_policy *pol, const struct moat_pkt *pkt)
-{
-	return (pkt->tcp_flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST)) == MOAT_TCP_SYN &&
-	       moat_port_protected(pol, pkt->dport);
-}
-
 /*
- * The SYN fast path, for the SYNs a flood and nearly every client send:
- * untagged Ethernet, IPv4 without options or fragmentation, a bare SYN (ECE and
- * CWR allowed) whose options take a layout moat_tcp_opts_fast() decodes. It
- * fills pkt exactly as moat_parse() would, then decides with the same calls
- * as the general path, inline: no global-function calls, no option walk, and
- * the SYN-ACK stored in whole words. Anything else returns -1 and takes the
- * general path (which decides the frame from scratch).
- */
-MOAT_INLINE int moat_fast_parse_syn(struct xdp_md *ctx, struct moat_pkt *pkt)
-{
-	u8 *data = (u8 *)(long)ctx->data;
-	u8 *end = (u8 *)(long)ctx->data_end;
-	u8 *ip = data + MOAT_ETH_HLEN, *tcp = ip + MOAT_IPV4_MIN_HLEN;
-	u32 hlen, tot;
-
-	if (tcp + MOAT_TCP_MIN_HLEN > end)
-		return -1;
-	/* Whole-word loads: unaligned packet reads are fine where BPF runs (x86, arm64). */
-	if (*(u16 *)(data + 12) != moat_htons(MOAT_ETH_P_IP) || ip[0] != 0x45 ||
-	    ip[9] != MOAT_IPPROTO_TCP || (*(u16 *)(ip + 6) & moat_htons(0x3FFF)))
-		return -1;
-	if ((tcp[13] & ~(MOAT_TCP_ECE | MOAT_TCP_CWR)) != MOAT_TCP_SYN)
-		return -1;
-	hlen = (u32)(tcp[12] >> 4) * 4;
-	tot = moat_ntohs(*(u16 *)(ip + 2));
-	if (tot < MOAT_IPV4_MIN_HLEN + hlen || tot > (u32)(end - ip))
-		return -1;
-	moat_pkt_reset(pkt);
-	switch (hlen) {
-	case MOAT_TCP_MIN_HLEN:
-		break;
-	case MOAT_TCP_MIN_HLEN + 4:
-		if (tcp + MOAT_TCP_MIN_HLEN + 4 > end ||
-		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 4, &pkt->opt))
-			return -1;
-		break;
-	case MOAT_TCP_MIN_HLEN + 12:
-		if (tcp + MOAT_TCP_MIN_HLEN + 12 > end ||
-		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 12, &pkt->opt))
-			return -1;
-		break;
-	case MOAT_TCP_MIN_HLEN + 20:
-		if (tcp + MOAT_TCP_MIN_HLEN + 20 > end ||
-		    !moat_tcp_opts_fast(tcp + MOAT_TCP_MIN_HLEN, 20, &pkt->opt))
-			return -1;
-		break;
-	default:
-		return -1;
-	}
-	pkt->l3_off = MOAT_ETH_HLEN;
-	pkt->l4_off = MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN;
-	pkt->payload_off = (u16)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + hlen);
-	pkt->payload_len = (u16)(tot - MOAT_IPV4_MIN_HLEN - hlen);
-	pkt->l3_len = (u16)tot;
-	pkt->family = 4;
-	pkt->proto = MOAT_IPPROTO_TCP;
-	pkt->ttl = ip[8];
-	pkt->tos = ip[1];
-	pkt->tcp_flags = tcp[13];
-	pkt->tcp_hlen = (u8)hlen;
-	pkt->sport = moat_ntohs(*(u16 *)tcp);
-	pkt->dport = moat_ntohs(*(u16 *)(tcp + 2));
-	pkt->seq = moat_ntohl(*(u32 *)(tcp + 4));
-	pkt->ack = moat_ntohl(*(u32 *)(tcp + 8));
-	pkt->window = moat_ntohs(*(u16 *)(tcp + 14));
-	pkt->saddr.w[0] = *(u32 *)(ip + 12);
-	pkt->daddr.w[0] = *(u32 *)(ip + 16);
-	/* Port 0 is malformed: the general path says so. */
-	return pkt->sport && pkt->dport ? 0 : -1;
-}
-
-/*
- * Copy n bytes (a multiple of 4, constant) from an aligned buffer in 32-bit
- * words, the size core stored them in (a wider read would not forward).
- */
-#define MOAT_COPY32(dst, src, n)                                                                   \
-	do {                                                                                       \
-		u32 i_;                                                                            \
-		MOAT_UNROLL                                                                        \
-		for (i_ = 0; i_ < (n); i_ += 4)                                                    \
-			*(u32 *)((dst) + i_) = *(const u32 *)((src) + i_);                         \
-	} while (0)
-
-/*
- * The SYN-ACK over a fast-path SYN: the bytes moat_answer_syn() writes (core's
- * moat_synack_build and moat_reply_headers), stored as whole words where core's
- * byte copies cost a load and a store per byte (the compiler cannot know the
- * packet's alignment).
+ * The SYN-ACK over a fast-path SYN (core/fastsyn.h): the bytes moat_answer_syn()
+ * writes, stored in whole words from per-CPU scratch.
  */
 MOAT_INLINE int moat_answer_syn_fast(struct xdp_md *ctx, const struct moat_pkt *pkt,
 				     const struct moat_cookie *c, u8 wscale)
 {
-	struct moat_scratch *sc;
-	u8 *data, *end, *p, *ip;
-	u32 tlen, mac0, mac1, zero = 0;
-	u16 mac2, mac3;
+	struct moat_synack_fast *sc;
+	u32 tlen, zero = 0;
 	int delta;
 
 	sc = bpf_map_lookup_elem(&moat_scratch, &zero);
 	if (!sc)
 		return XDP_DROP;
-	/* Map values are 8-aligned: say so, or the compiler stores bytes. */
-	sc = __builtin_assume_aligned(sc, 8);
-	ip = sc->ip;
-	moat_synack_build(&sc->reply, pkt, c, wscale);
-	moat_reply_headers(ip, pkt, &sc->reply);
-	tlen = moat_reply_tcp_len(&sc->reply);
-	delta = (int)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + tlen) - (int)(ctx->data_end - ctx->data);
+	tlen = moat_synack_fast_build(sc, pkt, c, wscale);
+	delta = (int)MOAT_SYNACK_FAST_LEN(tlen) - (int)(ctx->data_end - ctx->data);
 	if (delta && bpf_xdp_adjust_tail(ctx, delta))
 		return XDP_DROP;
-	data = (u8 *)(long)ctx->data;
-	end = (u8 *)(long)ctx->data_end;
-	p = data + MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN;
-	/* Every SYN-ACK carries MSS: 24 bytes at least, then 36 or 40 with timestamps. */
-	if (p + 24 > end)
+	if (moat_synack_fast_write((u8 *)(long)ctx->data, (u8 *)(long)ctx->data_end, sc, tlen))
 		return XDP_DROP;
-	mac0 = *(u32 *)data;
-	mac2 = *(u16 *)(data + 4);
-	mac1 = *(u32 *)(data + 6);
-	mac3 = *(u16 *)(data + 10);
-	*(u32 *)data = mac1;
-	*(u16 *)(data + 4) = mac3;
-	*(u32 *)(data + 6) = mac0;
-	*(u16 *)(data + 10) = mac2;
-	MOAT_COPY32(data + MOAT_ETH_HLEN, ip, MOAT_IPV4_MIN_HLEN);
-	MOAT_COPY32(p, sc->reply.tcp, 24);
-	if (tlen >= 36) {
-		if (p + 36 > end)
-			return XDP_DROP;
-		MOAT_COPY32(p + 24, sc->reply.tcp + 24, 12);
-	}
-	if (tlen >= 40) {
-		if (p + 40 > end)
-			return XDP_DROP;
-		*(u32 *)(p + 36) = *(u32 *)(sc->reply.tcp + 36);
-	}
 	return XDP_TX;
 }
 
 /*
- * The fast path's decision: what moat_xdp() and moat_g_syn() decide for the
- * same SYN, by the same calls in the same order (land and flags, lists, the
- * port, limits, cookies). SYNs to unprotected ports go the general way.
- * Returns the XDP action and *r, or -1.
+ * The SYN fast path (core/fastsyn.h), for the SYNs a flood and nearly every
+ * client send: what the general path decides for the same SYN, by the same
+ * calls (core/host.h), inline: no global-function calls, no option walk, and
+ * the SYN-ACK stored in whole words. SYNs to unprotected ports go the general
+ * way. Returns the XDP action and *r, or -1 for the general path (which
+ * decides the frame from scratch).
  */
 MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e, struct moat_pkt *pkt,
 			      enum moat_reason *r)
 {
-	const struct moat_policy *pol = e->pol;
 	const struct moat_clock *clk;
 	struct moat_result res;
-	int list;
 
-	if (moat_fast_parse_syn(ctx, pkt))
+	if (moat_fast_parse_syn((u8 *)(long)ctx->data, (u8 *)(long)ctx->data_end, pkt))
 		return -1;
-	if (moat_classify_stateless(MOAT_PARSE_TCP, pkt, r))
+	switch (moat_host_triage(e, MOAT_PARSE_TCP, pkt, r)) {
+	case MOAT_HOST_DONE:
+		return moat_reason_verdict(*r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
+	case MOAT_HOST_SYN:
+		break;
+	default:
 		return -1;
-	list = moat_engine_lists(e, pkt);
-	if (list == MOAT_LIST_DENY) {
-		*r = MOAT_R_DENYLISTED;
-		return XDP_DROP;
 	}
-	if (list == MOAT_LIST_ALLOW) {
-		*r = MOAT_R_ALLOWLISTED;
-		return XDP_PASS;
-	}
-	if (!moat_port_protected(pol, pkt->dport))
-		return -1;
 	clk = moat_clock_get();
 	if (!clk)
 		return -1;
 	e->now_ns = clk->now_ns;
 	e->ts_clock = clk->ts_ms;
-	*r = moat_host_syn(e, pkt, clk->slot, &res);
+	*r = moat_host_syn(e, pkt, clk->slot, have_reqsk, &res);
 	if (*r != MOAT_R_SYN_COOKIE)
 		return moat_reason_verdict(*r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
-	return moat_answer_syn_fast(ctx, pkt, &res.cookie, pol->synack_wscale);
+	return moat_answer_syn_fast(ctx, pkt, &res.cookie, e->pol->synack_wscale);
 }
 
 SEC("xdp")
@@ -586,7 +440,7 @@ int moat_xdp(struct xdp_md *ctx)
 	struct moat_pkt pkt;
 	enum moat_reason r;
 	u32 zero = 0;
-	int st, act;
+	int st, step, act;
 
 	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
@@ -598,29 +452,17 @@ int moat_xdp(struct xdp_md *ctx)
 		goto out;
 	/* The clock is read only by the steps that need it: most packets never do. */
 	st = moat_g_parse(ctx, &pkt);
-	if (moat_classify_stateless(st, &pkt, &r)) {
-		act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
-	} else {
-		int list = moat_engine_lists(&e, &pkt);
-
-		if (list == MOAT_LIST_DENY)
-			r = MOAT_R_DENYLISTED;
-		else if (list == MOAT_LIST_ALLOW)
-			r = MOAT_R_ALLOWLISTED;
-		else if (st != MOAT_PARSE_TCP)
-			r = MOAT_R_NOT_PROTECTED;
-		else if (!moat_is_protected_syn(e.pol, &pkt))
-			r = moat_host_tcp(ctx, &e, &pkt);
-		else
-			goto syn;
-		/* In-window RSTs and SYNs on live connections: the kernel sends the challenge ACK. */
-		act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
+	step = moat_host_triage(&e, st, &pkt, &r);
+	if (step == MOAT_HOST_SYN) {
+		act = moat_g_syn(ctx, &pkt);
+		r = (enum moat_reason)(act >> 8);
+		act &= 0xFF;
+		goto out;
 	}
-	goto out;
-syn:
-	act = moat_g_syn(ctx, &pkt);
-	r = (enum moat_reason)(act >> 8);
-	act &= 0xFF;
+	if (step == MOAT_HOST_SOCKET)
+		r = moat_host_tcp(ctx, &e, &pkt);
+	/* In-window RSTs and SYNs on live connections: the kernel sends the challenge ACK. */
+	act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
 out:
 	moat_count(r);
 	moat_emit(ctx, &pkt, r, rt);
