@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The worker lcores' burst loop. Each worker runs every frame through the
+ * core/ engine on its own tables (no locks: nothing else touches them),
+ * forwards what passes to the paired port, answers SYN cookies and challenge
+ * ACKs out of the port the packet came in on, and frees the rest.
+ */
+#include <string.h>
+
+#include <rte_lcore.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/dp.h"
+
+#include "core/proxy.h"
+#include "core/reply.h"
+#include "flow/sigs.h"
+#include "xdp/moat_maps.h" /* struct moat_event */
+
+/* One in event_sample packets of each drop/tx reason, handed to the control thread. */
+static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_pkt *pkt,
+		     enum moat_reason r, const struct moat_sig_verdict *sv)
+{
+	uint32_t *left = sv->action == MOAT_SIG_ALERT ? &w->ev_left_alert : &w->ev_left[r];
+	struct moat_event ev;
+
+	/* A countdown, not a modulo: no division per dropped or answered packet. */
+	if (!*left)
+		*left = app->event_sample;
+	if (--*left)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = w->eng.now_ns;
+	ev.saddr = pkt->saddr;
+	ev.daddr = pkt->daddr;
+	ev.sport = pkt->sport;
+	ev.dport = pkt->dport;
+	ev.reason = (u8)r;
+	ev.family = pkt->family;
+	ev.ttl = pkt->ttl;
+	ev.tcp_flags = pkt->tcp_flags;
+	ev.ifindex = w->lcore; /* written as "lcore" */
+	ev.cpu = (u32)rte_lcore_id();
+	if (sv->action >= 0) {
+		ev.sig_id = moat_sigs_id(moat_sig_matcher_set(w->sigm), sv->sig);
+		ev.sig_action = (u8)(1 + sv->action);
+	}
+	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
+}
+
+/* An answer (MOAT_TX): queued back out of the port it came in on, or 1 (dropped). */
+static int answer(struct dp_worker *w, struct rte_mbuf *m, struct moat_pkt *pkt,
+		  enum moat_reason r, const struct moat_result *res, struct dp_out *back)
+{
+	struct moat_reply reply;
+
+	if (r == MOAT_R_SYN_COOKIE) {
+		moat_synack_build(&reply, pkt, &res->cookie, w->eng.pol->synack_wscale);
+		if (!dp_write_reply(m, pkt, &reply)) {
+			dp_out_push(back, m);
+			return 0;
+		}
+	} else if (r == MOAT_R_PROXY_ACK) {
+		/* The SYN-ACK goes no further: the client's own ACK answers it. */
+		dp_proxy_established(w, res->flow, back);
+	} else if (!moat_bucket_take(&w->challenges, w->eng.now_ns, DP_CHALLENGE_RATE,
+				     DP_CHALLENGE_RATE / 10)) {
+		w->challenge_limited++;
+	} else if (!dp_answer_challenge(m, pkt, res)) {
+		dp_out_push(back, m);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Decide one frame, parsed by dp_parse() (st, pkt) and keyed, and queue it where it goes:
+ * on to the paired port, back, or nowhere.
+ */
+static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m, int st,
+		    struct moat_pkt *pkt, const struct moat_be_key *key, struct dp_outs *outs)
+{
+	uint16_t src = m->port, dst = app->peer[m->port];
+	struct dp_out *fwd = &outs->port[dst], *back = &outs->port[src];
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	struct moat_sig_verdict sv = { .action = -1 };
+	struct moat_result res;
+	enum moat_reason r;
+
+	if (st < 0) {
+		r = MOAT_R_MALFORMED;
+	} else {
+		r = moat_be_run_parsed(&w->be, &w->eng, st, pkt, key, &res);
+		if (w->sigm)
+			r = (enum moat_reason)moat_sig_after_engine(w->sigm, d, pkt, &res, r,
+								    app->outside[src], w->be.now_s,
+								    &sv);
+	}
+	w->reasons[r]++;
+	w->sig_alerts += sv.action == MOAT_SIG_ALERT;
+	if (app->ev_ring && (moat_reason_verdict(r) != MOAT_PASS || sv.action >= 0))
+		dp_event(app, w, pkt, r, &sv);
+	switch (moat_reason_verdict(r)) {
+	case MOAT_PASS:
+		if (r == MOAT_R_COOKIE_VALID && res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN) {
+			if (dp_proxy_open(app, w, m, pkt, &res, dst, fwd))
+				break;
+			return;
+		}
+		if (res.flow && res.flow->state == MOAT_TCPS_PROXY_SYN && res.dir == 0) {
+			dp_proxy_hold(w, m, &res);
+			return;
+		}
+		if (res.flow)
+			moat_proxy_rewrite(d, pkt, res.flow, res.dir);
+		dp_out_push(fwd, m);
+		return;
+	case MOAT_TX:
+		if (!answer(w, m, pkt, r, &res, back))
+			return;
+		break;
+	default:
+		break;
+	}
+	w->dropped++;
+	rte_pktmbuf_free(m);
+}
+
+/* Send on a port: its TX queue directly, or the port's ring the dispatcher drains. */
+void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
+	     uint16_t n)
+{
+	uint16_t sent;
+
+	if (!n)
+		return;
+	if (app->dispatch)
+		sent = (uint16_t)rte_ring_mp_enqueue_burst(app->tx_ring[port], (void **)v, n, NULL);
+	else
+		sent = rte_eth_tx_burst(port, w->queue, v, n);
+	if (sent < n) {
+		w->tx_full += n - sent;
+		rte_pktmbuf_free_bulk(v + sent, n - sent);
+	}
+}
+
+/*
+ * Parse a frame for process(), one segment first: -1 when it cannot be made
+ * one. Each frame is parsed once, a burst ahead of the engine.
+ */
+static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
+{
+	const uint8_t *d;
+
+	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
+		memset(pkt, 0, sizeof(*pkt)); /* events read it */
+		return -1;
+	}
+	d = rte_pktmbuf_mtod(m, const uint8_t *);
+	return moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
+}
+
+static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, struct dp_outs *outs)
+{
+	struct dp_out *o = &outs->port[port];
+
+	if (!o->n)
+		return;
+	w->fwd += o->n;
+	dp_send(app, w, port, o->v, o->n);
+	o->n = 0;
+}
+
+/* A burst of frames, from any ports: decide each, then send per port. */
+static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbuf **rx, uint16_t n,
+			 struct dp_outs *outs)
+{
+	struct moat_pkt pkts[DP_BURST];
+	struct moat_be_key keys[DP_BURST];
+	int st[DP_BURST];
+	uint16_t i, p;
+
+	w->rx += n;
+	dp_live_load(app, w);
+	/* One clock read per burst: every packet in it arrived "now". */
+	w->eng.now_ns = dp_now_ns(app);
+	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
+	moat_be_set_clock(&w->be, w->eng.now_ns);
+	/*
+	 * Parse, key and start the flow-table loads of the whole burst before
+	 * deciding any frame, each step a loop of its own: a step then reads what
+	 * the one before stored long ago, not narrow stores still in flight (a
+	 * wide read of those stalls until they land).
+	 */
+	for (i = 0; i < n; i++)
+		st[i] = dp_parse(rx[i], &pkts[i]);
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP)
+			keys[i].swapped = moat_flow_key_make(&pkts[i], &keys[i].k);
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP)
+			stab_prefetch(&w->be.flows, &keys[i].k);
+	for (i = 0; i < n; i++)
+		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
+			outs);
+	/* Frames go back out of their own port or on to its peer: the pairs' ports only. */
+	for (p = 0; p < app->n_pairs; p++) {
+		flush_out(app, w, app->pairs[p].in, outs);
+		flush_out(app, w, app->pairs[p].out, outs);
+	}
+}
+
+static void publish_states(struct dp_worker *w)
+{
+	u64 s[MOAT_TCPS_COUNT];
+	int i;
+
+	moat_be_flow_states(&w->be, s);
+	for (i = 0; i < MOAT_TCPS_COUNT; i++)
+		w->states[i] = s[i];
+	w->states_wanted = 0;
+}
+
+/* Between bursts: the control thread's questions, stream sweeps, the proxy's timers. */
+static void housekeeping(struct dp_app *app, struct dp_worker *w)
+{
+	uint64_t now;
+
+	dp_live_load(app, w);
+	if (w->states_wanted)
+		publish_states(w);
+	if (w->list_wanted) {
+		w->list_n = moat_be_flow_list(&w->be, &w->list_filter, w->list_out, w->list_max,
+					      &w->list_matched);
+		__atomic_store_n(&w->list_wanted, 0, __ATOMIC_RELEASE);
+	}
+	now = dp_now_ns(app);
+	if (now >= w->next_sweep_ns) {
+		/* Streams of flows gone quiet (or evicted) give their memory back. */
+		moat_sig_matcher_sweep(w->sigm, (uint32_t)(now / MOAT_NSEC_PER_SEC), DP_STREAM_IDLE_S,
+				       NULL, NULL);
+		w->next_sweep_ns = now + MOAT_NSEC_PER_SEC;
+	}
+	if (now >= w->next_timer_ns) {
+		dp_proxy_timers(app, w, now);
+		w->next_timer_ns = now + MOAT_NSEC_PER_SEC / 10;
+	}
+}
+
+int dp_worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct dp_app *app = container_of(w, struct dp_app, workers[w->id]);
+	static __thread struct dp_outs outs;
+	struct rte_mbuf *rx[DP_BURST];
+	uint16_t n;
+	int p;
+
+	rte_rcu_qsbr_thread_register(app->qsv, w->id);
+	rte_rcu_qsbr_thread_online(app->qsv, w->id);
+	while (!dp_quit) {
+		if (app->dispatch) {
+			n = (uint16_t)rte_ring_sc_dequeue_burst(app->rx_ring[w->id], (void **)rx, DP_BURST,
+								NULL);
+			if (n)
+				handle_burst(app, w, rx, n, &outs);
+		} else {
+			for (p = 0; p < app->n_pairs; p++) {
+				n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
+				if (n)
+					handle_burst(app, w, rx, n, &outs);
+				n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
+				if (n)
+					handle_burst(app, w, rx, n, &outs);
+			}
+		}
+		housekeeping(app, w);
+		rte_rcu_qsbr_quiescent(app->qsv, w->id);
+	}
+	rte_rcu_qsbr_thread_offline(app->qsv, w->id);
+	rte_rcu_qsbr_thread_unregister(app->qsv, w->id);
+	return 0;
+}
+
+/* The worker a frame belongs to: both directions of a flow hash alike. */
+static unsigned int dispatch_worker(const struct dp_app *app, struct rte_mbuf *m)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct moat_pkt pkt;
+	int st = moat_parse(d, d + rte_pktmbuf_data_len(m), &pkt);
+
+	if (st != MOAT_PARSE_TCP && st != MOAT_PARSE_NOT_TCP && st != MOAT_PARSE_FRAGMENT)
+		return 0;
+	if (st != MOAT_PARSE_TCP)
+		pkt.sport = pkt.dport = 0;
+	return moat_flow_hash_sym(&pkt, app->hash_seed) % app->n_workers;
+}
+
+/* A burst from port dealt to the workers' rings by flow. */
+static void deal(struct dp_app *app, uint16_t port)
+{
+	struct rte_mbuf *rx[DP_BURST], *per[DP_MAX_WORKERS][DP_BURST];
+	uint16_t cnt[DP_MAX_WORKERS] = { 0 };
+	uint16_t n = rte_eth_rx_burst(port, 0, rx, DP_BURST), i, sent;
+	unsigned int wk;
+
+	for (i = 0; i < n; i++) {
+		wk = dispatch_worker(app, rx[i]);
+		per[wk][cnt[wk]++] = rx[i];
+	}
+	for (wk = 0; wk < app->n_workers; wk++) {
+		if (!cnt[wk])
+			continue;
+		sent = (uint16_t)rte_ring_sp_enqueue_burst(app->rx_ring[wk], (void **)per[wk], cnt[wk],
+							   NULL);
+		if (sent < cnt[wk]) {
+			app->dispatch_drops += cnt[wk] - sent;
+			rte_pktmbuf_free_bulk(per[wk] + sent, cnt[wk] - sent);
+		}
+	}
+}
+
+/* Reads every port, deals frames to workers, drains the workers' output rings. */
+int dp_dispatcher_main(void *arg)
+{
+	struct dp_app *app = arg;
+	struct rte_mbuf *tx[DP_BURST];
+	uint16_t n, sent, k;
+	int p;
+
+	while (!dp_quit) {
+		for (p = 0; p < 2 * app->n_pairs; p++) {
+			uint16_t port = p & 1 ? app->pairs[p / 2].in : app->pairs[p / 2].out;
+
+			deal(app, port);
+			n = (uint16_t)rte_ring_sc_dequeue_burst(app->tx_ring[port], (void **)tx,
+								DP_BURST, NULL);
+			sent = n ? rte_eth_tx_burst(port, 0, tx, n) : 0;
+			for (k = sent; k < n; k++)
+				rte_pktmbuf_free(tx[k]);
+		}
+	}
+	return 0;
+}
