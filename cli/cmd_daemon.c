@@ -188,12 +188,8 @@ int cmd_limits(struct ctl *ctl, int argc, char **argv)
 	while (opts_next(ctl, &o) > 0)
 		;
 	req = ctl->help ? NULL : limits_request(ctl, &o);
-	if (ctl_stop(ctl)) {
-		json_object_put(req);
-		return ctl->code;
-	}
-	rc = ctl_call(ctl, req, &reply);
-	if (rc)
+	rc = ctl_send(ctl, req, &reply);
+	if (rc || !reply)
 		return rc;
 	if (ctl->json) {
 		ctl_print_json(reply);
@@ -300,12 +296,8 @@ int cmd_flows(struct ctl *ctl, int argc, char **argv)
 	while ((c = opts_next(ctl, &o)) > 0)
 		flows_option(ctl, req, c, optarg);
 	ctl_no_arguments(ctl, &o);
-	if (ctl_stop(ctl)) {
-		json_object_put(req);
-		return ctl->code;
-	}
-	rc = ctl_call(ctl, req, &reply);
-	if (rc)
+	rc = ctl_send(ctl, req, &reply);
+	if (rc || !reply)
 		return rc;
 	if (ctl->json)
 		ctl_print_json(reply);

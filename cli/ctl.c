@@ -260,3 +260,13 @@ int ctl_call(struct ctl *ctl, json_object *req, json_object **reply)
 	return r;
 }
 
+/* The command line read: stop there (help shown, error reported) or send req (consumed). */
+int ctl_send(struct ctl *ctl, json_object *req, json_object **reply)
+{
+	*reply = NULL;
+	if (ctl_stop(ctl)) {
+		json_object_put(req);
+		return ctl->code;
+	}
+	return ctl_call(ctl, req, reply);
+}

@@ -91,6 +91,8 @@ json_object *ctl_request(const char *cmd);
 int ctl_refusal(struct ctl *ctl, json_object *reply);
 /* Send req (consumed) and read the answer: 0 with *reply, or the exit code, reported. */
 int ctl_call(struct ctl *ctl, json_object *req, json_object **reply);
+/* After the command line: ctl_stop, or ctl_call. 0 with *reply, or the exit code (*reply NULL). */
+int ctl_send(struct ctl *ctl, json_object *req, json_object **reply);
 
 /* ---- the commands (cmd_daemon.c, cmd_top.c) ---- */
 int cmd_daemon(struct ctl *ctl, int argc, char **argv);
