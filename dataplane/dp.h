@@ -9,8 +9,8 @@
  *   main.c    arguments, start and stop
  *   ports.c   EAL resources: mbuf pool, ports (RSS or not), rings, worker
  *             tables, lcores
- *   worker.c  the burst loop (RSS queues or behind the dispatcher) and the
- *             dispatcher
+ *   worker.c  the burst loop (RSS queues or behind the dispatcher, chosen at
+ *             start) and the dispatcher
  *   proxy.c   answers written over frames, the SYN proxy's held handshakes
  *   live.c    what the control thread swaps under the workers (RCU): policy,
  *             secrets, signatures
@@ -58,6 +58,10 @@ struct moat_reply;
 struct moat_sig_set;
 struct moat_sig_matcher;
 
+/* Send n frames on a port (its TX queue, or its ring): chosen once at start. */
+typedef void dp_send_fn(struct dp_app *app, struct dp_worker *w, uint16_t port,
+			struct rte_mbuf **v, uint16_t n);
+
 struct dp_pair {
 	uint16_t in;  /* inside port */
 	uint16_t out; /* outside port */
@@ -80,6 +84,7 @@ struct dp_worker {
 	unsigned int lcore;
 	unsigned int id;
 	uint16_t queue;
+	dp_send_fn *send;
 	struct moat_be be;
 	struct moat_engine eng;
 	volatile uint64_t reasons[MOAT_R_COUNT];
@@ -203,11 +208,9 @@ int dp_workers_setup(struct dp_app *app);
 void dp_workers_free(struct dp_app *app);
 int dp_launch(struct dp_app *app);
 
-/* worker.c */
-int dp_worker_main(void *arg);
+/* worker.c: the worker lcores' main for app's mode (each worker's send set to match). */
+lcore_function_t *dp_worker_mode(struct dp_app *app);
 int dp_dispatcher_main(void *arg);
-void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
-	     uint16_t n);
 
 /* proxy.c */
 int dp_write_reply(struct rte_mbuf *m, const struct moat_pkt *pkt, struct moat_reply *r);

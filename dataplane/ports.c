@@ -206,6 +206,7 @@ int dp_launch(struct dp_app *app)
 {
 	unsigned int need = app->n_workers + (app->dispatch ? 1 : 0), k, lcore = -1u;
 	unsigned int lcores[DP_MAX_WORKERS + 1] = { 0 };
+	lcore_function_t *worker_main = dp_worker_mode(app);
 
 	for (k = 0; k < need; k++) {
 		lcore = rte_get_next_lcore(lcore, 1, 0);
@@ -225,7 +226,7 @@ int dp_launch(struct dp_app *app)
 		struct dp_worker *w = &app->workers[k - (app->dispatch ? 1 : 0)];
 
 		w->lcore = lcores[k];
-		rte_eal_remote_launch(dp_worker_main, w, w->lcore);
+		rte_eal_remote_launch(worker_main, w, w->lcore);
 	}
 	fprintf(stderr, "moat-dp: %u worker(s)%s, %d port pair(s), control socket %s\n",
 		app->n_workers,

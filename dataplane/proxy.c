@@ -187,7 +187,7 @@ void dp_proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now)
 		}
 		syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
 		if (syn)
-			dp_send(app, w, p->port, &syn, 1);
+			w->send(app, w, p->port, &syn, 1);
 		p->deadline_ns = now + (MOAT_NSEC_PER_SEC << p->tries);
 		p->tries++;
 	}

@@ -4,6 +4,10 @@
  * core/ engine on its own tables (no locks: nothing else touches them),
  * forwards what passes to the paired port, answers SYN cookies and challenge
  * ACKs out of the port the packet came in on, and frees the rest.
+ *
+ * The mode is chosen once, at launch (dp_worker_mode): a worker polls its RX
+ * queue of every port and sends on its TX queues, or (behind the dispatcher)
+ * reads its ring and sends through the ports' rings. Nothing on the way asks.
  */
 #include <string.h>
 
@@ -128,22 +132,32 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	rte_pktmbuf_free(m);
 }
 
-/* Send on a port: its TX queue directly, or the port's ring the dispatcher drains. */
-void dp_send(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
-	     uint16_t n)
+/* What could not be sent is freed and counted. */
+static inline void sent_tail(struct dp_worker *w, struct rte_mbuf **v, uint16_t n, uint16_t sent)
 {
-	uint16_t sent;
-
-	if (!n)
-		return;
-	if (app->dispatch)
-		sent = (uint16_t)rte_ring_mp_enqueue_burst(app->tx_ring[port], (void **)v, n, NULL);
-	else
-		sent = rte_eth_tx_burst(port, w->queue, v, n);
 	if (sent < n) {
 		w->tx_full += n - sent;
 		rte_pktmbuf_free_bulk(v + sent, n - sent);
 	}
+}
+
+/* RSS mode: the worker's own TX queue of the port. */
+static void send_queue(struct dp_app *app, struct dp_worker *w, uint16_t port,
+		       struct rte_mbuf **v, uint16_t n)
+{
+	(void)app;
+	if (n)
+		sent_tail(w, v, n, rte_eth_tx_burst(port, w->queue, v, n));
+}
+
+/* Behind the dispatcher: the port's ring, which the dispatcher drains. */
+static void send_ring(struct dp_app *app, struct dp_worker *w, uint16_t port, struct rte_mbuf **v,
+		      uint16_t n)
+{
+	if (n)
+		sent_tail(w, v, n,
+			  (uint16_t)rte_ring_mp_enqueue_burst(app->tx_ring[port], (void **)v, n,
+							      NULL));
 }
 
 /*
@@ -169,7 +183,7 @@ static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, st
 	if (!o->n)
 		return;
 	w->fwd += o->n;
-	dp_send(app, w, port, o->v, o->n);
+	w->send(app, w, port, o->v, o->n);
 	o->n = 0;
 }
 
@@ -249,10 +263,16 @@ static void housekeeping(struct dp_app *app, struct dp_worker *w)
 	}
 }
 
-int dp_worker_main(void *arg)
+static struct dp_app *app_of(struct dp_worker *w)
+{
+	return container_of(w, struct dp_app, workers[w->id]);
+}
+
+/* RSS mode (or one worker): the worker polls its queue of every port. */
+static int worker_main_queues(void *arg)
 {
 	struct dp_worker *w = arg;
-	struct dp_app *app = container_of(w, struct dp_app, workers[w->id]);
+	struct dp_app *app = app_of(w);
 	static __thread struct dp_outs outs;
 	struct rte_mbuf *rx[DP_BURST];
 	uint16_t n;
@@ -261,20 +281,13 @@ int dp_worker_main(void *arg)
 	rte_rcu_qsbr_thread_register(app->qsv, w->id);
 	rte_rcu_qsbr_thread_online(app->qsv, w->id);
 	while (!dp_quit) {
-		if (app->dispatch) {
-			n = (uint16_t)rte_ring_sc_dequeue_burst(app->rx_ring[w->id], (void **)rx, DP_BURST,
-								NULL);
+		for (p = 0; p < app->n_pairs; p++) {
+			n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
 			if (n)
 				handle_burst(app, w, rx, n, &outs);
-		} else {
-			for (p = 0; p < app->n_pairs; p++) {
-				n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
-				if (n)
-					handle_burst(app, w, rx, n, &outs);
-				n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
-				if (n)
-					handle_burst(app, w, rx, n, &outs);
-			}
+			n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
+			if (n)
+				handle_burst(app, w, rx, n, &outs);
 		}
 		housekeeping(app, w);
 		rte_rcu_qsbr_quiescent(app->qsv, w->id);
@@ -282,6 +295,39 @@ int dp_worker_main(void *arg)
 	rte_rcu_qsbr_thread_offline(app->qsv, w->id);
 	rte_rcu_qsbr_thread_unregister(app->qsv, w->id);
 	return 0;
+}
+
+/* Behind the dispatcher: the worker reads its ring. */
+static int worker_main_ring(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct dp_app *app = app_of(w);
+	static __thread struct dp_outs outs;
+	struct rte_ring *ring = app->rx_ring[w->id];
+	struct rte_mbuf *rx[DP_BURST];
+	uint16_t n;
+
+	rte_rcu_qsbr_thread_register(app->qsv, w->id);
+	rte_rcu_qsbr_thread_online(app->qsv, w->id);
+	while (!dp_quit) {
+		n = (uint16_t)rte_ring_sc_dequeue_burst(ring, (void **)rx, DP_BURST, NULL);
+		if (n)
+			handle_burst(app, w, rx, n, &outs);
+		housekeeping(app, w);
+		rte_rcu_qsbr_quiescent(app->qsv, w->id);
+	}
+	rte_rcu_qsbr_thread_offline(app->qsv, w->id);
+	rte_rcu_qsbr_thread_unregister(app->qsv, w->id);
+	return 0;
+}
+
+lcore_function_t *dp_worker_mode(struct dp_app *app)
+{
+	unsigned int k;
+
+	for (k = 0; k < app->n_workers; k++)
+		app->workers[k].send = app->dispatch ? send_ring : send_queue;
+	return app->dispatch ? worker_main_ring : worker_main_queues;
 }
 
 /* The worker a frame belongs to: both directions of a flow hash alike. */
