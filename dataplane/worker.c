@@ -18,10 +18,10 @@
 
 #include "dataplane/dp.h"
 
+#include "core/event.h"
 #include "core/proxy.h"
 #include "core/reply.h"
 #include "flow/sigs.h"
-#include "xdp/moat_maps.h" /* struct moat_event */
 
 /* One in event_sample packets of each drop/tx reason, handed to the control thread. */
 static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_pkt *pkt,
