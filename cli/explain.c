@@ -366,11 +366,13 @@ int moat_explain(const struct explain_opts *o, FILE *out, FILE *err)
 		rc = EXPLAIN_ERR_INPUT;
 		goto out_cfg;
 	}
-	if (moat_be_init(&x.be, &x.cfg, EXPLAIN_TABLE_SEED)) {
+	if (moat_be_init(&x.be, x.cfg.flow_table_size, x.cfg.source_table_size,
+			 EXPLAIN_TABLE_SEED)) {
 		fprintf(err, "moatctl explain: out of memory for tables\n");
 		rc = EXPLAIN_ERR_INPUT;
 		goto out_pcap;
 	}
+	moat_be_use(&x.be, &x.cfg.pol, &x.cfg.allow, &x.cfg.deny);
 	x.eng.pol = &x.cfg.pol;
 	x.eng.sec = &explain_secrets;
 	x.eng.be = &x.be;

@@ -224,6 +224,7 @@ void dp_proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moat_re
 void dp_proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now);
 
 /* live.c */
+int dp_live_tables(struct dp_app *app, struct dp_worker *w, uint64_t seed);
 void dp_live_load(struct dp_app *app, struct dp_worker *w);
 void dp_publish_config(struct dp_app *app, struct moat_config *next);
 void dp_install_secrets(struct dp_app *app, const struct moat_cookie_secrets *s);

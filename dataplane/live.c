@@ -16,13 +16,23 @@
 #include "control/config.h"
 #include "flow/sigs.h"
 
+/* A worker's tables, sized by the config moat-dp started with, and what it reads live. */
+int dp_live_tables(struct dp_app *app, struct dp_worker *w, uint64_t seed)
+{
+	if (moat_be_init(&w->be, app->cfg->flow_table_size, app->cfg->source_table_size, seed))
+		return -ENOMEM;
+	w->eng.be = &w->be;
+	dp_live_load(app, w);
+	return 0;
+}
+
 void dp_live_load(struct dp_app *app, struct dp_worker *w)
 {
 	struct moat_config *live = __atomic_load_n(&app->live, __ATOMIC_ACQUIRE);
 	struct dp_sigs *sg = __atomic_load_n(&app->sigs, __ATOMIC_ACQUIRE);
 
 	w->eng.pol = &live->pol;
-	w->be.cfg = live;
+	moat_be_use(&w->be, &live->pol, &live->allow, &live->deny);
 	w->eng.sec = __atomic_load_n(&app->secrets, __ATOMIC_ACQUIRE);
 	w->sigm = sg ? sg->m[w->id] : NULL;
 }

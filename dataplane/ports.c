@@ -185,10 +185,8 @@ int dp_workers_setup(struct dp_app *app)
 		w->id = k;
 		w->queue = app->dispatch ? 0 : (uint16_t)k; /* RSS: a queue of each port per worker */
 		moat_bucket_init(&w->challenges, 0, DP_CHALLENGE_RATE / 10);
-		if (moat_be_init(&w->be, app->cfg, rte_rand()))
+		if (dp_live_tables(app, w, rte_rand()))
 			return -ENOMEM;
-		w->eng.be = &w->be;
-		dp_live_load(app, w);
 	}
 	return app->dispatch ? rings_setup(app) : 0;
 }

@@ -56,7 +56,7 @@ static void release_source(struct moat_be *be, const struct moat_addr *a, u8 fam
 static void release_counted(struct moat_be *be, const struct moat_flow_key *k, struct moat_flow *f,
 			    unsigned int orig_is_b)
 {
-	const struct moat_policy *pol = &be->cfg->pol;
+	const struct moat_policy *pol = be->pol;
 	u8 family = moat_flow_key_family(k);
 	struct moat_addr origin;
 
@@ -96,14 +96,14 @@ static int dest_rank(const void *key, const void *val, void *ctx)
 	return 1;
 }
 
-int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
+int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 {
 	/*
 	 * Flows: 64-slot buckets at 92% so the configured count fits (docs/engine.md,
 	 * Tables); a flood's SYN_SENT in a bucket's first window is victim enough.
 	 */
 	const struct stab_conf flows = {
-		.entries = cfg->flow_table_size,
+		.entries = n_flows,
 		.ways = 64,
 		.load_pct = 92,
 		.rank_enough = FLOW_RANK_SYN_SENT,
@@ -114,7 +114,7 @@ int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
 		.seed = seed,
 	};
 	const struct stab_conf sources = {
-		.entries = cfg->source_table_size,
+		.entries = n_sources,
 		.key_size = sizeof(struct moat_src_key),
 		.val_size = sizeof(struct moat_source),
 		.val_align = _Alignof(struct moat_source),
@@ -130,7 +130,6 @@ int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed)
 	int r;
 
 	memset(be, 0, sizeof(*be));
-	be->cfg = cfg;
 	r = stab_init(&be->flows, &flows);
 	if (!r)
 		r = stab_init(&be->sources, &sources);
@@ -235,9 +234,9 @@ size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
-	if (!be->cfg->allow.n && !be->cfg->deny.n)
+	if (!be->allow->n && !be->deny->n)
 		return MOAT_LIST_NONE;
-	return moat_lists_decide(&be->cfg->allow, &be->cfg->deny, a, family);
+	return moat_lists_decide(be->allow, be->deny, a, family);
 }
 
 /*
@@ -314,7 +313,7 @@ MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct 
 		return NULL;
 	if (created) {
 		const struct moat_limits *l = plen == (family == 6 ? 128u : 32u) ?
-						      &be->cfg->pol.source : &be->cfg->pol.prefix;
+						      &be->pol->source : &be->pol->prefix;
 		u32 burst = l->syn_burst ? l->syn_burst : l->syn_rate;
 
 		moat_bucket_init(&s->syn, now_ns, burst ? burst : 1);

@@ -2,14 +2,15 @@
 /*
  * The core/ engine's backend for userspace with inline semantics: bounded
  * set-associative tables for flows, limiter records and per-destination flood
- * detectors, and linear allow/deny lists. Used by `moatctl explain`.
+ * detectors, and the allow/deny lists. Used by moat-dp (one per worker) and
+ * `moatctl explain`.
  */
 #ifndef MOAT_FLOW_BACKEND_H
 #define MOAT_FLOW_BACKEND_H
 
 #include <stdbool.h>
 
-#include "control/config.h"
+#include "flow/cidr.h"
 #include "flow/stab.h"
 #include "core/flowkey.h"
 #include "core/policy.h"
@@ -33,13 +34,33 @@ struct moat_be {
 	struct stab flows;
 	struct stab sources; /* struct moat_src_key -> struct moat_source */
 	struct stab dests;   /* struct moat_dst_key -> struct moat_trigger */
-	const struct moat_config *cfg;
+	/* What it reads of the configuration (moat_be_use): the policy and the lists. */
+	const struct moat_policy *pol;
+	const struct moat_cidr_list *allow;
+	const struct moat_cidr_list *deny;
 	u32 now_s;
 	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
 };
 
-int moat_be_init(struct moat_be *be, const struct moat_config *cfg, u64 seed);
+/*
+ * Tables for n_flows flows and n_sources limiter records, their hashes seeded
+ * with seed. Then moat_be_use, before the first packet.
+ */
+int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed);
 void moat_be_free(struct moat_be *be);
+/*
+ * The policy (limiter records are made and given back by it) and the allow
+ * and deny lists from now on: at start and on every reload; they must stay
+ * until the next call. What the tables hold stays.
+ */
+static inline void moat_be_use(struct moat_be *be, const struct moat_policy *pol,
+			       const struct moat_cidr_list *allow,
+			       const struct moat_cidr_list *deny)
+{
+	be->pol = pol;
+	be->allow = allow;
+	be->deny = deny;
+}
 /* Called once per packet before the engine runs: the clock for expiry decisions. */
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);
 /* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */

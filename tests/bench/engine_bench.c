@@ -108,8 +108,9 @@ int main(int argc, char **argv)
 		u64 t0;
 
 		/* A fresh backend each pass, outside the timed region: every pass sees the capture as new. */
-		if (moat_be_init(&be, &cfg, 7))
+		if (moat_be_init(&be, cfg.flow_table_size, cfg.source_table_size, 7))
 			return 1;
+		moat_be_use(&be, &cfg.pol, &cfg.allow, &cfg.deny);
 		eng.be = &be;
 		t0 = now_ns();
 		for (i = 0; i < n; i++) {

@@ -120,8 +120,9 @@ static int be_make(struct moat_be *be, struct moat_config *cfg, size_t capacity)
 	moat_config_defaults(cfg);
 	cfg->flow_table_size = (unsigned int)capacity;
 	cfg->source_table_size = 64;
-	if (moat_be_init(be, cfg, 7))
+	if (moat_be_init(be, cfg->flow_table_size, cfg->source_table_size, 7))
 		return -1;
+	moat_be_use(be, &cfg->pol, &cfg->allow, &cfg->deny);
 	be->now_s = 1000;
 	return 0;
 }

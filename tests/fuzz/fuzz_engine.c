@@ -53,8 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.flow_table_size = 64;
 	cfg.source_table_size = 64;
 	policy_from_byte(&cfg, data[0]);
-	if (moat_be_init(&be, &cfg, 42))
+	if (moat_be_init(&be, cfg.flow_table_size, cfg.source_table_size, 42))
 		abort();
+	moat_be_use(&be, &cfg.pol, &cfg.allow, &cfg.deny);
 	eng.pol = &cfg.pol;
 	eng.be = &be;
 	while (off + 3 <= size && frames++ < 16) {
