@@ -263,32 +263,46 @@ static void housekeeping(struct dp_app *app, struct dp_worker *w)
 	}
 }
 
-static struct dp_app *app_of(struct dp_worker *w)
+/* RSS mode (or one worker): a burst from the worker's queue of every port. */
+static void poll_queues(struct dp_app *app, struct dp_worker *w, struct dp_outs *outs)
 {
-	return container_of(w, struct dp_app, workers[w->id]);
-}
-
-/* RSS mode (or one worker): the worker polls its queue of every port. */
-static int worker_main_queues(void *arg)
-{
-	struct dp_worker *w = arg;
-	struct dp_app *app = app_of(w);
-	static __thread struct dp_outs outs;
 	struct rte_mbuf *rx[DP_BURST];
 	uint16_t n;
 	int p;
 
+	for (p = 0; p < app->n_pairs; p++) {
+		n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
+		if (n)
+			handle_burst(app, w, rx, n, outs);
+		n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
+		if (n)
+			handle_burst(app, w, rx, n, outs);
+	}
+}
+
+/* Behind the dispatcher: a burst from the worker's ring. */
+static void poll_ring(struct dp_app *app, struct dp_worker *w, struct dp_outs *outs)
+{
+	struct rte_mbuf *rx[DP_BURST];
+	uint16_t n;
+
+	n = (uint16_t)rte_ring_sc_dequeue_burst(app->rx_ring[w->id], (void **)rx, DP_BURST, NULL);
+	if (n)
+		handle_burst(app, w, rx, n, outs);
+}
+
+typedef void dp_poll_fn(struct dp_app *app, struct dp_worker *w, struct dp_outs *outs);
+
+/* A worker's life around one way of reading frames: inlined into each main, poll with it. */
+static inline __attribute__((always_inline)) int worker_run(struct dp_worker *w, dp_poll_fn *poll)
+{
+	struct dp_app *app = container_of(w, struct dp_app, workers[w->id]);
+	static __thread struct dp_outs outs;
+
 	rte_rcu_qsbr_thread_register(app->qsv, w->id);
 	rte_rcu_qsbr_thread_online(app->qsv, w->id);
 	while (!dp_quit) {
-		for (p = 0; p < app->n_pairs; p++) {
-			n = rte_eth_rx_burst(app->pairs[p].out, w->queue, rx, DP_BURST);
-			if (n)
-				handle_burst(app, w, rx, n, &outs);
-			n = rte_eth_rx_burst(app->pairs[p].in, w->queue, rx, DP_BURST);
-			if (n)
-				handle_burst(app, w, rx, n, &outs);
-		}
+		poll(app, w, &outs);
 		housekeeping(app, w);
 		rte_rcu_qsbr_quiescent(app->qsv, w->id);
 	}
@@ -297,28 +311,14 @@ static int worker_main_queues(void *arg)
 	return 0;
 }
 
-/* Behind the dispatcher: the worker reads its ring. */
+static int worker_main_queues(void *arg)
+{
+	return worker_run(arg, poll_queues);
+}
+
 static int worker_main_ring(void *arg)
 {
-	struct dp_worker *w = arg;
-	struct dp_app *app = app_of(w);
-	static __thread struct dp_outs outs;
-	struct rte_ring *ring = app->rx_ring[w->id];
-	struct rte_mbuf *rx[DP_BURST];
-	uint16_t n;
-
-	rte_rcu_qsbr_thread_register(app->qsv, w->id);
-	rte_rcu_qsbr_thread_online(app->qsv, w->id);
-	while (!dp_quit) {
-		n = (uint16_t)rte_ring_sc_dequeue_burst(ring, (void **)rx, DP_BURST, NULL);
-		if (n)
-			handle_burst(app, w, rx, n, &outs);
-		housekeeping(app, w);
-		rte_rcu_qsbr_quiescent(app->qsv, w->id);
-	}
-	rte_rcu_qsbr_thread_offline(app->qsv, w->id);
-	rte_rcu_qsbr_thread_unregister(app->qsv, w->id);
-	return 0;
+	return worker_run(arg, poll_ring);
 }
 
 lcore_function_t *dp_worker_mode(struct dp_app *app)
