@@ -4,6 +4,7 @@
  * node tree (with line marks), then walked against a table of known keys.
  */
 #include "control/config.h"
+#include "control/config_yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,14 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
-
-struct cfg_ctx {
-	const char *path;
-	yaml_document_t *doc;
-	struct moat_config *cfg;
-	char *err;
-	size_t errlen;
-};
 
 enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS };
 
@@ -100,7 +93,7 @@ static const struct key_spec top_keys[] = {
 	{ 0 },
 };
 
-static int cfg_error(struct cfg_ctx *c, const yaml_node_t *node, const char *key, const char *fmt,
+int cfg_error(struct cfg_ctx *c, const yaml_node_t *node, const char *key, const char *fmt,
 		     ...)
 {
 	size_t n;
@@ -120,12 +113,12 @@ static int cfg_error(struct cfg_ctx *c, const yaml_node_t *node, const char *key
 	return -EINVAL;
 }
 
-static const char *scalar(const yaml_node_t *n)
+const char *cfg_scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
-static const char *node_kind(const yaml_node_t *n)
+const char *cfg_node_kind(const yaml_node_t *n)
 {
 	switch (n->type) {
 	case YAML_MAPPING_NODE: return "a mapping";
@@ -138,17 +131,17 @@ static const char *node_kind(const yaml_node_t *n)
  * What the operator wrote, for error messages: 'plain', a quoted string "...",
  * a list, a mapping. A quoted number is named as such: the quotes are the fault.
  */
-static const char *value_text(const yaml_node_t *n, char *buf, size_t len)
+const char *cfg_value_text(const yaml_node_t *n, char *buf, size_t len)
 {
 	if (n->type == YAML_SCALAR_NODE) {
 		if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 		    n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
-			snprintf(buf, len, "a quoted string \"%s\"", scalar(n));
+			snprintf(buf, len, "a quoted string \"%s\"", cfg_scalar(n));
 		else
-			snprintf(buf, len, "'%s'", scalar(n));
+			snprintf(buf, len, "'%s'", cfg_scalar(n));
 		return buf;
 	}
-	return node_kind(n);
+	return cfg_node_kind(n);
 }
 
 static void store_int(struct moat_config *cfg, const struct key_spec *k, long long v)
@@ -163,15 +156,14 @@ static void store_int(struct moat_config *cfg, const struct key_spec *k, long lo
 	}
 }
 
-/* Plain decimal integers only: '1e3', '0x10', '12abc' and quoted numbers are refused. */
-static int parse_int(const yaml_node_t *n, long long *out)
+int cfg_parse_int(const yaml_node_t *n, long long *out)
 {
 	const char *s;
 	char *end;
 
 	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return -EINVAL;
-	s = scalar(n);
+	s = cfg_scalar(n);
 	if (!*s || (s[0] != '-' && (s[0] < '0' || s[0] > '9')))
 		return -EINVAL;
 	errno = 0;
@@ -185,9 +177,9 @@ static int load_int(struct cfg_ctx *c, const struct key_spec *k, const char *pat
 	char vb[128];
 	long long v;
 
-	if (parse_int(n, &v))
+	if (cfg_parse_int(n, &v))
 		return cfg_error(c, n, path, "expected an integer %lld..%lld, got %s", k->min, k->max,
-				 value_text(n, vb, sizeof(vb)));
+				 cfg_value_text(n, vb, sizeof(vb)));
 	if (v < k->min || v > k->max)
 		return cfg_error(c, n, path, "%lld is out of range %lld..%lld", v, k->min, k->max);
 	store_int(c->cfg, k, v);
@@ -203,12 +195,12 @@ static int load_bool(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 
 	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		for (i = 0; yes[i]; i++)
-			if (!strcmp(scalar(n), yes[i])) {
+			if (!strcmp(cfg_scalar(n), yes[i])) {
 				*(bool *)((char *)c->cfg + k->off) = true;
 				return 0;
 			}
 		for (i = 0; no[i]; i++)
-			if (!strcmp(scalar(n), no[i])) {
+			if (!strcmp(cfg_scalar(n), no[i])) {
 				*(bool *)((char *)c->cfg + k->off) = false;
 				return 0;
 			}
@@ -217,7 +209,7 @@ static int load_bool(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 		char vb[128];
 
 		return cfg_error(c, n, path, "expected true or false, got %s",
-				 value_text(n, vb, sizeof(vb)));
+				 cfg_value_text(n, vb, sizeof(vb)));
 	}
 }
 
@@ -229,7 +221,7 @@ static int load_enum(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 
 	if (n->type == YAML_SCALAR_NODE) {
 		for (i = 0; k->names[i]; i++)
-			if (!strcmp(scalar(n), k->names[i])) {
+			if (!strcmp(cfg_scalar(n), k->names[i])) {
 				store_int(c->cfg, k, i);
 				return 0;
 			}
@@ -240,7 +232,7 @@ static int load_enum(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 	}
 	return cfg_error(c, n, path, "expected one of %s, got %s%s%s", choices,
 			 n->type == YAML_SCALAR_NODE ? "'" : "",
-			 n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n),
+			 n->type == YAML_SCALAR_NODE ? cfg_scalar(n) : cfg_node_kind(n),
 			 n->type == YAML_SCALAR_NODE ? "'" : "");
 }
 
@@ -250,35 +242,29 @@ static int load_string(struct cfg_ctx *c, const struct key_spec *k, const char *
 	char *dst = (char *)c->cfg + k->off;
 
 	if (n->type != YAML_SCALAR_NODE)
-		return cfg_error(c, n, path, "expected a string, got %s", node_kind(n));
-	if (strlen(scalar(n)) >= k->size)
+		return cfg_error(c, n, path, "expected a string, got %s", cfg_node_kind(n));
+	if (strlen(cfg_scalar(n)) >= k->size)
 		return cfg_error(c, n, path, "longer than %zu characters", k->size - 1);
-	strcpy(dst, scalar(n));
+	strcpy(dst, cfg_scalar(n));
 	return 0;
 }
 
-static int expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
+int cfg_expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 {
 	if (n->type == YAML_SEQUENCE_NODE)
 		return 0;
 	/* `key:` with nothing after it is an empty list, as operators write it. */
-	if (n->type == YAML_SCALAR_NODE && !*scalar(n) &&
+	if (n->type == YAML_SCALAR_NODE && !*cfg_scalar(n) &&
 	    n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 		return 1;
-	return cfg_error(c, n, path, "expected a list, got %s", node_kind(n));
+	return cfg_error(c, n, path, "expected a list, got %s", cfg_node_kind(n));
 }
-
-#define FOR_EACH_ITEM(c, n, item)                                                                  \
-	for (yaml_node_item_t *it_ = (n)->data.sequence.items.start;                               \
-	     it_ < (n)->data.sequence.items.top &&                                                 \
-	     ((item) = yaml_document_get_node((c)->doc, *it_)) != NULL;                            \
-	     it_++)
 
 static int load_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 {
 	const yaml_node_t *item;
 	long long v;
-	int r = expect_list(c, path, n);
+	int r = cfg_expect_list(c, path, n);
 
 	if (r)
 		return r < 0 ? r : 0;
@@ -286,9 +272,9 @@ static int load_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 	{
 		char vb[128];
 
-		if (parse_int(item, &v) || v < 1 || v > 65535)
+		if (cfg_parse_int(item, &v) || v < 1 || v > 65535)
 			return cfg_error(c, item, path, "expected a TCP port 1..65535, got %s",
-					 value_text(item, vb, sizeof(vb)));
+					 cfg_value_text(item, vb, sizeof(vb)));
 		moat_policy_protect_port(&c->cfg->pol, (u16)v);
 	}
 	return 0;
@@ -300,17 +286,17 @@ static int load_cidrs(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	struct moat_cidr_list *l = (struct moat_cidr_list *)((char *)c->cfg + k->off);
 	const yaml_node_t *item;
 	struct moat_cidr cidr;
-	int r = expect_list(c, path, n);
+	int r = cfg_expect_list(c, path, n);
 
 	if (r)
 		return r < 0 ? r : 0;
 	FOR_EACH_ITEM(c, n, item)
 	{
-		if (item->type != YAML_SCALAR_NODE || moat_cidr_parse(scalar(item), &cidr))
+		if (item->type != YAML_SCALAR_NODE || moat_cidr_parse(cfg_scalar(item), &cidr))
 			return cfg_error(c, item, path,
 					 "expected an IPv4 or IPv6 CIDR like 192.0.2.0/24, got %s%s%s",
 					 item->type == YAML_SCALAR_NODE ? "'" : "",
-					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
+					 item->type == YAML_SCALAR_NODE ? cfg_scalar(item) : cfg_node_kind(item),
 					 item->type == YAML_SCALAR_NODE ? "'" : "");
 		if (moat_cidr_list_add(l, &cidr))
 			return -ENOMEM;
@@ -321,24 +307,24 @@ static int load_cidrs(struct cfg_ctx *c, const struct key_spec *k, const char *p
 static int load_ifaces(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 {
 	const yaml_node_t *item;
-	int r = expect_list(c, path, n);
+	int r = cfg_expect_list(c, path, n);
 
 	if (r)
 		return r < 0 ? r : 0;
 	FOR_EACH_ITEM(c, n, item)
 	{
-		size_t len = item->type == YAML_SCALAR_NODE ? strlen(scalar(item)) : 0;
+		size_t len = item->type == YAML_SCALAR_NODE ? strlen(cfg_scalar(item)) : 0;
 
 		char vb[128];
 
 		if (!len || len >= MOAT_IFNAME_LEN)
 			return cfg_error(c, item, path,
 					 "expected an interface name of 1..15 characters, got %s",
-					 value_text(item, vb, sizeof(vb)));
+					 cfg_value_text(item, vb, sizeof(vb)));
 		if (c->cfg->n_interfaces == MOAT_MAX_INTERFACES)
 			return cfg_error(c, item, path, "more than %d interfaces",
 					 MOAT_MAX_INTERFACES);
-		memcpy(c->cfg->interfaces[c->cfg->n_interfaces++], scalar(item), len + 1);
+		memcpy(c->cfg->interfaces[c->cfg->n_interfaces++], cfg_scalar(item), len + 1);
 	}
 	return 0;
 }
@@ -351,251 +337,35 @@ static int load_argv(struct cfg_ctx *c, const struct key_spec *k, const char *pa
 	const yaml_node_t *item;
 	bool own_args = false;
 	size_t used = 0;
-	int r = expect_list(c, path, n);
+	int r = cfg_expect_list(c, path, n);
 
 	c->cfg->dp_argc = 0;
 	if (r)
 		return r < 0 ? r : 0;
 	FOR_EACH_ITEM(c, n, item)
 	{
-		size_t len = item->type == YAML_SCALAR_NODE ? strlen(scalar(item)) : 0;
+		size_t len = item->type == YAML_SCALAR_NODE ? strlen(cfg_scalar(item)) : 0;
 
 		if (item->type != YAML_SCALAR_NODE)
 			return cfg_error(c, item, path, "expected a word of the command, got %s",
-					 node_kind(item));
+					 cfg_node_kind(item));
 		/* After "--", moat-dp's own options: moatd adds these two so they agree with it. */
-		if (own_args && (!strcmp(scalar(item), "--config") || !strcmp(scalar(item), "-c") ||
-				 !strcmp(scalar(item), "--socket") || !strcmp(scalar(item), "-s")))
+		if (own_args && (!strcmp(cfg_scalar(item), "--config") || !strcmp(cfg_scalar(item), "-c") ||
+				 !strcmp(cfg_scalar(item), "--socket") || !strcmp(cfg_scalar(item), "-s")))
 			return cfg_error(c, item, path,
 					 "leave out %s: moatd adds --config (its own file) and --socket (dpdk.socket)",
-					 scalar(item));
-		own_args = own_args || !strcmp(scalar(item), "--");
+					 cfg_scalar(item));
+		own_args = own_args || !strcmp(cfg_scalar(item), "--");
 		if (used + len + 1 > k->size)
 			return cfg_error(c, item, path, "the command is longer than %zu characters",
 					 k->size - 1);
-		memcpy(dst + used, scalar(item), len + 1);
+		memcpy(dst + used, cfg_scalar(item), len + 1);
 		used += len + 1;
 		c->cfg->dp_argc++;
 	}
 	return 0;
 }
 
-
-/* ---- signatures: a list of mappings ---------------------------------------- */
-
-static const char *const sig_action_names[] = { "drop", "alert", NULL };
-static const char *const sig_dir_names[] = { "any", "to_server", "to_client", NULL };
-static const char *const sig_flag_names[] = { "caseless", "dotall", "multiline", "utf8", "ucp", NULL };
-
-static int name_index(const yaml_node_t *n, const char *const *names)
-{
-	int i;
-
-	if (n->type != YAML_SCALAR_NODE)
-		return -1;
-	for (i = 0; names[i]; i++)
-		if (!strcmp(scalar(n), names[i]))
-			return i;
-	return -1;
-}
-
-static void names_text(const char *const *names, char *buf, size_t len)
-{
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; names[i]; i++) {
-		strncat(buf, i ? " | " : "", len - strlen(buf) - 1);
-		strncat(buf, names[i], len - strlen(buf) - 1);
-	}
-}
-
-static int sig_enum(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
-		    const char *const *names, int *out)
-{
-	char choices[128], vb[128];
-
-	*out = name_index(n, names);
-	if (*out >= 0)
-		return 0;
-	names_text(names, choices, sizeof(choices));
-	return cfg_error(c, n, path, "expected one of %s, got %s", choices,
-			 value_text(n, vb, sizeof(vb)));
-}
-
-static int sig_flags(struct cfg_ctx *c, const char *path, const yaml_node_t *n, unsigned int *out)
-{
-	const yaml_node_t *item;
-	char choices[128], vb[128];
-	int r = expect_list(c, path, n), i;
-
-	*out = 0;
-	if (r)
-		return r < 0 ? r : 0;
-	FOR_EACH_ITEM(c, n, item)
-	{
-		i = name_index(item, sig_flag_names);
-		if (i < 0) {
-			names_text(sig_flag_names, choices, sizeof(choices));
-			return cfg_error(c, item, path, "unknown flag %s (%s)",
-					 value_text(item, vb, sizeof(vb)), choices);
-		}
-		*out |= 1u << i;
-	}
-	return 0;
-}
-
-/* 80, or "1024-65535": a list of ports and ranges. */
-static int sig_ports(struct cfg_ctx *c, const char *path, const yaml_node_t *n,
-		     struct moat_port_ranges *pr)
-{
-	const yaml_node_t *item;
-	int r = expect_list(c, path, n);
-
-	pr->n = 0;
-	if (r)
-		return r < 0 ? r : 0;
-	FOR_EACH_ITEM(c, n, item)
-	{
-		unsigned int lo, hi;
-		char extra;
-		int k = item->type == YAML_SCALAR_NODE ?
-				sscanf(scalar(item), "%u-%u%c", &lo, &hi, &extra) : 0;
-
-		if (k == 1)
-			hi = lo;
-		if ((k != 1 && k != 2) || !lo || lo > hi || hi > 65535)
-			return cfg_error(c, item, path,
-					 "expected a TCP port 1..65535 or a range like 1024-65535, got %s%s%s",
-					 item->type == YAML_SCALAR_NODE ? "'" : "",
-					 item->type == YAML_SCALAR_NODE ? scalar(item) : node_kind(item),
-					 item->type == YAML_SCALAR_NODE ? "'" : "");
-		if (pr->n == MOAT_SIG_PORT_RANGES)
-			return cfg_error(c, item, path, "more than %d ports or ranges",
-					 MOAT_SIG_PORT_RANGES);
-		pr->lo[pr->n] = (unsigned short)lo;
-		pr->hi[pr->n] = (unsigned short)hi;
-		pr->n++;
-	}
-	return 0;
-}
-
-static int sig_text(struct cfg_ctx *c, const char *path, const yaml_node_t *n, char **out)
-{
-	if (n->type != YAML_SCALAR_NODE)
-		return cfg_error(c, n, path, "expected a string, got %s", node_kind(n));
-	free(*out);
-	*out = strdup(scalar(n));
-	return *out ? 0 : -ENOMEM;
-}
-
-static int sig_field(struct cfg_ctx *c, struct moat_sig_rule *s, const char *key, const char *path,
-		     const yaml_node_t *v)
-{
-	long long id;
-	char vb[128];
-	int e;
-
-	if (!strcmp(key, "id")) {
-		if (parse_int(v, &id) || id < 1 || id > 0xffffffffLL)
-			return cfg_error(c, v, path, "expected an integer 1..4294967295, got %s",
-					 value_text(v, vb, sizeof(vb)));
-		s->id = (unsigned int)id;
-		return 0;
-	}
-	if (!strcmp(key, "msg"))
-		return sig_text(c, path, v, &s->msg);
-	if (!strcmp(key, "pattern")) {
-		if (v->type == YAML_SCALAR_NODE && !*scalar(v))
-			return cfg_error(c, v, path, "an empty pattern matches everything");
-		s->pattern_line = (unsigned int)v->start_mark.line + 1;
-		return sig_text(c, path, v, &s->pattern);
-	}
-	if (!strcmp(key, "flags"))
-		return sig_flags(c, path, v, &s->flags);
-	if (!strcmp(key, "proto")) {
-		if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "tcp"))
-			return 0;
-		return cfg_error(c, v, path, "expected tcp (moat matches TCP payloads), got %s",
-				 value_text(v, vb, sizeof(vb)));
-	}
-	if (!strcmp(key, "src_ports"))
-		return sig_ports(c, path, v, &s->sport);
-	if (!strcmp(key, "dst_ports"))
-		return sig_ports(c, path, v, &s->dport);
-	if (!strcmp(key, "direction")) {
-		if (sig_enum(c, path, v, sig_dir_names, &e))
-			return -EINVAL;
-		s->dir = (enum moat_sig_dir)e;
-		return 0;
-	}
-	if (!strcmp(key, "action")) {
-		if (sig_enum(c, path, v, sig_action_names, &e))
-			return -EINVAL;
-		s->action = (enum moat_sig_action)e;
-		return 0;
-	}
-	return cfg_error(c, v, NULL,
-			 "unknown key '%s' (a signature has id, msg, pattern, flags, proto, src_ports, dst_ports, direction, action)",
-			 path);
-}
-
-static int load_sig(struct cfg_ctx *c, const char *prefix, const yaml_node_t *map,
-		    struct moat_sig_rule *s)
-{
-	yaml_node_pair_t *pair;
-
-	if (map->type != YAML_MAPPING_NODE)
-		return cfg_error(c, map, prefix, "expected a mapping (id, pattern, ...), got %s",
-				 node_kind(map));
-	s->line = (unsigned int)map->start_mark.line + 1;
-	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pair->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pair->value);
-		char path[200];
-
-		if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
-			return cfg_error(c, kn, prefix, "keys must be plain names");
-		snprintf(path, sizeof(path), "%s.%s", prefix, scalar(kn));
-		if (sig_field(c, s, scalar(kn), path, vn))
-			return -EINVAL;
-	}
-	if (!s->id)
-		return cfg_error(c, map, prefix, "missing 'id'");
-	if (!s->pattern)
-		return cfg_error(c, map, prefix, "missing 'pattern'");
-	return 0;
-}
-
-static int load_sigs(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
-{
-	struct moat_sig_rules *l = &c->cfg->sigs;
-	const yaml_node_t *item;
-	int r = expect_list(c, path, n);
-	size_t i;
-
-	if (r)
-		return r < 0 ? r : 0;
-	FOR_EACH_ITEM(c, n, item)
-	{
-		struct moat_sig_rule *v = realloc(l->v, (l->n + 1) * sizeof(*v)), *s;
-		char prefix[160];
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		s = &l->v[l->n++];
-		memset(s, 0, sizeof(*s));
-		snprintf(prefix, sizeof(prefix), "%s[%zu]", path, l->n - 1);
-		if (load_sig(c, prefix, item, s))
-			return -EINVAL;
-		for (i = 0; i + 1 < l->n; i++)
-			if (l->v[i].id == s->id)
-				return cfg_error(c, item, prefix, "id %u is already signature %s[%zu] (line %u)",
-						 s->id, path, i, l->v[i].line);
-	}
-	return 0;
-}
 
 static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *prefix,
 		    const yaml_node_t *map);
@@ -613,7 +383,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_MAP: return load_map(c, k->children, path, v);
 	case K_STRING: return load_string(c, k, path, v);
 	case K_ARGV: return load_argv(c, k, path, v);
-	case K_SIGS: return load_sigs(c, path, v);
+	case K_SIGS: return cfg_load_sigs(c, path, v);
 	}
 	return -EINVAL;
 }
@@ -623,11 +393,11 @@ static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *
 {
 	yaml_node_pair_t *pair;
 
-	if (map->type == YAML_SCALAR_NODE && !*scalar(map) && prefix)
+	if (map->type == YAML_SCALAR_NODE && !*cfg_scalar(map) && prefix)
 		return 0; /* `limits:` with nothing under it */
 	if (map->type != YAML_MAPPING_NODE)
 		return cfg_error(c, map, prefix, "expected a mapping of keys, got %s",
-				 node_kind(map));
+				 cfg_node_kind(map));
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t *kn = yaml_document_get_node(c->doc, pair->key);
 		yaml_node_t *vn = yaml_document_get_node(c->doc, pair->value);
@@ -638,9 +408,9 @@ static int load_map(struct cfg_ctx *c, const struct key_spec *keys, const char *
 		if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
 			return cfg_error(c, kn, prefix, "keys must be plain names");
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
-			 scalar(kn));
+			 cfg_scalar(kn));
 		for (k = keys; k->name; k++)
-			if (!strcmp(k->name, scalar(kn)))
+			if (!strcmp(k->name, cfg_scalar(kn)))
 				break;
 		if (!k->name)
 			return cfg_error(c, kn, NULL, "unknown key '%s'", path);
@@ -681,11 +451,11 @@ static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map, const
 		if (!ka || ka->type != YAML_SCALAR_NODE)
 			continue;
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
-			 scalar(ka));
+			 cfg_scalar(ka));
 		for (b = map->data.mapping.pairs.start; b < a; b++) {
 			yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
 
-			if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
+			if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(cfg_scalar(ka), cfg_scalar(kb)))
 				return cfg_error(c, ka, NULL, "key '%s' given twice (first on line %zu)",
 						 path, kb->start_mark.line + 1);
 		}
@@ -734,7 +504,7 @@ static int parse_document(struct cfg_ctx *c, FILE *f)
 	if (root) {
 		r = check_duplicate_keys(c, root, NULL);
 		if (!r) {
-			if (root->type == YAML_SCALAR_NODE && !*scalar(root))
+			if (root->type == YAML_SCALAR_NODE && !*cfg_scalar(root))
 				r = 0; /* a file holding only comments */
 			else
 				r = load_map(c, top_keys, NULL, root);
