@@ -299,11 +299,11 @@ static json_object *flow_list(struct dp_app *app, json_object *req, json_object 
 		struct dp_worker *w = &app->workers[k];
 
 		w->list_filter = f;
-		w->list_max = limit;
 		w->list_n = 0;
 		w->list_out = calloc(limit ? limit : 1, sizeof(*w->list_out));
 		if (!w->list_out)
-			limit = 0;
+			limit = 0; /* no memory: counts only, from this worker on */
+		w->list_max = limit;
 	}
 	if (!workers_answer(app, offsetof(struct dp_worker, list_wanted))) {
 		/* A worker may still write its buffer: leave it (a rare leak beats a crash). */
