@@ -32,13 +32,14 @@ static json_object *event_json(const struct moat_event *ev, unsigned int sampled
 	json_object_object_add(j, "proto", json_object_new_string("tcp"));
 	json_object_object_add(j, "ttl", json_object_new_int(ev->ttl));
 	json_object_object_add(j, "tcp_flags", json_object_new_int(ev->tcp_flags));
-	json_object_object_add(j, where_key, json_object_new_int((int)ev->ifindex));
+	json_object_object_add(j, where_key, json_object_new_int((int)ev->where));
 	json_object_object_add(j, "cpu", json_object_new_int((int)ev->cpu));
 	json_object_object_add(j, "sampled_one_in", json_object_new_int((int)sampled_one_in));
-	if (ev->sig_action) {
-		json_object_object_add(j, "signature", json_object_new_int64(ev->sig_id));
-		json_object_object_add(j, "signature_action",
-				       json_object_new_string(ev->sig_action == 1 ? "drop" : "alert"));
+	if (ev->detail_kind == MOAT_EVD_SIG_DROP || ev->detail_kind == MOAT_EVD_SIG_ALERT) {
+		const char *action = ev->detail_kind == MOAT_EVD_SIG_DROP ? "drop" : "alert";
+
+		json_object_object_add(j, "signature", json_object_new_int64(ev->detail));
+		json_object_object_add(j, "signature_action", json_object_new_string(action));
 	}
 	return j;
 }

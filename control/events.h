@@ -9,8 +9,8 @@
 
 /*
  * One object per line: time, reason, verdict, 5-tuple, TTL, flags, where it was
- * seen (where_key: "ifindex" for moatd, "lcore" for moat-dp; where = ev->ifindex)
- * and the sampling rate.
+ * seen (ev->where, under where_key: "ifindex" for moatd, "lcore" for moat-dp),
+ * the CPU, the sampling rate, and the signature of a signature detail.
  */
 void moat_event_write(FILE *f, const struct moat_event *ev, unsigned int sampled_one_in,
 		      const char *where_key);

@@ -153,8 +153,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(ev))
 		return 0;
 	memcpy(&ev, data, sizeof(ev));
-	ev.sig_id = 0; /* not written by the XDP program */
-	ev.sig_action = 0;
 	moatd_top_count(&d->top, &ev, d->cfg.event_sample);
 	line = moat_event_format(&ev, d->cfg.event_sample, "ifindex");
 	if (!line)

@@ -35,21 +35,11 @@ static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_
 		*left = app->event_sample;
 	if (--*left)
 		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.ts_ns = w->eng.now_ns;
-	ev.saddr = pkt->saddr;
-	ev.daddr = pkt->daddr;
-	ev.sport = pkt->sport;
-	ev.dport = pkt->dport;
-	ev.reason = (u8)r;
-	ev.family = pkt->family;
-	ev.ttl = pkt->ttl;
-	ev.tcp_flags = pkt->tcp_flags;
-	ev.ifindex = w->lcore; /* written as "lcore" */
-	ev.cpu = (u32)rte_lcore_id();
+	/* where: the worker's lcore, written as "lcore" */
+	moat_event_fill(&ev, pkt, r, w->eng.now_ns, w->lcore, (u32)rte_lcore_id());
 	if (sv->action >= 0) {
-		ev.sig_id = moat_sigs_id(moat_sig_matcher_set(w->sigm), sv->sig);
-		ev.sig_action = (u8)(1 + sv->action);
+		ev.detail = moat_sigs_id(moat_sig_matcher_set(w->sigm), sv->sig);
+		ev.detail_kind = sv->action == MOAT_SIG_ALERT ? MOAT_EVD_SIG_ALERT : MOAT_EVD_SIG_DROP;
 	}
 	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
 }

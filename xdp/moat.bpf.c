@@ -122,17 +122,8 @@ MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum 
 	ev = bpf_ringbuf_reserve(&moat_events, sizeof(*ev), 0);
 	if (!ev)
 		return;
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->saddr = pkt->saddr;
-	ev->daddr = pkt->daddr;
-	ev->sport = pkt->sport;
-	ev->dport = pkt->dport;
-	ev->reason = (u8)r;
-	ev->family = pkt->family;
-	ev->ttl = pkt->ttl;
-	ev->tcp_flags = pkt->tcp_flags;
-	ev->ifindex = ctx->ingress_ifindex;
-	ev->cpu = bpf_get_smp_processor_id();
+	moat_event_fill(ev, pkt, r, bpf_ktime_get_ns(), ctx->ingress_ifindex,
+			bpf_get_smp_processor_id());
 	bpf_ringbuf_submit(ev, 0);
 }
 

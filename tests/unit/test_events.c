@@ -42,7 +42,7 @@ static struct moat_event event4(void)
 	ev.family = 4;
 	ev.ttl = 57;
 	ev.tcp_flags = MOAT_TCP_SYN;
-	ev.ifindex = 3;
+	ev.where = 3;
 	ev.cpu = 1;
 	return ev;
 }
@@ -90,9 +90,9 @@ Test(events, moat_dp_signatures)
 	struct moat_event ev = event4();
 
 	ev.reason = MOAT_R_SIGNATURE;
-	ev.ifindex = 2; /* the worker's lcore */
-	ev.sig_id = 4000123;
-	ev.sig_action = 1;
+	ev.where = 2; /* the worker's lcore */
+	ev.detail = 4000123;
+	ev.detail_kind = MOAT_EVD_SIG_DROP;
 	check(&ev, 10, "lcore",
 	      "{\"time\":,\"reason\":\"signature\",\"verdict\":\"drop\",\"src\":\"198.51.100.7\","
 	      "\"sport\":40001,\"dst\":\"192.0.2.1\",\"dport\":80,\"proto\":\"tcp\",\"ttl\":57,"
@@ -100,7 +100,7 @@ Test(events, moat_dp_signatures)
 	      "\"signature\":4000123,\"signature_action\":\"drop\"}\n");
 	/* An alert leaves the packet's own reason. */
 	ev.reason = MOAT_R_ESTABLISHED;
-	ev.sig_action = 2;
+	ev.detail_kind = MOAT_EVD_SIG_ALERT;
 	check(&ev, 10, "lcore",
 	      "{\"time\":,\"reason\":\"established\",\"verdict\":\"pass\",\"src\":\"198.51.100.7\","
 	      "\"sport\":40001,\"dst\":\"192.0.2.1\",\"dport\":80,\"proto\":\"tcp\",\"ttl\":57,"
