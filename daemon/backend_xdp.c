@@ -2,8 +2,15 @@
 /*
  * moatd's xdp backend (host mode): loads and attaches the XDP program through
  * the loader (xdp/moat_xdp.h), writes policy, lists and run-time settings with
- * one apply call per change, counts established connections from sock_diag for
- * the concurrent limits, and follows the sampled events ring.
+ * one apply call per change (an atomic switch of policy sets), counts
+ * established connections from sock_diag for the concurrent limits, and
+ * follows the sampled events ring.
+ *
+ * A change is made on copies and becomes d->cfg only once the maps took it, so
+ * a refused write leaves what runs and what moatd says runs alike. List
+ * changes and their ttl are also kept in the pinned map moat_live: a moatd
+ * that starts over a running program (after kill -9, OOM, a restart) replays
+ * them over the file and expires them on time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,9 +73,10 @@ static struct moat_xdp_list_entry *list_entries(const struct moat_config *cfg, s
 
 /*
  * One call of the loader writes pol (NULL: the policy stays) and, with lists,
- * the config's allow/deny tries and the run-time settings beside them.
+ * cfg's allow/deny tries and the run-time settings beside them.
  */
-static int apply(struct moatd *d, const struct moat_policy *pol, bool lists)
+static int apply(struct moatd *d, const struct moat_config *cfg, const struct moat_policy *pol,
+		 bool lists)
 {
 	struct moat_xdp_update u = { .pol = pol };
 	struct moat_xdp_list_entry *v = NULL;
@@ -77,7 +85,7 @@ static int apply(struct moatd *d, const struct moat_policy *pol, bool lists)
 	int r;
 
 	if (lists) {
-		v = list_entries(&d->cfg, &u.n_lists);
+		v = list_entries(cfg, &u.n_lists);
 		if (!v)
 			return -ENOMEM;
 		for (i = 0; i < u.n_lists; i++)
@@ -85,7 +93,7 @@ static int apply(struct moatd *d, const struct moat_policy *pol, bool lists)
 		/* Sample drops (and the filter's own answers) for `top` and the event log. */
 		for (r = 0; r < MOAT_R_COUNT; r++)
 			if (moat_reason_verdict(r) != MOAT_PASS)
-				rt.event_every[r] = d->cfg.event_sample;
+				rt.event_every[r] = cfg->event_sample;
 		u.lists = v;
 		u.rt = &rt;
 	}
@@ -94,16 +102,29 @@ static int apply(struct moatd *d, const struct moat_policy *pol, bool lists)
 	return r;
 }
 
-/* Add k to keys (n of them) unless there: its index. */
-static size_t key_slot(struct moat_src_key *keys, size_t *n, const struct moat_src_key *k)
-{
-	size_t j;
+struct conn_agg {
+	struct moat_src_key k;
+	u32 n;
+};
 
-	for (j = 0; j < *n; j++)
-		if (!memcmp(&keys[j], k, sizeof(*k)))
-			return j;
-	keys[(*n)++] = *k;
-	return j;
+static int agg_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct moat_src_key));
+}
+
+/* Sort the keys and sum each one's counts into its first place: how many keys remain. */
+static size_t agg_merge(struct conn_agg *v, size_t n)
+{
+	size_t i, k = 0;
+
+	qsort(v, n, sizeof(*v), agg_cmp);
+	for (i = 0; i < n; i++) {
+		if (k && !agg_cmp(&v[k - 1].k, &v[i].k))
+			v[k - 1].n += v[i].n;
+		else
+			v[k++] = v[i];
+	}
+	return k;
 }
 
 /* Established connections per source (and prefix) for the concurrent limits. */
@@ -112,34 +133,138 @@ static void refresh_conns(struct moatd *d)
 	const struct moat_policy *pol = &d->cfg.pol;
 	struct moat_conn_count *c = NULL;
 	struct moat_src_key *keys;
+	struct conn_agg *agg;
 	u32 *counts;
 	size_t nk = 0, i;
-	int n, g;
+	int n, g, r;
 
 	if (!pol->source.concurrent && !pol->prefix.concurrent)
 		return;
 	n = moat_sockdiag_count(&c);
 	if (n < 0) {
-		logmsg("sock_diag failed: %s", strerror(-n));
+		logmsg("sock_diag failed: %s; the last counts stay", strerror(-n));
 		return;
 	}
+	agg = calloc((size_t)n * 2 + 1, sizeof(*agg));
 	keys = calloc((size_t)n * 2 + 1, sizeof(*keys));
 	counts = calloc((size_t)n * 2 + 1, sizeof(*counts));
-	for (i = 0; keys && counts && i < (size_t)n; i++) {
+	for (i = 0; agg && keys && counts && i < (size_t)n; i++) {
 		u32 plens[2] = { c[i].family == 6 ? 128u : 32u, moat_prefix_len(pol, c[i].family) };
 
-		for (g = 0; g < 2; g++) {
-			struct moat_src_key k = { .family = c[i].family, .plen = (u8)plens[g] };
-
-			moat_addr_mask(&k.addr, &c[i].addr, c[i].family, plens[g]);
-			counts[key_slot(keys, &nk, &k)] += c[i].count;
+		for (g = 0; g < 2; g++, nk++) {
+			agg[nk].k = (struct moat_src_key){ .family = c[i].family, .plen = (u8)plens[g] };
+			moat_addr_mask(&agg[nk].k.addr, &c[i].addr, c[i].family, plens[g]);
+			agg[nk].n = c[i].count;
 		}
 	}
-	if (keys && counts)
-		moat_xdp_set_conns(xb(d)->xdp, keys, counts, nk);
+	if (agg && keys && counts) {
+		nk = agg_merge(agg, nk);
+		for (i = 0; i < nk; i++) {
+			keys[i] = agg[i].k;
+			counts[i] = agg[i].n;
+		}
+		r = moat_xdp_set_conns(xb(d)->xdp, keys, counts, nk);
+		if (r)
+			logmsg("cannot write the connection counts: %s; retried in a second", strerror(-r));
+	}
+	free(agg);
 	free(keys);
 	free(counts);
 	free(c);
+}
+
+static int cidr_list_dup(struct moat_cidr_list *dst, const struct moat_cidr_list *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src->n)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	dst->n = dst->cap = src->n;
+	return 0;
+}
+
+/* d->cfg with lists of its own, to change and apply before it replaces d->cfg's. */
+static int lists_copy(const struct moatd *d, struct moat_config *tmp)
+{
+	*tmp = d->cfg;
+	if (cidr_list_dup(&tmp->allow, &d->cfg.allow))
+		return -ENOMEM;
+	if (cidr_list_dup(&tmp->deny, &d->cfg.deny)) {
+		moat_cidr_list_free(&tmp->allow);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void lists_drop(struct moat_config *tmp)
+{
+	moat_cidr_list_free(&tmp->allow);
+	moat_cidr_list_free(&tmp->deny);
+}
+
+/* The maps took tmp's lists: they are d->cfg's now. */
+static void lists_commit(struct moatd *d, struct moat_config *tmp)
+{
+	moat_cidr_list_free(&d->cfg.allow);
+	moat_cidr_list_free(&d->cfg.deny);
+	d->cfg.allow = tmp->allow;
+	d->cfg.deny = tmp->deny;
+}
+
+/* Remember a list change in the pinned map, for a moatd that starts after this one. */
+static void live_note(struct moatd *d, const struct moat_cidr *c, bool deny, bool add,
+		      long long expires)
+{
+	struct moat_xdp_live l = { .add = add, .expires_ms = (unsigned long long)expires };
+	int r;
+
+	l.e.family = c->family;
+	l.e.plen = c->plen;
+	l.e.addr = c->addr;
+	l.e.action = deny ? MOAT_LIST_DENY : MOAT_LIST_ALLOW;
+	r = moat_xdp_live_note(xb(d)->xdp, &l);
+	if (r)
+		logmsg("cannot record a list change in %s/moat_live (%s): a restarted moatd would not replay it",
+		       d->cfg.pin_dir, strerror(-r));
+}
+
+/* Entries whose ttl ran out leave their list, applied before d->cfg and the ttls change. */
+static void expire_ttls(struct moatd *d)
+{
+	struct moat_ttls *t = &xb(d)->ttls, *next;
+	long long now = mono_ms();
+	struct moat_config tmp;
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < t->n && t->v[i].expires > now; i++)
+		;
+	if (i == t->n)
+		return;
+	next = malloc(sizeof(*next));
+	if (!next || lists_copy(d, &tmp)) {
+		free(next);
+		return;
+	}
+	*next = *t;
+	moat_ttl_expire(next, &tmp, now);
+	r = apply(d, &tmp, NULL, true);
+	if (r) {
+		logmsg("cannot write the lists after entries expired: %s; the entries stay until the next try, in a second",
+		       strerror(-r));
+		lists_drop(&tmp);
+		free(next);
+		return;
+	}
+	lists_commit(d, &tmp);
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].expires <= now)
+			live_note(d, &t->v[i].cidr, t->v[i].cmd == MOAT_CMD_BLOCK, false, 0);
+	*t = *next;
+	free(next);
 }
 
 /* A sampled event from the ring: top, the event log, the followers. */
@@ -207,6 +332,52 @@ static int init_secrets(struct moatd *d)
 	return moat_xdp_set_secrets(x, &d->secrets);
 }
 
+/* A previous moatd's list change, over the file's lists (d->cfg) and into the ttls. */
+static int replay_one(const struct moat_xdp_live *l, void *ctx)
+{
+	struct moatd *d = ctx;
+	struct moat_ttls *t = &xb(d)->ttls;
+	struct moat_cidr c = { .addr = l->e.addr, .family = l->e.family, .plen = l->e.plen };
+	bool deny = l->e.action == MOAT_LIST_DENY;
+	struct moat_cidr_list *list = deny ? &d->cfg.deny : &d->cfg.allow;
+
+	while (!moat_cidr_list_remove(list, &c))
+		;
+	if (!l->add)
+		return 0;
+	if (moat_cidr_list_add(list, &c))
+		return -ENOMEM;
+	if (l->expires_ms && t->n < MOAT_TTL_MAX) {
+		t->v[t->n].cidr = c;
+		t->v[t->n].cmd = deny ? MOAT_CMD_BLOCK : MOAT_CMD_ALLOW;
+		t->v[t->n].expires = (long long)l->expires_ms; /* the same clock across processes */
+		t->n++;
+	}
+	return 0;
+}
+
+/* The list changes made live since the file was loaded, by a moatd that is gone. */
+static int replay_live(struct moatd *d)
+{
+	int r = moat_xdp_live_each(xb(d)->xdp, replay_one, d);
+
+	if (r) {
+		logmsg("cannot read the list changes in %s/moat_live: %s", d->cfg.pin_dir, strerror(-r));
+		return r;
+	}
+	if (xb(d)->ttls.n)
+		logmsg("replayed the list changes in %s/moat_live: %u entries with a ttl expire as set",
+		       d->cfg.pin_dir, xb(d)->ttls.n);
+	return 0;
+}
+
+/*
+ * Over a program a previous moatd left running (pinned maps), nothing is
+ * detached or emptied: the maps are reused, the secrets and counters kept, the
+ * list changes replayed, the new policy set switched in as one update, and the
+ * program replaced in place (bpf_xdp_attach and bpf_tc_attach replace
+ * atomically).
+ */
 static int xdp_start(struct moatd *d)
 {
 	struct xdp_backend *x = calloc(1, sizeof(*x));
@@ -224,7 +395,12 @@ static int xdp_start(struct moatd *d)
 		logmsg("%s", x->xopts.err);
 		return err;
 	}
-	if ((err = apply(d, &d->cfg.pol, true)) || (err = init_secrets(d))) {
+	if (moat_xdp_adopted(x->xdp))
+		logmsg("adopted the running policy set (generation %u) in %s; it runs until %s's replaces it in one switch",
+		       moat_xdp_generation(x->xdp), d->cfg.pin_dir, d->config_path);
+	if ((err = replay_live(d)))
+		return err;
+	if ((err = apply(d, &d->cfg, &d->cfg.pol, true)) || (err = init_secrets(d))) {
 		logmsg("cannot write the BPF maps: %s", strerror(-err));
 		return err;
 	}
@@ -271,8 +447,7 @@ static void xdp_stop(struct moatd *d)
 static void xdp_tick(struct moatd *d)
 {
 	refresh_conns(d);
-	if (moat_ttl_expire(&xb(d)->ttls, &d->cfg, mono_ms()) && apply(d, NULL, true))
-		logmsg("cannot write the lists after entries expired");
+	expire_ttls(d);
 }
 
 static void xdp_secrets_rotated(struct moatd *d)
@@ -300,12 +475,21 @@ static int xdp_reload(struct moatd *d, struct moat_config *next, char *err, size
 		moat_config_free(next);
 		return -EINVAL;
 	}
-	moatd_take_config(d, next);
-	xb(d)->ttls.n = 0; /* the file is the policy now: live additions went with the old one */
-	if ((r = apply(d, &d->cfg.pol, true))) {
-		snprintf(err, errlen, "cannot write the BPF maps: %s", strerror(-r));
+	r = apply(d, next, &next->pol, true);
+	if (r) {
+		snprintf(err, errlen, "%s: cannot write the BPF maps: %s; the running policy stays",
+			 d->config_path, strerror(-r));
+		logmsg("reload refused: %s", err);
+		moat_config_free(next);
 		return r;
 	}
+	moatd_take_config(d, next);
+	/* The file is the policy now: live changes went with the old one. */
+	xb(d)->ttls.n = 0;
+	r = moat_xdp_live_clear(xb(d)->xdp);
+	if (r)
+		logmsg("cannot clear %s/moat_live: %s: a restarted moatd would replay older list changes",
+		       d->cfg.pin_dir, strerror(-r));
 	logmsg("reloaded %s", d->config_path);
 	return 0;
 }
@@ -367,17 +551,58 @@ static void xdp_status(struct moatd *d, json_object *j)
 			       json_object_new_string(moat_xdp_has_reqsk(xb(d)->xdp) ? "tc_reqsk" : "kernel"));
 }
 
-/* block/unblock/allow/unallow: the LPM tries are rewritten from the changed lists. */
+/* A list command that the maps took, into the pinned record of live changes. */
+static void live_note_cmd(struct moatd *d, int cmd, json_object *req, long long now)
+{
+	bool add = cmd == MOAT_CMD_BLOCK || cmd == MOAT_CMD_ALLOW;
+	bool deny = cmd == MOAT_CMD_BLOCK || cmd == MOAT_CMD_UNBLOCK;
+	json_object *jc, *jt;
+	struct moat_cidr c;
+	long long expires = 0;
+
+	if (!json_object_object_get_ex(req, "cidr", &jc) || moat_cidr_parse(json_object_get_string(jc), &c))
+		return;
+	if (add && json_object_object_get_ex(req, "ttl", &jt))
+		expires = now + json_object_get_int64(jt) * 1000;
+	live_note(d, &c, deny, add, expires);
+}
+
+/*
+ * block/unblock/allow/unallow: the changed lists are built beside the running
+ * ones and switched in whole; refused, nothing changes.
+ */
 static json_object *xdp_list(struct moatd *d, int cmd, json_object *req)
 {
-	char err[256];
-	int r = moat_proto_apply_list(&d->cfg, cmd, req, err, sizeof(err));
+	struct xdp_backend *x = xb(d);
+	struct moat_ttls *ttls = malloc(sizeof(*ttls));
+	long long now = mono_ms();
+	struct moat_config tmp;
+	char err[256] = "";
+	int r;
 
+	if (!ttls || lists_copy(d, &tmp)) {
+		free(ttls);
+		return moat_reply_error("out of memory");
+	}
+	*ttls = x->ttls;
+	r = moat_proto_apply_list(&tmp, cmd, req, err, sizeof(err));
 	if (!r)
-		r = moat_ttl_note(&xb(d)->ttls, cmd, req, mono_ms(), err, sizeof(err));
-	if (!r && (r = apply(d, NULL, true)))
-		snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
-	return moat_reply_result(r, err);
+		r = moat_ttl_note(ttls, cmd, req, now, err, sizeof(err));
+	if (!r && (r = apply(d, &tmp, NULL, true))) {
+		snprintf(err, sizeof(err), "cannot write the BPF maps: %s; the lists stay as they were",
+			 strerror(-r));
+		logmsg("%s %s", moat_cmds[cmd].name, err);
+	}
+	if (r) {
+		lists_drop(&tmp);
+		free(ttls);
+		return moat_reply_result(r, err);
+	}
+	lists_commit(d, &tmp);
+	x->ttls = *ttls;
+	free(ttls);
+	live_note_cmd(d, cmd, req, now);
+	return moat_reply_result(0, err);
 }
 
 /* The host's sockets are the flow state: counted and listed from sock_diag. */
@@ -476,9 +701,11 @@ static json_object *xdp_limits(struct moatd *d, json_object *req)
 	if (moat_proto_apply_limits(&next, req, err, sizeof(err)))
 		return moat_reply_error(err);
 	if (memcmp(&next.pol, &d->cfg.pol, sizeof(next.pol))) {
-		r = apply(d, &next.pol, false);
+		r = apply(d, &d->cfg, &next.pol, false);
 		if (r) {
-			snprintf(err, sizeof(err), "cannot write the BPF maps: %s", strerror(-r));
+			snprintf(err, sizeof(err), "cannot write the BPF maps: %s; the limits stay as they were",
+				 strerror(-r));
+			logmsg("limits: %s", err);
 			return moat_reply_error(err);
 		}
 		d->cfg.pol = next.pol;

@@ -29,6 +29,18 @@ struct {
 	__type(value, u64);
 } moat_event_tick SEC(".maps");
 
+/*
+ * moatd's list changes since the file was loaded, with their ttl (struct
+ * moat_live_key/val). No program reads it: it is pinned with the rest so that
+ * it outlives a moatd that dies, and the next one replays it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct moat_live_key);
+	__type(value, struct moat_live_val);
+} moat_live SEC(".maps");
+
 /* Connection TTLs learned at handshake completion, for rst_policy: strict. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -254,7 +266,7 @@ MOAT_INLINE int moat_answer_syn(struct xdp_md *ctx, const struct moat_pkt *pkt,
  * written over the frame. Returns MOAT_SYN_RESULT(reason, XDP action).
  */
 #define MOAT_SYN_RESULT(reason, action) ((int)(reason) << 8 | (int)(action))
-__attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_pkt *pkt)
+__attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_pkt *pkt, u32 set)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
@@ -263,9 +275,12 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 	enum moat_reason r;
 	u32 zero = 0;
 
-	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	/* The set the caller's triage used, not whatever is live by now. */
+	if (moat_set_open(&be, set))
+		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
+	e.pol = be.pol;
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	if (!pkt || !e.pol || !e.sec || !clk)
+	if (!pkt || !e.sec || !clk)
 		return MOAT_SYN_RESULT(MOAT_R_HANDSHAKE, XDP_PASS);
 	e.now_ns = clk->now_ns;
 	e.ts_clock = clk->ts_ms;
@@ -277,32 +292,33 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 }
 
 /* An ACK addressed to a listener. */
-__attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt, u64 now)
+__attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt, u64 now, u32 set)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	struct moat_result res = {};
 	u32 zero = 0;
 
-	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	if (moat_set_open(&be, set))
+		return MOAT_R_ACK_NO_FLOW;
+	e.pol = be.pol;
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	if (!pkt || !e.pol || !e.sec)
+	if (!pkt || !e.sec)
 		return MOAT_R_ACK_NO_FLOW;
 	e.now_ns = now;
 	return moat_host_listener_ack(&e, pkt, &res);
 }
 
 /* The kernel's handshake completing on a request socket: limits and accounting. */
-__attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt, u64 now)
+__attribute__((noinline)) int moat_g_reqsk_ack(const struct moat_pkt *pkt, u64 now, u32 set)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	enum moat_reason r;
-	u32 zero = 0;
 
-	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
-	if (!pkt || !e.pol)
+	if (!pkt || moat_set_open(&be, set))
 		return MOAT_R_HANDSHAKE;
+	e.pol = be.pol;
 	e.now_ns = now;
 	r = moat_completion_limits(&e, pkt);
 	if (r)
@@ -322,12 +338,12 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 			return MOAT_R_RST_NO_FLOW;
 		if (flags & MOAT_TCP_SYN)
 			return MOAT_R_ACK_NO_FLOW; /* SYN-ACK to a listener: reflection */
-		return moat_g_listener_ack(pkt, moat_clock());
+		return moat_g_listener_ack(pkt, moat_clock(), e->be->set);
 	case MOAT_KTCP_NEW_SYN_RECV:
 		/* The kernel's own half-open connection: it judges RSTs and ACKs. */
 		if (flags & (MOAT_TCP_RST | MOAT_TCP_SYN))
 			return MOAT_R_HANDSHAKE;
-		return moat_g_reqsk_ack(pkt, moat_clock());
+		return moat_g_reqsk_ack(pkt, moat_clock(), e->be->set);
 	case MOAT_KTCP_SYN_SENT:
 		if (flags & MOAT_TCP_RST)
 			return moat_host_rst(e, pkt, sk);
@@ -341,12 +357,44 @@ MOAT_INLINE enum moat_reason moat_host_socket(const struct moat_engine *e,
 	}
 }
 
+/*
+ * An ACK to a listener that carries no cookie of moat's may carry the kernel's
+ * own (net.ipv4.tcp_syncookies: its backlog overflowed before moat's cookies
+ * engaged, or they are off). The kernel completes those itself: dropping them
+ * would cut a connection the client already believes open. Checked only on
+ * this path (an ACK flood pays it, the handshakes of moat's cookies do not).
+ */
+MOAT_INLINE int moat_kernel_cookie(struct xdp_md *ctx, const struct moat_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	u32 l3 = pkt->l3_off, l4 = pkt->l4_off;
+	struct tcphdr *th;
+
+	/* Headers past 4 KiB exist in no real frame; the bound lets the verifier see the range. */
+	if (l3 > 4095 || l4 > 4095)
+		return 0;
+	th = data + l4;
+	if ((void *)th + 20 > end)
+		return 0;
+	if (pkt->family == 6) {
+		struct ipv6hdr *ip6 = data + l3;
+
+		return (void *)ip6 + 40 <= end && !bpf_tcp_raw_check_syncookie_ipv6(ip6, th);
+	}
+	{
+		struct iphdr *ip = data + l3;
+
+		return (void *)ip + 20 <= end && !bpf_tcp_raw_check_syncookie_ipv4(ip, th);
+	}
+}
+
 MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat_engine *e,
 					   const struct moat_pkt *pkt)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk;
 	enum moat_reason r;
+	int listener;
 	u8 flags = pkt->tcp_flags;
 	u32 size;
 
@@ -359,8 +407,12 @@ MOAT_INLINE enum moat_reason moat_host_tcp(struct xdp_md *ctx, const struct moat
 			return MOAT_R_NOT_PROTECTED;
 		return (flags & MOAT_TCP_RST) ? MOAT_R_RST_NO_FLOW : MOAT_R_ACK_NO_FLOW;
 	}
+	listener = sk->state == MOAT_KTCP_LISTEN;
 	r = moat_host_socket(e, pkt, sk);
 	bpf_sk_release(sk);
+	if (listener && (r == MOAT_R_COOKIE_INVALID || r == MOAT_R_ACK_NO_FLOW) &&
+	    !(flags & (MOAT_TCP_SYN | MOAT_TCP_RST)) && moat_kernel_cookie(ctx, pkt))
+		return MOAT_R_HANDSHAKE;
 	return r;
 }
 
@@ -433,10 +485,13 @@ int moat_xdp(struct xdp_md *ctx)
 	u32 zero = 0;
 	int st, step, act;
 
-	e.pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	/* One set for the whole packet: every step below is handed be.set. */
+	if (moat_set_open(&be, moat_active_set()))
+		return XDP_PASS;
+	e.pol = be.pol;
+	rt = be.rt;
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
-	if (!e.pol || !e.sec || !rt)
+	if (!e.sec || !rt)
 		return XDP_PASS;
 	act = moat_fast_syn(ctx, &e, &pkt, &r);
 	if (act >= 0)
@@ -445,7 +500,7 @@ int moat_xdp(struct xdp_md *ctx)
 	st = moat_g_parse(ctx, &pkt);
 	step = moat_host_triage(&e, st, &pkt, &r);
 	if (step == MOAT_HOST_SYN) {
-		act = moat_g_syn(ctx, &pkt);
+		act = moat_g_syn(ctx, &pkt, be.set);
 		r = (enum moat_reason)(act >> 8);
 		act &= 0xFF;
 		goto out;

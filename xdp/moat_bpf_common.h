@@ -23,9 +23,18 @@ static long moat_tcpopt_cb(__u32 i, void *ctx)
 	return moat_tcpopt_step(i, ctx);
 }
 
+/* The live set's index (struct moat_active): the programs read set gen & 1. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_active);
+} moat_active SEC(".maps");
+
+/* Policy and run-time settings, one per set: index 0 or 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
 	__type(key, u32);
 	__type(value, struct moat_policy);
 } moat_policy SEC(".maps");
@@ -39,7 +48,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, u32);
 	__type(value, struct moat_runtime);
 } moat_runtime SEC(".maps");
@@ -67,21 +76,28 @@ struct {
 	__type(value, struct moat_trigger);
 } moat_dests SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct moat_lpm4_key);
-	__type(value, u32); /* MOAT_LIST_MATCH(action, prefix length) */
-} moat_lpm4 SEC(".maps");
+/* The allow/deny tries of set 0 (moat_lpm4, moat_lpm6) and of set 1 (..._1). */
+#define MOAT_LPM4_MAP(name)                                                            \
+	struct {                                                                       \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                   \
+		__uint(max_entries, 65536);                                            \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                  \
+		__type(key, struct moat_lpm4_key);                                     \
+		__type(value, u32); /* MOAT_LIST_MATCH(action, prefix length) */       \
+	} name SEC(".maps")
+#define MOAT_LPM6_MAP(name)                                                            \
+	struct {                                                                       \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                   \
+		__uint(max_entries, 65536);                                            \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                  \
+		__type(key, struct moat_lpm6_key);                                     \
+		__type(value, u32);                                                    \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct moat_lpm6_key);
-	__type(value, u32);
-} moat_lpm6 SEC(".maps");
+MOAT_LPM4_MAP(moat_lpm4);
+MOAT_LPM6_MAP(moat_lpm6);
+MOAT_LPM4_MAP(moat_lpm4_1);
+MOAT_LPM6_MAP(moat_lpm6_1);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -90,29 +106,47 @@ struct {
 	__type(value, u64);
 } moat_reasons SEC(".maps");
 
+/* The set a packet is decided by: read once per packet, so it sees one whole set. */
 struct moat_be {
-	int unused;
+	u32 set; /* 0 or 1 */
+	const struct moat_policy *pol;
+	const struct moat_runtime *rt;
 };
+
+/* The live set's index (moat_active.gen & 1); 0 when the map is missing. */
+MOAT_INLINE u32 moat_active_set(void)
+{
+	u32 zero = 0;
+	const struct moat_active *a = bpf_map_lookup_elem(&moat_active, &zero);
+
+	return a ? a->gen & 1 : 0;
+}
+
+/* Point be at set (0 or 1): 0, or -1 when a map is missing. */
+MOAT_INLINE int moat_set_open(struct moat_be *be, u32 set)
+{
+	be->set = set & 1;
+	be->pol = bpf_map_lookup_elem(&moat_policy, &be->set);
+	be->rt = bpf_map_lookup_elem(&moat_runtime, &be->set);
+	return be->pol && be->rt ? 0 : -1;
+}
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
-	const struct moat_runtime *rt;
-	u32 *m, zero = 0;
+	u32 *m;
 
-	(void)be;
 	/* An LPM lookup costs tens of ns: none when the family has no list at all. */
-	rt = bpf_map_lookup_elem(&moat_runtime, &zero);
-	if (!rt || !rt->list_entries[family == 6])
+	if (!be->rt || !be->rt->list_entries[family == 6])
 		return MOAT_LIST_NONE;
 	if (family == 6) {
 		struct moat_lpm6_key k = { .prefixlen = 128 };
 
 		__builtin_memcpy(k.addr, a->w, 16);
-		m = bpf_map_lookup_elem(&moat_lpm6, &k);
+		m = be->set ? bpf_map_lookup_elem(&moat_lpm6_1, &k) : bpf_map_lookup_elem(&moat_lpm6, &k);
 	} else {
 		struct moat_lpm4_key k = { .prefixlen = 32, .addr = a->w[0] };
 
-		m = bpf_map_lookup_elem(&moat_lpm4, &k);
+		m = be->set ? bpf_map_lookup_elem(&moat_lpm4_1, &k) : bpf_map_lookup_elem(&moat_lpm4, &k);
 	}
 	return m ? (int)*m : MOAT_LIST_NONE;
 }
@@ -141,15 +175,12 @@ MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct 
 	struct moat_source *s;
 	u32 *conns;
 
-	(void)be;
 	moat_addr_mask(&k.addr, a, family, plen);
 	s = bpf_map_lookup_elem(&moat_sources, &k);
 	if (!s) {
 		struct moat_source fresh = {};
-		const struct moat_policy *pol;
-		u32 zero = 0;
+		const struct moat_policy *pol = be->pol;
 
-		pol = bpf_map_lookup_elem(&moat_policy, &zero);
 		if (pol) {
 			const struct moat_limits *l =
 				plen == (family == 6 ? 128u : 32u) ? &pol->source : &pol->prefix;

@@ -24,10 +24,43 @@ struct moat_lpm6_key {
 	u32 addr[4];
 };
 
-/* Run-time settings beside the policy (map moat_runtime). */
+/* Run-time settings beside the policy (map moat_runtime, one per set). */
 struct moat_runtime {
 	u32 event_every[MOAT_R_COUNT]; /* emit one event per N packets of a reason; 0 = none */
 	u32 list_entries[2];	       /* allow/deny prefixes, IPv4 and IPv6: 0 skips the lookups */
+};
+
+/*
+ * Two sets of policy, run-time settings and allow/deny tries exist: the
+ * programs use set gen & 1 (map moat_active), the loader builds the other one
+ * and then switches gen in one update, so a packet sees one whole set, never a
+ * mix or a list half written. gen counts the switches; 0 means never built.
+ * Only bit 0 selects, and a copy that tears between bytes still leaves bit 0
+ * old or new, never a third value.
+ */
+struct moat_active {
+	u32 gen;
+};
+
+/*
+ * A list change made live (moatctl block/unblock/allow/unallow, and a ttl
+ * expiring) since the file was last loaded: map moat_live, which no program
+ * reads. It is pinned so that a restarted moatd replays the changes over the
+ * file and expires ttl entries on time. One record per prefix and list: the
+ * last change wins.
+ */
+struct moat_live_key {
+	struct moat_addr addr; /* masked to plen */
+	u8 family;
+	u8 plen;
+	u8 deny; /* 1: the deny list, 0: the allow list */
+	u8 pad;
+};
+
+struct moat_live_val {
+	u8 add; /* 1: on the list, 0: taken off it */
+	u8 pad[7];
+	u64 expires_ms; /* CLOCK_MONOTONIC ms when a ttl entry leaves; 0: none */
 };
 
 #endif

@@ -82,10 +82,14 @@ int moat_tc_cookie(struct __sk_buff *skb)
 	struct moat_pkt pkt;
 	struct bpf_sock *skc;
 	struct tcp_sock *tp;
+	struct moat_be be;
 	u32 zero = 0, size;
 	int err;
 
-	pol = bpf_map_lookup_elem(&moat_policy, &zero);
+	/* The live set, as XDP read it for the same packet (or the next one's). */
+	if (moat_set_open(&be, moat_active_set()))
+		return TC_ACT_OK;
+	pol = be.pol;
 	sec = bpf_map_lookup_elem(&moat_secrets, &zero);
 	if (!pol || !sec || pol->syn_cookies == MOAT_COOKIES_OFF)
 		return TC_ACT_OK;

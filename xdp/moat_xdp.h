@@ -65,10 +65,15 @@ struct moat_xdp_list_entry {
 };
 /*
  * What a config (re)load or a live change writes into the maps, in one call:
- * the policy, the allow/deny tries' whole content (replaced; the same prefix
- * twice: the later entry wins) and the run-time settings. A NULL part stays as
- * it is; lists with n_lists 0 empties the tries. Written in that order, each
- * part as it comes (not atomic): 0, or -errno at the first part that failed.
+ * the policy, the allow/deny tries' whole content (the same prefix twice: the
+ * later entry wins) and the run-time settings (list_entries is counted here).
+ * A NULL part stays as it is; lists with n_lists 0 empties the tries.
+ *
+ * Atomic: the programs read one of two sets (policy, run-time settings,
+ * tries); the call writes the set they do not use, by difference from what it
+ * holds, and switches them to it with one map update. A packet sees the old
+ * set or the new one, never a mix. 0, or -errno and the live set untouched
+ * (-ENODATA: a first call without a policy).
  */
 struct moat_xdp_update {
 	const struct moat_policy *pol;
@@ -77,9 +82,32 @@ struct moat_xdp_update {
 	const struct moat_runtime *rt;
 };
 int moat_xdp_apply(struct moat_xdp *x, const struct moat_xdp_update *u);
-/* Established connections per source key, from sock_diag: replaces the map's content. */
+/* Switches made so far (the pinned generation: it survives a restart). */
+u32 moat_xdp_generation(const struct moat_xdp *x);
+/* The load found a live set a previous moatd built (pinned): it is what runs until the next apply. */
+bool moat_xdp_adopted(const struct moat_xdp *x);
+/*
+ * Established connections per source key (unique keys), from sock_diag: the
+ * map is brought to them in place (changed counts updated, vanished keys
+ * deleted), never emptied.
+ */
 int moat_xdp_set_conns(struct moat_xdp *x, const struct moat_src_key *keys, const u32 *counts,
 		       size_t n);
+/*
+ * The live list changes (pinned map moat_live), for a restarted moatd: one
+ * record per prefix and list (e.action ALLOW or DENY), the last change wins.
+ */
+struct moat_xdp_live {
+	struct moat_xdp_list_entry e;
+	bool add;		 /* on the list (block, allow) or taken off (unblock, unallow, expired) */
+	unsigned long long expires_ms; /* CLOCK_MONOTONIC ms; 0: no ttl */
+};
+int moat_xdp_live_note(struct moat_xdp *x, const struct moat_xdp_live *l);
+/* fn for every record until it returns non-zero (returned). */
+int moat_xdp_live_each(struct moat_xdp *x, int (*fn)(const struct moat_xdp_live *l, void *ctx),
+		       void *ctx);
+/* Forget them all: the file's lists are the lists again (a reload). */
+int moat_xdp_live_clear(struct moat_xdp *x);
 /* Packets per reason, summed over CPUs. */
 int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT]);
 /*
