@@ -93,23 +93,57 @@ static const struct key_spec top_keys[] = {
 	{ 0 },
 };
 
+/*
+ * src into dst (len bytes) with control characters escaped ("\n", "\x1b"): the
+ * operator's text, quoted in an error, must not break its one line.
+ */
+static void copy_escaped(char *dst, size_t len, const char *src)
+{
+	size_t n = 0, k;
+	char esc[5];
+
+	if (!len)
+		return;
+	for (; *src; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch >= 0x20 && ch != 0x7f) {
+			esc[0] = (char)ch;
+			k = 1;
+		} else if (ch == '\n' || ch == '\t' || ch == '\r') {
+			esc[0] = '\\';
+			esc[1] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+			k = 2;
+		} else {
+			k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", ch);
+		}
+		if (n + k >= len)
+			break;
+		memcpy(dst + n, esc, k);
+		n += k;
+	}
+	dst[n] = '\0';
+}
+
 int cfg_error(struct cfg_ctx *c, const yaml_node_t *node, const char *key, const char *fmt,
 		     ...)
 {
+	char raw[MOAT_CONFIG_ERR_LEN];
 	size_t n;
 	va_list ap;
 
 	if (key)
-		n = (size_t)snprintf(c->err, c->errlen, "%s:%zu: key '%s': ", c->path,
+		n = (size_t)snprintf(raw, sizeof(raw), "%s:%zu: key '%s': ", c->path,
 				     node ? node->start_mark.line + 1 : 1, key);
 	else
-		n = (size_t)snprintf(c->err, c->errlen, "%s:%zu: ", c->path,
+		n = (size_t)snprintf(raw, sizeof(raw), "%s:%zu: ", c->path,
 				     node ? node->start_mark.line + 1 : 1);
-	if (n < c->errlen) {
+	if (n < sizeof(raw)) {
 		va_start(ap, fmt);
-		vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+		vsnprintf(raw + n, sizeof(raw) - n, fmt, ap);
 		va_end(ap);
 	}
+	copy_escaped(c->err, c->errlen, raw);
 	return -EINVAL;
 }
 
@@ -437,29 +471,74 @@ void moat_config_defaults(struct moat_config *cfg)
 	cfg->sig_streams = 16384;
 }
 
-static int check_duplicate_keys(struct cfg_ctx *c, const yaml_node_t *map, const char *prefix)
+/* Mappings and lists nested deeper than this are refused (the config's own go 3 deep). */
+#define CFG_MAX_DEPTH 64
+
+struct dup_walk {
+	unsigned char *seen; /* per node of the document: already walked */
+	unsigned int depth;
+};
+
+static int check_duplicate_keys(struct cfg_ctx *c, struct dup_walk *w, const yaml_node_t *n,
+				const char *prefix);
+
+static int check_child(struct cfg_ctx *c, struct dup_walk *w, const yaml_node_t *n,
+		       const char *path)
+{
+	int r;
+
+	if (!n || n->type == YAML_SCALAR_NODE)
+		return 0;
+	if (w->depth == CFG_MAX_DEPTH)
+		return cfg_error(c, n, NULL, "nested deeper than %d levels", CFG_MAX_DEPTH);
+	w->depth++;
+	r = check_duplicate_keys(c, w, n, path);
+	w->depth--;
+	return r;
+}
+
+/*
+ * Every mapping of the document, in lists too (the signatures' entries): a key
+ * given twice is refused. An alias ('*a') reaches its anchor's node again, even
+ * from inside it ('&a {b: *a}'): each node is walked once.
+ */
+static int check_duplicate_keys(struct cfg_ctx *c, struct dup_walk *w, const yaml_node_t *n,
+				const char *prefix)
 {
 	yaml_node_pair_t *a, *b;
+	yaml_node_item_t *it;
+	char path[128];
 
-	if (map->type != YAML_MAPPING_NODE)
+	if (w->seen[n - c->doc->nodes.start])
 		return 0;
-	for (a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+	w->seen[n - c->doc->nodes.start] = 1;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+			snprintf(path, sizeof(path), "%s[%zu]", prefix ? prefix : "",
+				 (size_t)(it - n->data.sequence.items.start));
+			if (check_child(c, w, yaml_document_get_node(c->doc, *it), path))
+				return -EINVAL;
+		}
+		return 0;
+	}
+	if (n->type != YAML_MAPPING_NODE)
+		return 0;
+	for (a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
 		yaml_node_t *ka = yaml_document_get_node(c->doc, a->key);
 		yaml_node_t *va = yaml_document_get_node(c->doc, a->value);
-		char path[128];
 
 		if (!ka || ka->type != YAML_SCALAR_NODE)
 			continue;
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
 			 cfg_scalar(ka));
-		for (b = map->data.mapping.pairs.start; b < a; b++) {
+		for (b = n->data.mapping.pairs.start; b < a; b++) {
 			yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
 
 			if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(cfg_scalar(ka), cfg_scalar(kb)))
 				return cfg_error(c, ka, NULL, "key '%s' given twice (first on line %zu)",
 						 path, kb->start_mark.line + 1);
 		}
-		if (va && check_duplicate_keys(c, va, path))
+		if (check_child(c, w, va, path))
 			return -EINVAL;
 	}
 	return 0;
@@ -502,7 +581,12 @@ static int parse_document(struct cfg_ctx *c, FILE *f)
 	}
 	root = yaml_document_get_root_node(c->doc);
 	if (root) {
-		r = check_duplicate_keys(c, root, NULL);
+		struct dup_walk w = {
+			.seen = calloc((size_t)(c->doc->nodes.top - c->doc->nodes.start), 1),
+		};
+
+		r = w.seen ? check_duplicate_keys(c, &w, root, NULL) : -ENOMEM;
+		free(w.seen);
 		if (!r) {
 			if (root->type == YAML_SCALAR_NODE && !*cfg_scalar(root))
 				r = 0; /* a file holding only comments */
