@@ -313,6 +313,8 @@ static int open_capture(struct explain_run *x, FILE *err)
 	default:
 		fprintf(err, "moatctl explain: %s: link type %s is not supported (Ethernet, raw IP or Linux cooked only)\n",
 			x->o->pcap, pcap_datalink_val_to_name(x->linktype) ?: "unknown");
+		pcap_close(x->pcap);
+		x->pcap = NULL;
 		return -EPROTONOSUPPORT;
 	}
 }
