@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "control/proto.h"
 #include "control/secrets.h"
 #include "control/server.h"
+#include "core/siphash.h"
 #include "flow/sigs.h"
 
 struct dp_ctl {
@@ -34,7 +36,8 @@ struct dp_ctl {
 	FILE *events;		/* the event log, if any */
 	struct moat_event_feed feed; /* `events` followers */
 	struct moat_secret_source secret_src;
-	bool secrets_from_moatd; /* moatd pushes them: no rotation of our own */
+	time_t pushed_at;	 /* moatd's last secrets: no rotation of our own; 0 none */
+	bool peer_root;		 /* the client being served is root (SO_PEERCRED) */
 	time_t started;
 	int listen_fd;
 };
@@ -205,6 +208,29 @@ static json_object *ctl_stats(void *ctx, int cmd, json_object *req)
 
 /* ---- status ---- */
 
+/*
+ * A secret's name for operators and moatd: 8 hex digits of SipHash under the
+ * key of a fixed word. Two ids equal: the same secret; the id tells nothing of
+ * the key.
+ */
+static json_object *secret_id(const struct moat_siphash_key *k)
+{
+	static const u64 word = 0x6d6f617473656964ULL; /* "moatseid" */
+	char hex[12];
+
+	snprintf(hex, sizeof(hex), "%08x", (unsigned int)(moat_siphash24(k, &word, 1) >> 32));
+	return json_object_new_string(hex);
+}
+
+static json_object *secret_ids(const struct moat_cookie_secrets *s)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "cur", secret_id(&s->cur));
+	json_object_object_add(j, "prev", secret_id(&s->prev));
+	return j;
+}
+
 static json_object *ctl_status(void *ctx, int cmd, json_object *req)
 {
 	struct dp_app *app = ctx;
@@ -227,7 +253,8 @@ static json_object *ctl_status(void *ctx, int cmd, json_object *req)
 	json_object_object_add(j, "workers", json_object_new_int((int)app->n_workers));
 	json_object_object_add(j, "dispatcher", json_object_new_boolean(app->dispatch));
 	json_object_object_add(j, "secrets", json_object_new_string(
-		c->secrets_from_moatd ? "moatd" : c->secret_src.fleet ? "secret_file" : "random"));
+		c->pushed_at ? "moatd" : c->secret_src.fleet ? "secret_file" : "random"));
+	json_object_object_add(j, "secret_ids", secret_ids(app->secrets));
 	json_object_object_add(j, "uptime_s",
 			       json_object_new_int64((int64_t)(time(NULL) - c->started)));
 	return j;
@@ -484,6 +511,8 @@ static json_object *ctl_reload(void *ctx, int cmd, json_object *req)
 	}
 	next->pol.syn_proxy = 1;
 	moat_secrets_set_period(&c->secret_src, next->cookie_rotate_s, (uint64_t)time(NULL));
+	if (c->pushed_at)
+		c->pushed_at = time(NULL); /* moatd's next rotation: by the new period, from now */
 	c->ttls.n = 0; /* the file is the policy now */
 	dp_publish_config(app, next);
 	if (dp_install_sigs(app, set))
@@ -527,29 +556,88 @@ static int hex_key(json_object *req, const char *name, struct moat_siphash_key *
 	return 0;
 }
 
-/* secrets: moatd owns them from now on ({"cur": 32 hex, "prev": 32 hex}). */
+static void add_key(json_object *j, const char *name, const struct moat_siphash_key *k)
+{
+	char hex[40];
+
+	snprintf(hex, sizeof(hex), "%016llx%016llx", (unsigned long long)k->k0,
+		 (unsigned long long)k->k1);
+	json_object_object_add(j, name, json_object_new_string(hex));
+}
+
+/*
+ * secrets {"get": true}: the secrets in force, for a moatd that re-attaches to
+ * us and must not change them under live handshakes. Root only: whoever holds
+ * them can mint cookies that pass.
+ */
+static json_object *secrets_report(struct dp_app *app)
+{
+	const struct dp_ctl *c = app->ctl;
+	json_object *j;
+
+	if (!c->peer_root)
+		return moat_reply_error("secrets: reported to root only");
+	j = reply_ok(app);
+	add_key(j, "cur", &app->secrets->cur);
+	add_key(j, "prev", &app->secrets->prev);
+	json_object_object_add(j, "ids", secret_ids(app->secrets));
+	return j;
+}
+
+/*
+ * secrets: moatd's ({"cur": 32 hex, "prev": 32 hex}), which it rotates from now
+ * on, until it falls silent (moatd_silent). {"get": true}: reported
+ * (secrets_report).
+ */
 static json_object *ctl_secrets(void *ctx, int cmd, json_object *req)
 {
 	struct dp_app *app = ctx;
 	struct moat_cookie_secrets s;
+	json_object *v;
 
 	(void)cmd;
+	if (json_object_object_get_ex(req, "get", &v) && json_object_get_boolean(v))
+		return secrets_report(app);
 	if (hex_key(req, "cur", &s.cur) || hex_key(req, "prev", &s.prev))
 		return moat_reply_error("secrets: expected \"cur\" and \"prev\", 32 hex digits each");
 	if (memcmp(&s, app->secrets, sizeof(s)))
 		dp_install_secrets(app, &s);
-	app->ctl->secrets_from_moatd = true;
+	app->ctl->pushed_at = time(NULL);
 	return reply_ok(app);
 }
 
-/* Our own rotation, unless moatd hands us its secrets. */
+/*
+ * moatd rotates its secrets, and hands them over, within a second of each turn
+ * of a period: silent when a turn passed more than 5 s ago with nothing since.
+ */
+static bool moatd_silent(const struct dp_ctl *c, uint64_t now)
+{
+	uint64_t p = c->secret_src.period_s;
+
+	return now / p > (uint64_t)c->pushed_at / p && now % p >= 5;
+}
+
+/*
+ * Our own rotation, unless moatd hands us its secrets. A moatd that missed a
+ * rotation (it died) hands the rotation back: it goes on from moatd's secrets,
+ * as moatd would have rotated them (the current one becomes the previous), so
+ * handshakes in flight complete; a restarted moatd adopts ours.
+ */
 static void rotate_secrets(struct dp_app *app)
 {
+	struct dp_ctl *c = app->ctl;
 	struct moat_cookie_secrets s = *app->secrets;
+	uint64_t now = (uint64_t)time(NULL);
 
-	if (app->ctl->secrets_from_moatd)
-		return;
-	if (moat_secrets_update(&app->ctl->secret_src, (uint64_t)time(NULL), &s) == 1)
+	if (c->pushed_at) {
+		if (!moatd_silent(c, now))
+			return;
+		/* moatd's current secret as last period's: it stays valid as the previous. */
+		moat_secrets_adopt(&c->secret_src, now - c->secret_src.period_s);
+		c->pushed_at = 0;
+		fprintf(stderr, "moat-dp: moatd missed a cookie secret rotation: rotating them here until it is back\n");
+	}
+	if (moat_secrets_update(&c->secret_src, now, &s) == 1 && memcmp(&s, app->secrets, sizeof(s)))
 		dp_install_secrets(app, &s);
 }
 
@@ -661,6 +749,24 @@ static void drain_events(struct dp_app *app)
 	}
 }
 
+/*
+ * One client: who it is (secrets are told to root only), and at most 1 s to
+ * send its request, so a client that sends nothing cannot hold this thread
+ * (ttls, events, rotation) for long.
+ */
+static void serve_client(struct dp_app *app, const struct moat_server *srv, int fd)
+{
+	static const struct timeval timeout = { .tv_sec = 1 };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	app->ctl->peer_root =
+		!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) && cred.uid == 0;
+	moat_server_serve(srv, fd);
+	app->ctl->peer_root = false;
+}
+
 void dp_ctl_loop(struct dp_app *app)
 {
 	struct dp_ctl *c = app->ctl;
@@ -675,7 +781,7 @@ void dp_ctl_loop(struct dp_app *app)
 			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (fd >= 0)
-				moat_server_serve(&srv, fd);
+				serve_client(app, &srv, fd);
 		}
 	}
 }

@@ -159,5 +159,55 @@ print("signature drops at frames %s, alert at %s" % (drops, alerts))
 sys.exit(drops != [4, 9, 10] or alerts != [15])' "$work/sig.explain" >"$work/sig.excheck" 2>&1
 check $? "signatures: explain gives the same verdicts ($(cat "$work/sig.excheck"))"
 
+# 5. The secrets a re-attaching moatd adopts: moat-dp tells the ones in force to root
+# only ({"cmd":"secrets","get":true}), names them by id in its status, and takes
+# moatd's ({"cur","prev"}) as they are.
+sec_call() { # SOCKET JSON [setpriv args]: one request line, its answer on stdout
+	local sock=$1 req=$2
+	shift 2
+	"$@" /usr/bin/python3 -c 'import socket,sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().readline().strip())' "$sock" "$req"
+}
+jget() { /usr/bin/python3 -c 'import json,sys
+d = json.loads(sys.argv[1])
+for k in sys.argv[2].split("."): d = d[k]
+print(d)' "$@" 2>/dev/null; }
+"$dp" --no-huge --no-shconf --no-pci --file-prefix "moatdp$$sec" -l 0,1 --log-level=lib.eal:error \
+	--vdev "net_pcap0,rx_pcap=$work/empty.pcap,tx_pcap=$work/sec0.pcap" \
+	--vdev "net_pcap1,rx_pcap=$work/empty.pcap,tx_pcap=$work/sec1.pcap" \
+	-- --config "$work/lone.yaml" --pair 1:0 --socket "$work/sec.sock" >/dev/null 2>"$work/sec.err" &
+dp_pid=$!
+for i in $(seq 1 100); do
+	"$ctl" status --socket "$work/sec.sock" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+got=$(sec_call "$work/sec.sock" '{"cmd":"secrets","get":true}')
+st=$("$ctl" status -j --socket "$work/sec.sock" 2>/dev/null)
+[ ${#got} -gt 0 ] && [ "$(jget "$got" cur | wc -c)" -eq 33 ] && [ "$(jget "$got" ids.cur)" = "$(jget "$st" secret_ids.cur)" ] &&
+	[ "$(jget "$st" secrets)" = random ]
+check $? "secrets get (root): moat-dp's own random secrets, ids as its status names them ($(jget "$st" secret_ids))"
+k1=00112233445566778899aabbccddeeff k2=ffeeddccbbaa99887766554433221100
+sec_call "$work/sec.sock" "{\"cmd\":\"secrets\",\"cur\":\"$k1\",\"prev\":\"$k2\"}" >/dev/null
+got=$(sec_call "$work/sec.sock" '{"cmd":"secrets","get":true}')
+st=$("$ctl" status -j --socket "$work/sec.sock" 2>/dev/null)
+[ "$(jget "$got" cur)" = "$k1" ] && [ "$(jget "$got" prev)" = "$k2" ] && [ "$(jget "$st" secrets)" = moatd ] &&
+	[ "$(jget "$st" secret_ids.cur)" != "$(jget "$st" secret_ids.prev)" ]
+check $? "secrets pushed by moatd are reported back as they were given; status says moatd ($(jget "$st" secret_ids))"
+chmod 755 "$work"
+chmod 666 "$work/sec.sock"
+if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	got=$(sec_call "$work/sec.sock" '{"cmd":"secrets","get":true}' setpriv --reuid=65534 --regid=65534 --clear-groups)
+	[ "$(jget "$got" ok)" = False ] && [ -z "$(jget "$got" cur)" ]
+	check $? "secrets get from a user that is not root: refused, no key in the answer ($got)"
+fi
+kill -INT "$dp_pid"
+wait "$dp_pid"
+check $? "moat-dp exits 0 after the secrets requests"
+dp_pid=""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
