@@ -5,6 +5,11 @@
  * set. moat-dp keeps the live policy, lists and their ttls: moatd hands it the
  * cookie secrets and the compiled signatures, passes the operator's commands
  * on, follows its event stream for top and `events`, and exports its counters.
+ *
+ * moat-dp outlives moatd: a moatd that starts while one answers on the socket
+ * re-attaches to it as it runs (policy, lists, signatures untouched), adopts
+ * its random cookie secrets so handshakes in flight complete, and supervises it
+ * from then on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +28,8 @@
 struct dpdk_backend {
 	struct moat_dplink dp;
 	long long dp_generation;   /* the moat-dp our secrets were pushed to */
+	bool secrets_due;	   /* rotated: handed over by the next tick */
+	bool running;		   /* started whole: a failed start leaves a re-attached moat-dp be */
 	struct moat_sig_set *sigs; /* compiled here, handed to moat-dp as a file */
 	char sig_file[160];
 };
@@ -119,6 +126,65 @@ static int push_signatures(struct moatd *d, json_object **reload_reply)
 	return r;
 }
 
+static int parse_key(json_object *reply, const char *name, struct moat_siphash_key *k)
+{
+	unsigned long long a, b;
+	json_object *v;
+	char extra;
+
+	if (!json_object_object_get_ex(reply, name, &v) ||
+	    sscanf(json_object_get_string(v), "%16llx%16llx%c", &a, &b, &extra) != 2)
+		return -EPROTO;
+	k->k0 = a;
+	k->k1 = b;
+	return 0;
+}
+
+/* The cookie secrets a running moat-dp holds (asked as root), and their ids. */
+static int fetch_secrets(struct moatd *d, struct moat_cookie_secrets *s, char *ids, size_t idlen)
+{
+	json_object *req = json_object_new_object(), *reply = NULL, *v;
+	char err[256];
+	int r;
+
+	json_object_object_add(req, "get", json_object_new_boolean(1));
+	r = moat_dplink_call(&db(d)->dp, "secrets", req, &reply, err, sizeof(err));
+	json_object_put(req);
+	if (!r && (!reply_ok(reply) || parse_key(reply, "cur", &s->cur) ||
+		   parse_key(reply, "prev", &s->prev))) {
+		snprintf(err, sizeof(err), "%s", json_object_object_get_ex(reply, "error", &v) ?
+			 json_object_get_string(v) : "no secrets in its answer");
+		r = -EPROTO;
+	}
+	if (r)
+		logmsg("moat-dp does not tell its cookie secrets (%s): handing it new ones, handshakes in flight fail once",
+		       err);
+	else
+		snprintf(ids, idlen, "%s", json_object_object_get_ex(reply, "ids", &v) ?
+			 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "?");
+	json_object_put(reply);
+	return r;
+}
+
+/*
+ * The cookie secrets at start. Random ones of a moat-dp that runs on (it was
+ * re-attached) are adopted: new ones would fail every handshake in flight.
+ * Derived ones (secret_file) are the same on both sides.
+ */
+static int start_secrets(struct moatd *d, bool attached)
+{
+	struct moat_cookie_secrets kept;
+	char ids[128];
+	int r;
+
+	if (!attached || d->cfg.secret_file[0] || fetch_secrets(d, &kept, ids, sizeof(ids)))
+		return moatd_secrets_init(d, NULL);
+	r = moatd_secrets_init(d, &kept);
+	if (r == 1)
+		logmsg("adopted moat-dp's cookie secrets %s: handshakes in flight complete", ids);
+	return r < 0 ? r : 0;
+}
+
 static int dpdk_start(struct moatd *d)
 {
 	struct dpdk_backend *b = calloc(1, sizeof(*b));
@@ -134,8 +200,13 @@ static int dpdk_start(struct moatd *d)
 		logmsg("%s", err);
 		return r;
 	}
+	r = moat_dplink_attach(&b->dp, d->config_path, err, sizeof(err));
+	if (r < 0) {
+		logmsg("%s", err);
+		return r;
+	}
 	/* Handed to moat-dp once it answers. */
-	if ((r = moatd_secrets_init(d, NULL)) < 0)
+	if ((r = start_secrets(d, r == 1)) < 0)
 		return r;
 	r = moat_sigs_compile(&d->cfg, d->config_path, &b->sigs, err, sizeof(err));
 	if (r) {
@@ -157,7 +228,7 @@ static int dpdk_start(struct moatd *d)
 /* moat-dp writes the event log itself: its stream is followed once it answers (tick). */
 static int dpdk_open_events(struct moatd *d)
 {
-	(void)d;
+	db(d)->running = true; /* the last step of moatd's start */
 	return 0;
 }
 
@@ -167,7 +238,8 @@ static void dpdk_stop(struct moatd *d)
 
 	if (!b)
 		return;
-	moat_dplink_stop(&b->dp);
+	/* A moatd that failed to start has no business stopping the moat-dp it found. */
+	moat_dplink_stop(&b->dp, d->cfg.keep_attached || (b->dp.adopted && !b->running));
 	if (b->sig_file[0])
 		unlink(b->sig_file);
 	moat_sigs_free(b->sigs);
@@ -177,8 +249,10 @@ static void dpdk_stop(struct moatd *d)
 }
 
 /*
- * A moat-dp that (re)appeared, or missed a rotation, gets the secrets; and its
- * event stream is followed, for top and `events`.
+ * A moat-dp that (re)appeared gets the secrets and, unless it ran on before we
+ * re-attached (its signatures stay until a reload), the signatures; after a
+ * rotation, the secrets alone. Its event stream is followed, for top and
+ * `events`.
  */
 static void dpdk_tick(struct moatd *d)
 {
@@ -188,10 +262,18 @@ static void dpdk_tick(struct moatd *d)
 	if (!b->dp.up)
 		return;
 	if (b->dp_generation != b->dp.generation) {
-		if (!push_secrets(d) && !push_signatures(d, NULL))
+		if (!push_secrets(d) &&
+		    (moat_dplink_reattached(&b->dp) || !push_signatures(d, NULL))) {
 			b->dp_generation = b->dp.generation;
-		else
+			b->secrets_due = false;
+		} else {
 			logmsg("cannot hand the SYN cookie secrets or signatures to moat-dp; retrying");
+		}
+	} else if (b->secrets_due) {
+		if (!push_secrets(d))
+			b->secrets_due = false;
+		else
+			logmsg("cannot hand the rotated SYN cookie secrets to moat-dp; retrying");
 	}
 	if (b->dp.ev_fd < 0 && moat_dplink_events_open(&b->dp) >= 0 && moatd_watch(d, b->dp.ev_fd))
 		logmsg("cannot follow moat-dp's events: %s", strerror(errno));
@@ -199,7 +281,7 @@ static void dpdk_tick(struct moatd *d)
 
 static void dpdk_secrets_rotated(struct moatd *d)
 {
-	db(d)->dp_generation = -1; /* pushed by the next tick */
+	db(d)->secrets_due = true; /* pushed by the next tick */
 }
 
 static int reason_by_name(const char *name)
@@ -310,6 +392,7 @@ static void dpdk_status(struct moatd *d, json_object *j)
 	json_object_object_del(dp, "ok");
 	json_object_object_add(j, "moat_dp_socket", json_object_new_string(b->dp.socket));
 	json_object_object_add(j, "moat_dp_supervised", json_object_new_boolean(b->dp.argv[0] != NULL));
+	json_object_object_add(j, "moat_dp_reattached", json_object_new_boolean(moat_dplink_reattached(&b->dp)));
 	json_object_object_add(j, "moat_dp_restarts", json_object_new_int((int)b->dp.restarts));
 	json_object_object_add(j, "moat_dp", dp);
 }

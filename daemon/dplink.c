@@ -2,11 +2,14 @@
 #include "daemon/dplink.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control/proto.h"
@@ -42,6 +45,7 @@ int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const
 {
 	memset(l, 0, sizeof(*l));
 	l->ev_fd = -1;
+	l->pidfd = -1;
 	snprintf(l->socket, sizeof(l->socket), "%s", cfg->dp_socket);
 	if (!cfg->dp_argc)
 		return 0;
@@ -77,25 +81,145 @@ static void start_child(struct moat_dplink *l)
 	logmsg("started moat-dp, pid %d", (int)pid);
 }
 
-static void reap_child(struct moat_dplink *l)
+/* A pidfd for a process that is not our child (Linux 5.3+): -1 with errno without one. */
+static int pidfd_of(pid_t pid)
 {
-	int status;
-	pid_t r;
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
 
-	if (!l->pid || (r = waitpid(l->pid, &status, WNOHANG)) == 0)
+/* Through the pidfd when there is one: a pid reused since cannot be hit. */
+static void signal_dp(const struct moat_dplink *l, int sig)
+{
+#ifdef SYS_pidfd_send_signal
+	if (l->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, l->pidfd, sig, NULL, 0);
 		return;
+	}
+#endif
+	kill(l->pid, sig);
+}
+
+/* A re-attached moat-dp is reaped by init, not us: its pidfd polls readable once it exited. */
+static bool adopted_exited(const struct moat_dplink *l)
+{
+	struct pollfd p = { .fd = l->pidfd, .events = POLLIN };
+
+	if (l->pidfd < 0)
+		return kill(l->pid, 0) && errno == ESRCH;
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Has our moat-dp exited? Then it is reaped, and said why. */
+static bool reaped(struct moat_dplink *l)
+{
+	int status = 0;
+
+	if (l->adopted) {
+		if (!adopted_exited(l))
+			return false;
+		logmsg("moat-dp (pid %d, re-attached) exited; restarting in %u s", (int)l->pid,
+		       l->backoff_s);
+		close(l->pidfd);
+		l->pidfd = -1;
+		l->adopted = false;
+		return true;
+	}
+	if (waitpid(l->pid, &status, WNOHANG) == 0)
+		return false;
 	if (WIFEXITED(status))
 		logmsg("moat-dp (pid %d) exited with status %d; restarting in %u s", (int)l->pid,
 		       WEXITSTATUS(status), l->backoff_s);
 	else
 		logmsg("moat-dp (pid %d) was killed by signal %d; restarting in %u s", (int)l->pid,
 		       WIFSIGNALED(status) ? WTERMSIG(status) : 0, l->backoff_s);
+	return true;
+}
+
+static void reap_child(struct moat_dplink *l)
+{
+	if (!l->pid || !reaped(l))
+		return;
 	l->pid = 0;
 	l->up = false;
 	l->restarts++;
 	l->next_start = time(NULL) + l->backoff_s;
 	/* Quick deaths in a row (a bad command line) should not spin. */
 	l->backoff_s = l->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : l->backoff_s * 2;
+}
+
+/* A moat-dp found running, ours to supervise from now on: watched through a pidfd. */
+static void adopt(struct moat_dplink *l, pid_t pid)
+{
+	l->pid = pid;
+	l->adopted = true;
+	l->pidfd = pidfd_of(pid);
+	if (l->pidfd < 0)
+		logmsg("pidfd_open(%d): %s: moat-dp's exit is seen by kill(pid, 0) instead",
+		       (int)pid, strerror(errno));
+}
+
+static long long json_int(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/*
+ * The moat-dp that answered st is ours to supervise (dpdk.command) if it runs
+ * our config and says its pid: 0, or -errno with err.
+ */
+static int check_adoptable(const struct moat_dplink *l, json_object *st, const char *config_path,
+			   char *err, size_t errlen)
+{
+	json_object *v;
+	const char *config =
+		json_object_object_get_ex(st, "config", &v) ? json_object_get_string(v) : "?";
+	pid_t pid = (pid_t)json_int(st, "pid");
+
+	if (pid <= 0) {
+		snprintf(err, errlen, "the moat-dp answering on %s does not say its pid: cannot supervise it",
+			 l->socket);
+		return -EPROTO;
+	}
+	if (strcmp(config, config_path)) {
+		snprintf(err, errlen, "moat-dp (pid %d) on %s runs %s, not %s: stop it, or leave dpdk.command unset to drive it as it runs",
+			 (int)pid, l->socket, config, config_path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int moat_dplink_attach(struct moat_dplink *l, const char *config_path, char *err, size_t errlen)
+{
+	json_object *st = NULL;
+	int r;
+
+	if (moat_dplink_call(l, "status", NULL, &st, err, errlen))
+		return 0;
+	r = l->argv[0] ? check_adoptable(l, st, config_path, err, errlen) : 0;
+	if (!r) {
+		if (l->argv[0])
+			adopt(l, (pid_t)json_int(st, "pid"));
+		logmsg("re-attached to the moat-dp running on %s (pid %lld, up %lld s%s): its policy, lists and signatures stay as they run; `moatctl reload` applies the file",
+		       l->socket, json_int(st, "pid"), json_int(st, "uptime_s"),
+		       l->argv[0] ? ", supervised" : "");
+		l->up = true;
+		l->attached_generation = ++l->generation;
+	}
+	json_object_put(st);
+	return r ? r : 1;
+}
+
+bool moat_dplink_reattached(const struct moat_dplink *l)
+{
+	return l->adopted || (l->attached_generation && l->generation == l->attached_generation);
 }
 
 void moat_dplink_tick(struct moat_dplink *l)
@@ -187,24 +311,44 @@ int moat_dplink_events_read(struct moat_dplink *l, void (*fn)(const char *line, 
 	return 0;
 }
 
-void moat_dplink_stop(struct moat_dplink *l)
+/* Up to tenths x 0.1 s for moat-dp to exit (reaped when ours): true once it did. */
+static bool wait_exit(struct moat_dplink *l, int tenths)
 {
 	int i, status;
 
+	for (i = 0; i < tenths; i++) {
+		if (l->adopted ? adopted_exited(l) : waitpid(l->pid, &status, WNOHANG) != 0)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+static void stop_dp(struct moat_dplink *l)
+{
+	signal_dp(l, SIGTERM);
+	if (wait_exit(l, 100))
+		return;
+	logmsg("moat-dp (pid %d) did not stop in 10 s: killing it", (int)l->pid);
+	signal_dp(l, SIGKILL);
+	wait_exit(l, 50);
+}
+
+void moat_dplink_stop(struct moat_dplink *l, bool keep)
+{
 	if (l->ev_fd >= 0)
 		close(l->ev_fd);
 	l->ev_fd = -1;
-	if (l->pid > 0) {
-		kill(l->pid, SIGTERM);
-		for (i = 0; i < 100 && waitpid(l->pid, &status, WNOHANG) == 0; i++)
-			usleep(100000);
-		if (i == 100) {
-			logmsg("moat-dp (pid %d) did not stop in 10 s: killing it", (int)l->pid);
-			kill(l->pid, SIGKILL);
-			waitpid(l->pid, &status, 0);
-		}
-		l->pid = 0;
-	}
+	if (l->pid > 0 && keep)
+		logmsg("leaving moat-dp (pid %d) running: the next moatd re-attaches to it",
+		       (int)l->pid);
+	else if (l->pid > 0)
+		stop_dp(l);
+	l->pid = 0;
+	if (l->pidfd >= 0)
+		close(l->pidfd);
+	l->pidfd = -1;
+	l->adopted = false;
 	free(l->words);
 	l->words = NULL;
 }

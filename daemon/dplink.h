@@ -3,7 +3,12 @@
  * moatd's dpdk backend: its link to moat-dp. moatd talks to moat-dp over
  * moat-dp's control socket and, when the config gives dpdk.command, starts it
  * (adding --config and --socket so the two cannot disagree), restarts it with
- * a growing delay when it dies, and stops it with moatd.
+ * a growing delay when it dies, and stops it with moatd (unless kept).
+ *
+ * moat-dp does not depend on moatd to run: it keeps forwarding with its last
+ * policy when moatd dies. A moatd that starts while a moat-dp answers on the
+ * socket re-attaches to it (moat_dplink_attach) instead of starting another,
+ * and supervises it through a pidfd, as it is not its child.
  */
 #ifndef MOAT_DAEMON_DPLINK_H
 #define MOAT_DAEMON_DPLINK_H
@@ -21,10 +26,13 @@ struct moat_dplink {
 	char *argv[160]; /* moat-dp's command line; argv[0] NULL: not ours to start */
 	char *words;	 /* storage behind argv */
 	pid_t pid;	 /* 0: not running (or not ours) */
+	bool adopted;	 /* pid found running at start, not our child */
+	int pidfd;	 /* adopted: tells when it exits; -1 none */
 	time_t next_start;
 	unsigned int restarts;
 	unsigned int backoff_s;
 	long long generation; /* bumped when moat-dp (re)appears: push state again */
+	long long attached_generation; /* the generation found running at start; 0 none */
 	bool up;	      /* answered since it last (re)started */
 	int ev_fd;	      /* the `events` follow stream, -1 when closed */
 	char ev_buf[16384];
@@ -34,6 +42,14 @@ struct moat_dplink {
 /* Prepare the link from the config (not started yet). 0 or -errno with err. */
 int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const char *config_path,
 		     char *err, size_t errlen);
+/*
+ * At start: a moat-dp already answering on the socket is driven as it runs.
+ * With dpdk.command it must run config_path, and is supervised from then on.
+ * 1 attached, 0 none answers (start one), -errno refused with err.
+ */
+int moat_dplink_attach(struct moat_dplink *l, const char *config_path, char *err, size_t errlen);
+/* The moat-dp answering is the one found running at start (it keeps its signatures). */
+bool moat_dplink_reattached(const struct moat_dplink *l);
 /* Once a second: reap and restart a dead moat-dp, notice one that answers again. */
 void moat_dplink_tick(struct moat_dplink *l);
 /* One request ({"cmd": cmd} plus req's other keys, req may be NULL). */
@@ -44,7 +60,10 @@ int moat_dplink_events_read(struct moat_dplink *l, void (*fn)(const char *line, 
 			    void *ctx);
 /* Open the events stream if closed: its fd or -1. */
 int moat_dplink_events_open(struct moat_dplink *l);
-/* SIGTERM to a moat-dp we started, up to 10 s to drain and exit, then SIGKILL. */
-void moat_dplink_stop(struct moat_dplink *l);
+/*
+ * SIGTERM to a moat-dp we supervise (started or re-attached), up to 10 s to
+ * drain and exit, then SIGKILL; keep: left running, for the next moatd.
+ */
+void moat_dplink_stop(struct moat_dplink *l, bool keep);
 
 #endif

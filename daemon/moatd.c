@@ -6,7 +6,8 @@
  * how: backend_dpdk.c), chosen once at start - keeps policy, secrets and lists
  * in it, answers moatctl on a Unix socket through the shared server shell, and
  * serves metrics and sampled events. On SIGINT/SIGTERM it detaches XDP unless
- * keep_attached, or stops the moat-dp it started.
+ * keep_attached, or stops the moat-dp it supervises unless keep_attached (a
+ * moatd that starts while moat-dp runs re-attaches to it: backend_dpdk.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,7 +38,8 @@ static void usage(FILE *f)
 		"program, attaches it to the configured interfaces of this network namespace and\n"
 		"detaches on stop unless keep_attached: true. With mode: dpdk it drives moat-dp\n"
 		"over dpdk.socket (cookie secrets, signatures, lists, limits, reloads), starting\n"
-		"and supervising it when dpdk.command is set, and stops it on exit.\n\n"
+		"and supervising it when dpdk.command is set, and stops it on exit unless\n"
+		"keep_attached: true. A moat-dp already running there is re-attached, not restarted.\n\n"
 		"  -c, --config FILE   moat YAML config\n"
 		"  -s, --socket PATH   control socket (default %s)\n"
 		"  -C, --check FILE    validate FILE and exit (0 valid, 2 invalid)\n"
