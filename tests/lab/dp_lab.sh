@@ -33,7 +33,10 @@
 # rst_out_of_window (>= 99%), and >= 99% of 200 requests succeed during a
 # random-source hping3 flood of at least FLOOD_S seconds (the server's
 # TcpExtListenOverflows recorded). Then (unless DP_LAB_PROXY=0) syn_cookies:
-# always: 200 requests and the 10 MB download through the SYN proxy.
+# always: 200 requests and the 10 MB download through the SYN proxy. Then (unless
+# DP_LAB_MOATD=0) moatd drives moat-dp: CLI round trips, rotations, signatures,
+# moat-dp killed and restarted; moatd killed (-9) under traffic while moat-dp forwards
+# on alone, and a new moatd re-attaching to the same moat-dp; keep_attached.
 set -uo pipefail
 build=$(cd "${1:?usage: dp_lab.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -322,7 +325,7 @@ else
 	echo "skip: syn_cookies always through moat-dp (DP_LAB_PROXY=0 was set)"
 fi
 
-# ---- moatd drives moat-dp (mode dpdk): CLI round trips, rotation, restart ----------
+# ---- moatd drives moat-dp (mode dpdk): CLI round trips, rotation, restarts, deaths --
 # moatd starts moat-dp from dpdk.command (adding --config and --socket), hands it
 # the cookie secrets and rotates them every 10 s; the operator talks to moatd only.
 if [ "${DP_LAB_MOATD:-1}" = 1 ] && [ -x "$build/control/moatd" ]; then
@@ -522,13 +525,149 @@ EOF
 	check $(( rc == 0 && req_rc == 0 && ${DPK2:-0} != ${DPK:-0} && restarts == 1 ? 0 : 1 )) \
 		"kill -9 of moat-dp (pid $DPK): moatd restarted it (pid ${DPK2:-none}, restarts $restarts), requests pass again"
 
+	# moatd dies (kill -9) under traffic: moat-dp is its child but does not depend on
+	# it. It forwards on with its policy and secrets, rotates the secrets itself once
+	# moatd missed a rotation (moatd's last one stays valid as the previous), and a new
+	# moatd on the same config re-attaches to it (same pid) and adopts its secrets.
+	dp_status() { # KEY[.KEY]: from moat-dp's own status, on its socket
+		"$ctl" status -j --socket "$LAB_DIR/dp.sock" 2>/dev/null |
+			/usr/bin/python3 -c 'import json,sys
+d = json.load(sys.stdin)
+for k in sys.argv[1].split("."): d = d[k]
+print(d)' "$1" 2>/dev/null
+	}
+	running() { # PID: alive and not a zombie (init reaps the orphaned moat-dp, or not)
+		[ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]
+	}
+	req_while() { # FLAG N: one request after another while FLAG exists; "ok failed" into FLAG.N
+		local ok=0 bad=0
+		while [ -e "$1" ]; do
+			if request >/dev/null; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+			sleep 0.1
+		done
+		echo "$ok $bad" >"$1.$2"
+	}
+	attached() { # PID: until moatd's status shows moat-dp PID, re-attached (10 s at most)
+		local i
+		for i in $(seq 1 50); do
+			mctl status -j 2>/dev/null | /usr/bin/python3 -c 'import json,sys
+s = json.load(sys.stdin)
+sys.exit(not (s["moat_dp"].get("pid") == int(sys.argv[1]) and s["moat_dp_reattached"]))' "$1" 2>/dev/null &&
+				return 0
+			sleep 0.2
+		done
+		return 1
+	}
+	go=$LAB_DIR/kill.go
+	touch "$go"
+	loops=()
+	for k in 1 2; do
+		req_while "$go" "$k" &
+		loops+=("$!")
+	done
+	LAB_PIDS+=("${loops[@]}")
+	# Killed 1.5 s past a turn of the 10 s period: moatd has handed over that
+	# rotation, and moat-dp's own comes 5 s past the next turn.
+	while [ $(( $(date +%s) % 10 )) -ne 1 ]; do sleep 0.2; done
+	sleep 0.5
+	nsenter --net="/run/netns/$LAB_CLI" curl -fs -m 60 --limit-rate 800K -o "$LAB_DIR/kill.got" \
+		"http://$SRV4/big.bin" &
+	dl=$!
+	LAB_PIDS+=("$dl")
+	sleep 0.5
+	kill -9 "$MD_PID"
+	wait "$MD_PID" 2>/dev/null
+	id0=$(dp_status secret_ids.cur)
+	sleep 2
+	running "$DPK2" && [ "$(dp_status pid)" = "$DPK2" ]
+	check $? "kill -9 of moatd (pid $MD_PID): moat-dp (pid $DPK2) runs on and answers its socket (secret $id0)"
+	for i in $(seq 1 100); do
+		[ "$(dp_status secrets)" = random ] && break
+		sleep 0.2
+	done
+	id1=$(dp_status secret_ids.cur)
+	prev1=$(dp_status secret_ids.prev)
+	[ "$(dp_status secrets)" = random ] && [ ${#id1} -eq 8 ] && [ "$id1" != "$id0" ]
+	check $? "moatd gone past a rotation: moat-dp rotates the secrets itself ($id0 -> $id1, 'secrets': $(dp_status secrets); $(grep -m1 -o 'moatd missed a cookie secret rotation' "$LAB_DIR/moatd.err"))"
+	[ "$prev1" = "$id0" ]
+	check $? "moat-dp's own rotation went on from moatd's secret: $id0 stays valid as the previous ($prev1)"
+
+	lab_bg "$LAB_RTR" "$build/control/moatd" --config "$LAB_DIR/moatd.yaml" --socket "$msock" \
+		>"$LAB_DIR/moatd2.out" 2>"$LAB_DIR/moatd2.err"
+	MD_PID=$LAB_LAST_PID
+	attached "$DPK2"
+	check $? "a new moatd (pid $MD_PID) re-attached to the running moat-dp (pid $DPK2, not restarted: $(grep -m1 -o 're-attached to the moat-dp[^:]*' "$LAB_DIR/moatd2.err"))"
+	grep -q "adopted moat-dp's cookie secrets {\"cur\":\"$id1\"" "$LAB_DIR/moatd2.err"
+	check $? "the new moatd adopted moat-dp's running secrets (random mode, $id1): $(grep -m1 -o "adopted moat-dp's cookie secrets {[^}]*}" "$LAB_DIR/moatd2.err")"
+	sleep 1
+	rm -f "$go"
+	wait "$dl"
+	dl_rc=$?
+	wait "${loops[@]}"
+	ok1=0 bad1=0 ok2=0 bad2=0
+	read -r ok1 bad1 <"$go.1"
+	read -r ok2 bad2 <"$go.2"
+	ok=$((ok1 + ok2)) total=$((ok1 + ok2 + bad1 + bad2))
+	check $(( total >= 50 && ok * 100 >= total * 99 ? 0 : 1 )) \
+		"requests across moatd's death, moat-dp alone and the re-attach: $ok/$total succeeded (>= 99%)"
+	[ $dl_rc -eq 0 ] && [ "$(sha256sum <"$LAB_DIR/kill.got")" = "$(sha256sum <"$LAB_DIR/www/big.bin")" ]
+	check $? "a 16 MB download in flight across the kill and the re-attach arrived whole (curl exit $dl_rc, $(size "$LAB_DIR/kill.got") bytes, sha256)"
+	running "$DPK2" && [ "$(dp_pid)" = "$DPK2" ]
+	check $? "moat-dp's pid is unchanged through all of it ($DPK2)"
+
+	# The new moatd drives it: a block takes effect in moat-dp; a rotation goes on from moat-dp's secret
+	mctl stats -j >"$LAB_DIR/k0.json"
+	mctl block "$CLI4/32" >/dev/null
+	rc=$?
+	in_ns "$LAB_CLI" curl -fs -o /dev/null -m 2 "http://$SRV4/"
+	req_rc=$?
+	mctl stats -j >"$LAB_DIR/k1.json"
+	mctl unblock "$CLI4/32" >/dev/null
+	request >/dev/null
+	after=$?
+	check $(( rc == 0 && req_rc != 0 && $(delta k0 k1 reasons.denylisted) > 0 && after == 0 ? 0 : 1 )) \
+		"moatctl block through the new moatd: the client's request fails (curl exit $req_rc, denylisted +$(delta k0 k1 reasons.denylisted)); unblock: it passes (curl exit $after)"
+	rot=0
+	for i in $(seq 1 75); do
+		mctl stats -j >"$LAB_DIR/k2.json" 2>/dev/null
+		rot=$(json "$LAB_DIR/k2.json" cookies.secret_rotations 2>/dev/null || echo 0)
+		[ "$rot" -ge 1 ] && break
+		sleep 0.2
+	done
+	request >/dev/null
+	req_rc=$?
+	check $(( rot >= 1 && req_rc == 0 ? 0 : 1 )) \
+		"the new moatd rotates moat-dp's secrets ($rot rotation(s); moat-dp's 'secrets': $(dp_status secrets), $(dp_status secret_ids.cur), previous $(dp_status secret_ids.prev)); a request passes (curl exit $req_rc)"
+	[ "$(dp_status secrets)" = moatd ] && [ "$(dp_status secret_ids.prev)" = "$id1" ]
+	check $? "that rotation went on from the adopted secret ($id1 is the previous now)"
+
+	# keep_attached: moatd's stop (systemctl restart) leaves moat-dp running; the next re-attaches
+	cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
+	echo "keep_attached: true" >>"$LAB_DIR/moatd.yaml"
+	mctl reload >/dev/null
 	kill -TERM "$MD_PID"
 	wait "$MD_PID"
 	md_rc=$?
-	kill -0 "$DPK2" 2>/dev/null
+	running "$DPK2" && [ "$(dp_status pid)" = "$DPK2" ]
+	check $(( md_rc == 0 && $? == 0 ? 0 : 1 )) \
+		"keep_attached: true: moatd exits 0 on SIGTERM and leaves moat-dp running (pid $DPK2; $(grep -m1 -o 'leaving moat-dp[^;]*' "$LAB_DIR/moatd2.err"))"
+	lab_bg "$LAB_RTR" "$build/control/moatd" --config "$LAB_DIR/moatd.yaml" --socket "$msock" \
+		>"$LAB_DIR/moatd3.out" 2>"$LAB_DIR/moatd3.err"
+	MD_PID=$LAB_LAST_PID
+	attached "$DPK2"
+	rc=$?
+	request >/dev/null
+	check $(( rc == 0 && $? == 0 ? 0 : 1 )) "the next moatd re-attached to it (pid $DPK2) and requests pass"
+	cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
+	mctl reload >/dev/null
+
+	kill -TERM "$MD_PID"
+	wait "$MD_PID"
+	md_rc=$?
+	running "$DPK2"
 	alive=$?
 	check $(( md_rc == 0 && alive != 0 ? 0 : 1 )) \
-		"moatd exits 0 on SIGTERM and stops the moat-dp it started (exit $md_rc)"
+		"moatd exits 0 on SIGTERM and stops the moat-dp it supervises, re-attached (pid $DPK2; exit $md_rc)"
 else
 	echo "skip: moatd driving moat-dp (DP_LAB_MOATD=0, or moatd not built)"
 fi
