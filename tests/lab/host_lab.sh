@@ -151,6 +151,25 @@ moatctl stats -j >"$LAB_DIR/v1.json"
 v6valid=$(( $(reason "$LAB_DIR/v1.json" cookie_valid) - $(reason "$LAB_DIR/v0.json" cookie_valid) ))
 check $(( v6 == 0 && v6valid >= 1 ? 0 : 1 )) "IPv6 request through a SYN cookie (curl exit $v6, cookie_valid +$v6valid)"
 
+# ---- the kernel's own cookies pass through moat ---------------------------------
+# net.ipv4.tcp_syncookies=2: the kernel answers every SYN with its own cookie, as
+# it does when its backlog overflows before moat's cookies engage. The ACKs carry
+# no cookie of moat's; moat must hand them to the kernel, which completes them.
+in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=2
+for mode in off auto; do
+	sed -i "s/^syn_cookies: .*/syn_cookies: $mode/" "$LAB_DIR/moat.yaml"
+	moatctl reload >/dev/null
+	moatctl stats -j >"$LAB_DIR/k0.json"
+	in_ns "$LAB_CLI" curl -fs -o /dev/null -m 5 "http://$SRV4/"
+	k4=$?
+	in_ns "$LAB_CLI" curl -fs -o /dev/null -m 5 "http://[$SRV6]/"
+	k6=$?
+	moatctl stats -j >"$LAB_DIR/k1.json"
+	hs=$(( $(reason "$LAB_DIR/k1.json" handshake) - $(reason "$LAB_DIR/k0.json" handshake) ))
+	check $(( k4 == 0 && k6 == 0 && hs >= 4 ? 0 : 1 )) "syn_cookies: $mode, the kernel's own cookies (tcp_syncookies=2): IPv4 and IPv6 requests complete (curl $k4 $k6, handshake +$hs)"
+done
+in_ns "$LAB_SRV" sysctl -qw net.ipv4.tcp_syncookies=1
+
 # ---- the kernel alone ---------------------------------------------------------
 kill -TERM "$MOATD"
 wait "$MOATD"
