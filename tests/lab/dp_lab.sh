@@ -633,6 +633,11 @@ sys.exit(not (s["moat_dp"].get("pid") == int(sys.argv[1]) and s["moat_dp_reattac
 	after=$?
 	check $(( rc == 0 && req_rc != 0 && $(delta k0 k1 reasons.denylisted) > 0 && after == 0 ? 0 : 1 )) \
 		"moatctl block through the new moatd: the client's request fails (curl exit $req_rc, denylisted +$(delta k0 k1 reasons.denylisted)); unblock: it passes (curl exit $after)"
+	mctl events 2>/dev/null | /usr/bin/python3 -c 'import json,sys
+ev = [json.loads(l) for l in sys.stdin if l.strip()]
+print(sum(e.get("reason") == "denylisted" and e.get("src") == sys.argv[1] for e in ev))' "$CLI4" >"$LAB_DIR/k.events" 2>/dev/null
+	check $(( $(cat "$LAB_DIR/k.events" 2>/dev/null || echo 0) > 0 ? 0 : 1 )) \
+		"the new moatd follows moat-dp's event stream: moatctl events shows $(cat "$LAB_DIR/k.events") denylisted event(s) from $CLI4"
 	rot=0
 	for i in $(seq 1 75); do
 		mctl stats -j >"$LAB_DIR/k2.json" 2>/dev/null
@@ -647,6 +652,18 @@ sys.exit(not (s["moat_dp"].get("pid") == int(sys.argv[1]) and s["moat_dp_reattac
 	[ "$(dp_status secrets)" = moatd ] && [ "$(dp_status secret_ids.prev)" = "$ida" ]
 	check $? "that rotation went on from the adopted secret (${ida:-?} is the previous now)"
 
+	# It supervises the moat-dp it re-attached to (not its child: through a pidfd)
+	kill -9 "$DPK2"
+	sleep 1
+	wait_dp
+	rc=$?
+	DPK3=$(dp_pid)
+	[ -n "$DPK3" ] && LAB_PIDS+=("$DPK3")
+	request >/dev/null
+	req_rc=$?
+	check $(( rc == 0 && req_rc == 0 && ${DPK3:-0} != ${DPK2:-0} ? 0 : 1 )) \
+		"kill -9 of the re-attached moat-dp (pid $DPK2): the new moatd restarted it (pid ${DPK3:-none}; $(grep -m1 -o 'moat-dp (pid [0-9]*, re-attached) exited' "$LAB_DIR/moatd2.err")), requests pass"
+
 	# keep_attached: moatd's stop (systemctl restart) leaves moat-dp running; the next re-attaches
 	cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
 	echo "keep_attached: true" >>"$LAB_DIR/moatd.yaml"
@@ -654,26 +671,26 @@ sys.exit(not (s["moat_dp"].get("pid") == int(sys.argv[1]) and s["moat_dp_reattac
 	kill -TERM "$MD_PID"
 	wait "$MD_PID"
 	md_rc=$?
-	running "$DPK2" && [ "$(dp_status pid)" = "$DPK2" ]
+	running "$DPK3" && [ "$(dp_status pid)" = "$DPK3" ]
 	check $(( md_rc == 0 && $? == 0 ? 0 : 1 )) \
-		"keep_attached: true: moatd exits 0 on SIGTERM and leaves moat-dp running (pid $DPK2; $(grep -m1 -o 'leaving moat-dp[^;]*' "$LAB_DIR/moatd2.err"))"
+		"keep_attached: true: moatd exits 0 on SIGTERM and leaves moat-dp running (pid $DPK3; $(grep -m1 -o 'leaving moat-dp[^;]*' "$LAB_DIR/moatd2.err"))"
 	lab_bg "$LAB_RTR" "$build/control/moatd" --config "$LAB_DIR/moatd.yaml" --socket "$msock" \
 		>"$LAB_DIR/moatd3.out" 2>"$LAB_DIR/moatd3.err"
 	MD_PID=$LAB_LAST_PID
-	attached "$DPK2"
+	attached "$DPK3"
 	rc=$?
 	request >/dev/null
-	check $(( rc == 0 && $? == 0 ? 0 : 1 )) "the next moatd re-attached to it (pid $DPK2) and requests pass"
+	check $(( rc == 0 && $? == 0 ? 0 : 1 )) "the next moatd re-attached to it (pid $DPK3) and requests pass"
 	cp "$LAB_DIR/moatd.good" "$LAB_DIR/moatd.yaml"
 	mctl reload >/dev/null
 
 	kill -TERM "$MD_PID"
 	wait "$MD_PID"
 	md_rc=$?
-	running "$DPK2"
+	running "$DPK3"
 	alive=$?
 	check $(( md_rc == 0 && alive != 0 ? 0 : 1 )) \
-		"moatd exits 0 on SIGTERM and stops the moat-dp it supervises, re-attached (pid $DPK2; exit $md_rc)"
+		"moatd exits 0 on SIGTERM and stops the moat-dp it supervises, re-attached (pid $DPK3; exit $md_rc)"
 else
 	echo "skip: moatd driving moat-dp (DP_LAB_MOATD=0, or moatd not built)"
 fi
