@@ -21,6 +21,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/dp.h"
+#include "dataplane/ctl.h"
 
 #include "control/config.h"
 #include "control/events.h"
@@ -30,39 +31,17 @@
 #include "core/siphash.h"
 #include "flow/sigs.h"
 
-struct dp_ctl {
-	struct moat_config cfg; /* as started: table sizes are fixed from it */
-	struct moat_ttls ttls;	/* list entries added with a ttl */
-	FILE *events;		/* the event log, if any */
-	struct moat_event_feed feed; /* `events` followers */
-	struct moat_secret_source secret_src;
-	time_t pushed_at;	 /* moatd's last secrets: no rotation of our own; 0 none */
-	bool peer_root;		 /* the client being served is root (SO_PEERCRED) */
-	time_t started;
-	int listen_fd;
-};
-
-/* Sum of one counter over the workers. */
-#define DP_SUM(app, field)                                                                         \
-	({                                                                                         \
-		uint64_t s_ = 0;                                                                   \
-		unsigned int i_;                                                                   \
-		for (i_ = 0; i_ < (app)->n_workers; i_++)                                          \
-			s_ += (app)->workers[i_].field;                                            \
-		s_;                                                                                \
-	})
-
-static void add_u64(json_object *j, const char *key, uint64_t v)
+void dp_add_u64(json_object *j, const char *key, uint64_t v)
 {
 	json_object_object_add(j, key, json_object_new_int64((int64_t)v));
 }
 
 /* moat-dp's "ok": with how many times the live config was replaced. */
-static json_object *reply_ok(struct dp_app *app)
+json_object *dp_reply_ok(struct dp_app *app)
 {
 	json_object *j = moat_reply_ok();
 
-	add_u64(j, "updates", app->updates);
+	dp_add_u64(j, "updates", app->updates);
 	return j;
 }
 
@@ -93,291 +72,6 @@ static int change_live(struct dp_app *app, dp_change_fn *fn, void *arg, char *er
 	return 0;
 }
 
-/* ---- stats ---- */
-
-static json_object *sig_hits(struct dp_app *app, const struct dp_sigs *sg)
-{
-	json_object *arr = json_object_new_array();
-	size_t i, k, n = moat_sigs_count(sg ? sg->set : NULL);
-	unsigned int w;
-
-	for (i = 0; i < n; i++) {
-		json_object *o = json_object_new_object();
-		unsigned int id = moat_sigs_id(sg->set, i);
-		uint64_t hits = 0;
-
-		for (w = 0; w < app->n_workers; w++)
-			hits += moat_sig_matcher_hits(sg->m[w])[i];
-		for (k = 0; k < app->n_sig_totals; k++)
-			if (app->sig_totals[k].id == id)
-				hits += app->sig_totals[k].hits;
-		json_object_object_add(o, "id", json_object_new_int64(id));
-		json_object_object_add(o, "action", json_object_new_string(
-			moat_sigs_action(sg->set, i) == MOAT_SIG_DROP ? "drop" : "alert"));
-		add_u64(o, "hits", hits);
-		json_object_object_add(o, "msg", json_object_new_string(moat_sigs_msg(sg->set, i)));
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
-static json_object *sig_stats(struct dp_app *app)
-{
-	json_object *j = json_object_new_object();
-	const struct dp_sigs *sg = app->sigs;
-	struct moat_sig_counts c, sum = { 0 };
-	json_object *hits = sig_hits(app, sg);
-	unsigned int w;
-
-	for (w = 0; sg && w < app->n_workers; w++) {
-		moat_sig_matcher_counts(sg->m[w], &c);
-		sum.streams_open += c.streams_open;
-		sum.streams_refused += c.streams_refused;
-		sum.out_of_order += c.out_of_order;
-	}
-	json_object_object_add(j, "loaded",
-			       json_object_new_int((int)moat_sigs_count(sg ? sg->set : NULL)));
-	add_u64(j, "stream_memory_per_worker", moat_sigs_stream_memory(sg ? sg->set : NULL));
-	add_u64(j, "updates", app->sig_updates);
-	add_u64(j, "alerts", DP_SUM(app, sig_alerts));
-	add_u64(j, "streams_open", sum.streams_open);
-	add_u64(j, "streams_refused", sum.streams_refused);
-	add_u64(j, "out_of_order", sum.out_of_order);
-	json_object_object_add(j, "hits", hits);
-	return j;
-}
-
-static json_object *worker_stats(const struct dp_worker *w)
-{
-	json_object *j = json_object_new_object(), *reasons = json_object_new_object();
-	int r;
-
-	json_object_object_add(j, "lcore", json_object_new_int((int)w->lcore));
-	add_u64(j, "rx", w->rx);
-	add_u64(j, "flows", w->be.flows.count);
-	add_u64(j, "sources", w->be.sources.count);
-	for (r = 0; r < MOAT_R_COUNT; r++)
-		add_u64(reasons, moat_reason_name(r), w->reasons[r]);
-	json_object_object_add(j, "reasons", reasons);
-	return j;
-}
-
-static json_object *stats(struct dp_app *app)
-{
-	json_object *j = moat_reply_ok(), *reasons = json_object_new_object();
-	json_object *verdicts = json_object_new_object(), *per = json_object_new_array();
-	uint64_t v[3] = { 0 };
-	unsigned int k;
-	int r;
-
-	for (r = 0; r < MOAT_R_COUNT; r++) {
-		uint64_t n = DP_SUM(app, reasons[r]);
-
-		add_u64(reasons, moat_reason_name(r), n);
-		v[moat_reason_verdict(r)] += n;
-	}
-	for (k = 0; k < app->n_workers; k++)
-		json_object_array_add(per, worker_stats(&app->workers[k]));
-	add_u64(verdicts, "pass", v[MOAT_PASS]);
-	add_u64(verdicts, "drop", v[MOAT_DROP]);
-	add_u64(verdicts, "tx", v[MOAT_TX]);
-	json_object_object_add(j, "mode", json_object_new_string("dpdk"));
-	json_object_object_add(j, "reasons", reasons);
-	json_object_object_add(j, "verdicts", verdicts);
-	add_u64(j, "rx", DP_SUM(app, rx));
-	add_u64(j, "sent", DP_SUM(app, fwd));
-	add_u64(j, "dropped", DP_SUM(app, dropped));
-	add_u64(j, "tx_full", DP_SUM(app, tx_full));
-	add_u64(j, "dispatch_drops", app->dispatch_drops);
-	add_u64(j, "proxy_syns", DP_SUM(app, proxy_syns));
-	add_u64(j, "proxy_gave_up", DP_SUM(app, proxy_gave_up));
-	add_u64(j, "challenge_limited", DP_SUM(app, challenge_limited));
-	json_object_object_add(j, "workers", per);
-	add_u64(j, "secret_rotations", app->rotations);
-	json_object_object_add(j, "signatures", sig_stats(app));
-	add_u64(j, "config_updates", app->updates);
-	return j;
-}
-
-static json_object *ctl_stats(void *ctx, int cmd, json_object *req)
-{
-	(void)cmd;
-	(void)req;
-	return stats(ctx);
-}
-
-/* ---- status ---- */
-
-/*
- * A secret's name for operators and moatd: 8 hex digits of SipHash under the
- * key of a fixed word. Two ids equal: the same secret; the id tells nothing of
- * the key.
- */
-static json_object *secret_id(const struct moat_siphash_key *k)
-{
-	static const u64 word = 0x6d6f617473656964ULL; /* "moatseid" */
-	char hex[12];
-
-	snprintf(hex, sizeof(hex), "%08x", (unsigned int)(moat_siphash24(k, &word, 1) >> 32));
-	return json_object_new_string(hex);
-}
-
-static json_object *secret_ids(const struct moat_cookie_secrets *s)
-{
-	json_object *j = json_object_new_object();
-
-	json_object_object_add(j, "cur", secret_id(&s->cur));
-	json_object_object_add(j, "prev", secret_id(&s->prev));
-	return j;
-}
-
-static json_object *ctl_status(void *ctx, int cmd, json_object *req)
-{
-	struct dp_app *app = ctx;
-	const struct dp_ctl *c = app->ctl;
-	json_object *j = reply_ok(app), *pairs = json_object_new_array();
-	char buf[16];
-	int p;
-
-	(void)cmd;
-	(void)req;
-	for (p = 0; p < app->n_pairs; p++) {
-		snprintf(buf, sizeof(buf), "%u:%u", app->pairs[p].in, app->pairs[p].out);
-		json_object_array_add(pairs, json_object_new_string(buf));
-	}
-	json_object_object_add(j, "version", json_object_new_string(MOAT_VERSION));
-	json_object_object_add(j, "mode", json_object_new_string("dpdk"));
-	json_object_object_add(j, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(j, "config", json_object_new_string(app->config_path));
-	json_object_object_add(j, "pairs", pairs);
-	json_object_object_add(j, "workers", json_object_new_int((int)app->n_workers));
-	json_object_object_add(j, "dispatcher", json_object_new_boolean(app->dispatch));
-	json_object_object_add(j, "secrets", json_object_new_string(
-		c->pushed_at ? "moatd" : c->secret_src.fleet ? "secret_file" : "random"));
-	json_object_object_add(j, "secret_ids", secret_ids(app->secrets));
-	json_object_object_add(j, "uptime_s",
-			       json_object_new_int64((int64_t)(time(NULL) - c->started)));
-	return j;
-}
-
-/* ---- flows: asked of the workers, answered between their bursts ---- */
-
-/* Ask every worker (flag at offset off) and wait, up to 2 s, until all have answered. */
-static bool workers_answer(struct dp_app *app, size_t off)
-{
-	unsigned int k;
-	int i;
-
-	for (k = 0; k < app->n_workers; k++)
-		__atomic_store_n((int *)((char *)&app->workers[k] + off), 1, __ATOMIC_RELEASE);
-	for (i = 0; i < 2000 && !dp_quit; i++) {
-		for (k = 0; k < app->n_workers &&
-			    !__atomic_load_n((int *)((char *)&app->workers[k] + off), __ATOMIC_ACQUIRE);
-		     k++)
-			;
-		if (k == app->n_workers)
-			return true;
-		rte_delay_us_sleep(1000);
-	}
-	return false;
-}
-
-static int state_by_name(const char *name)
-{
-	int i;
-
-	for (i = 1; i < MOAT_TCPS_COUNT; i++)
-		if (!strcasecmp(moat_tcp_state_name((u8)i), name))
-			return i;
-	return -1;
-}
-
-static json_object *flow_json(const struct moat_flow_entry *e, unsigned int lcore)
-{
-	json_object *o = json_object_new_object();
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-	int af = e->family == 6 ? AF_INET6 : AF_INET;
-
-	inet_ntop(af, e->orig.w, a, sizeof(a));
-	inet_ntop(af, e->resp.w, b, sizeof(b));
-	json_object_object_add(o, "src", json_object_new_string(a));
-	json_object_object_add(o, "sport", json_object_new_int(e->orig_port));
-	json_object_object_add(o, "dst", json_object_new_string(b));
-	json_object_object_add(o, "dport", json_object_new_int(e->resp_port));
-	json_object_object_add(o, "state", json_object_new_string(moat_tcp_state_name(e->state)));
-	json_object_object_add(o, "idle_s", json_object_new_int64(e->idle_s));
-	json_object_object_add(o, "lcore", json_object_new_int((int)lcore));
-	return o;
-}
-
-/* flows {"list": true, ...}: the flows that pass the filter, from every worker. */
-static json_object *flow_list(struct dp_app *app, json_object *req, json_object *j)
-{
-	json_object *arr;
-	struct moat_flow_filter f;
-	size_t limit, i;
-	u64 matched = 0;
-	unsigned int k;
-	char err[256];
-
-	if (moat_proto_flow_filter(req, state_by_name, &f, &limit, err, sizeof(err)))
-		return moat_reply_error(err);
-	for (k = 0; k < app->n_workers; k++) {
-		struct dp_worker *w = &app->workers[k];
-
-		w->list_filter = f;
-		w->list_n = 0;
-		w->list_out = calloc(limit ? limit : 1, sizeof(*w->list_out));
-		if (!w->list_out)
-			limit = 0; /* no memory: counts only, from this worker on */
-		w->list_max = limit;
-	}
-	if (!workers_answer(app, offsetof(struct dp_worker, list_wanted))) {
-		/* A worker may still write its buffer: leave it (a rare leak beats a crash). */
-		return moat_reply_error("a worker did not answer");
-	}
-	arr = json_object_new_array();
-	for (k = 0; k < app->n_workers; k++) {
-		struct dp_worker *w = &app->workers[k];
-
-		matched += w->list_matched;
-		for (i = 0; i < w->list_n && json_object_array_length(arr) < limit; i++)
-			json_object_array_add(arr, flow_json(&w->list_out[i], w->lcore));
-		free(w->list_out);
-		w->list_out = NULL;
-	}
-	add_u64(j, "matched", matched);
-	json_object_object_add(j, "list", arr);
-	return j;
-}
-
-static json_object *ctl_flows(void *ctx, int cmd, json_object *req)
-{
-	struct dp_app *app = ctx;
-	json_object *j, *states, *v, *out;
-	int i;
-
-	(void)cmd;
-	if (!workers_answer(app, offsetof(struct dp_worker, states_wanted)) || dp_quit)
-		return moat_reply_error("a worker did not answer");
-	j = moat_reply_ok();
-	states = json_object_new_object();
-	for (i = 1; i < MOAT_TCPS_COUNT; i++)
-		add_u64(states, moat_tcp_state_name((u8)i), DP_SUM(app, states[i]));
-	json_object_object_add(j, "flows", states);
-	add_u64(j, "capacity", (uint64_t)app->cfg->flow_table_size * app->n_workers);
-	if (json_object_object_get_ex(req, "list", &v) && json_object_get_boolean(v)) {
-		out = flow_list(app, req, j);
-		if (out != j) {
-			json_object_put(j);
-			return out;
-		}
-	}
-	return j;
-}
-
-/* ---- lists and limits: a copy of the live config, changed, swapped in ---- */
-
 struct list_change {
 	int cmd;
 	json_object *req;
@@ -404,7 +98,7 @@ static json_object *ctl_list(void *ctx, int cmd, json_object *req)
 
 	if (change_live(ctx, apply_list, &l, err, sizeof(err)))
 		return moat_reply_error(err);
-	return reply_ok(ctx);
+	return dp_reply_ok(ctx);
 }
 
 static int apply_limits(struct dp_app *app, struct moat_config *next, void *arg, char *err,
@@ -425,7 +119,7 @@ static json_object *ctl_limits(void *ctx, int cmd, json_object *req)
 	if (json_object_object_get_ex(req, "set", NULL) &&
 	    change_live(app, apply_limits, req, err, sizeof(err)))
 		return moat_reply_error(err);
-	j = reply_ok(app);
+	j = dp_reply_ok(app);
 	json_object_object_add(j, "limits", moat_proto_limits_json(app->live));
 	return j;
 }
@@ -518,7 +212,7 @@ static json_object *ctl_reload(void *ctx, int cmd, json_object *req)
 	if (dp_install_sigs(app, set))
 		return moat_reply_error(
 			"signatures: out of memory for the workers' matchers (the old ones stay)");
-	return reply_ok(app);
+	return dp_reply_ok(app);
 }
 
 /* signatures: a database moatd compiled ({"file": PATH}), swapped in whole. */
@@ -537,7 +231,7 @@ static json_object *ctl_signatures(void *ctx, int cmd, json_object *req)
 		return moat_reply_error(err);
 	if (dp_install_sigs(app, set))
 		return moat_reply_error("signatures: out of memory for the workers' matchers");
-	j = reply_ok(app);
+	j = dp_reply_ok(app);
 	json_object_object_add(j, "signatures", json_object_new_int((int)moat_sigs_count(set)));
 	return j;
 }
@@ -577,10 +271,10 @@ static json_object *secrets_report(struct dp_app *app)
 
 	if (!c->peer_root)
 		return moat_reply_error("secrets: reported to root only");
-	j = reply_ok(app);
+	j = dp_reply_ok(app);
 	add_key(j, "cur", &app->secrets->cur);
 	add_key(j, "prev", &app->secrets->prev);
-	json_object_object_add(j, "ids", secret_ids(app->secrets));
+	json_object_object_add(j, "ids", dp_secret_ids(app->secrets));
 	return j;
 }
 
@@ -603,7 +297,7 @@ static json_object *ctl_secrets(void *ctx, int cmd, json_object *req)
 	if (memcmp(&s, app->secrets, sizeof(s)))
 		dp_install_secrets(app, &s);
 	app->ctl->pushed_at = time(NULL);
-	return reply_ok(app);
+	return dp_reply_ok(app);
 }
 
 /*
@@ -645,8 +339,8 @@ static void rotate_secrets(struct dp_app *app)
 
 /* moat-dp's commands: moatd's "top" is not one; "events" is the server's (the feed). */
 static const moat_handler handlers[MOAT_CMD_COUNT] = {
-	[MOAT_CMD_STATUS] = ctl_status,	  [MOAT_CMD_STATS] = ctl_stats,
-	[MOAT_CMD_FLOWS] = ctl_flows,	  [MOAT_CMD_BLOCK] = ctl_list,
+	[MOAT_CMD_STATUS] = dp_ctl_status,	  [MOAT_CMD_STATS] = dp_ctl_stats,
+	[MOAT_CMD_FLOWS] = dp_ctl_flows,	  [MOAT_CMD_BLOCK] = ctl_list,
 	[MOAT_CMD_UNBLOCK] = ctl_list,	  [MOAT_CMD_ALLOW] = ctl_list,
 	[MOAT_CMD_UNALLOW] = ctl_list,	  [MOAT_CMD_RELOAD] = ctl_reload,
 	[MOAT_CMD_LIMITS] = ctl_limits,	  [MOAT_CMD_SECRETS] = ctl_secrets,
@@ -792,7 +486,7 @@ void dp_ctl_finish(struct dp_app *app)
 	json_object *j;
 
 	drain_events(app);
-	j = stats(app);
+	j = dp_stats(app);
 	json_object_object_del(j, "ok");
 	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
 	fflush(stdout);
