@@ -10,7 +10,7 @@
 #     stack, counted in the server's namespace by a raw TCP socket (it gets a
 #     copy of every TCP packet IP delivers, after XDP and TC); every change is
 #     answered ok, and the client's requests meanwhile succeed >= 99%;
-#  b. source_concurrent: 5 and a client holding 5 established downloads: its
+#  b. source_concurrent: 5 and a client holding 5 established connections: its
 #     6th connection is refused every time for 60 s of sock_diag refreshes, the
 #     5 stay up, and once they close the client connects again;
 #  c. kill -9 of moatd under a random-source SYN flood: XDP stays attached and
@@ -45,7 +45,7 @@ check() { # condition-result description
 }
 cleanup() {
 	local pid
-	touch "$LAB_DIR/stop" "$LAB_DIR/count.stop" 2>/dev/null
+	touch "$LAB_DIR/stop" "$LAB_DIR/count.stop" "$LAB_DIR/hold.stop" 2>/dev/null
 	for pid in "${MY_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 	for pid in "${MY_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	lab_down
@@ -160,7 +160,7 @@ n=$(atk_count)
 check $(( arc == 0 && n > 0 ? 0 : 1 )) "the counter in the server's namespace sees the attacker's packets with no filter (curl $arc, $n packets)"
 
 # ---- a. 1,000 policy changes under a denied flood ----------------------------
-echo "== a. 1,000 policy changes while the denied attacker sends SYNs"
+echo "== a. 1,000 policy changes while the denied attacker sends SYNs ($(date +%T))"
 write_conf </dev/null
 start_moatd "$LAB_DIR/moatd.log"
 check $? "moatd started on $LAB_SRV/s0 (pin_dir $PIN), attacker $ATK4 on the deny list"
@@ -208,18 +208,46 @@ check $(( LOOP_N > 20 && LOOP_OK * 100 >= LOOP_N * 99 ? 0 : 1 )) \
 	"client requests during the changes: $LOOP_OK/$LOOP_N (>= 99%)$([ -s "$LAB_DIR/a.loop.log" ] && echo "; $(head -3 "$LAB_DIR/a.loop.log" | tr '\n' ' ')")"
 
 # ---- b. source_concurrent: 5 across 60 s of refreshes ---------------------------
-echo "== b. source_concurrent: 5, a client holding 5 connections"
-write_conf <<<"limits: {source_concurrent: 5}"
+# The 5 connections go to a listener that holds whatever it accepts, on a second
+# protected port: nginx would close an idle or a slow download's connection after
+# 60 s (client_header_timeout, send_timeout), inside the window. The 6th tries go
+# to nginx: the limit counts the source's established connections on every port.
+echo "== b. source_concurrent: 5, a client holding 5 connections ($(date +%T))"
+cat >"$LAB_DIR/hold_server.py" <<'EOP'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 8080))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])
+EOP
+cat >"$LAB_DIR/hold_client.py" <<'EOP'
+import os, socket, sys, time
+srv, n, out, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+socks = []
+for _ in range(n):
+    socks.append(socket.create_connection((srv, 8080), timeout=5))
+    time.sleep(0.1)
+with open(out, "w") as f:
+    f.write(f"{len(socks)}\n")
+while not os.path.exists(stop):
+    time.sleep(0.1)
+EOP
+lab_bg "$LAB_SRV" $PY "$LAB_DIR/hold_server.py" "$SRV4"
+MY_PIDS+=("$LAB_LAST_PID")
+lab_wait_port "$LAB_SRV" 8080
+write_conf <<<"protect_ports: [80, 8080]
+limits: {source_concurrent: 5}"
 mctl reload >/dev/null
 rc=$?
-DLS=()
-for k in 1 2 3 4 5; do
-	lab_bg "$LAB_CLI" curl -s -o /dev/null --limit-rate 50k "http://$SRV4/big.bin"
-	DLS+=("$LAB_LAST_PID")
-	sleep 0.2
-done
-est() { in_ns "$LAB_SRV" ss -tnH state established "( sport = :80 )" dst "$CLI4" | wc -l; }
-for i in $(seq 1 50); do [ "$(est)" -ge 5 ] && break; sleep 0.1; done
+rm -f "$LAB_DIR/hold.stop" "$LAB_DIR/hold.out"
+lab_bg "$LAB_CLI" $PY "$LAB_DIR/hold_client.py" "$SRV4" 5 "$LAB_DIR/hold.out" "$LAB_DIR/hold.stop"
+HOLD=$LAB_LAST_PID
+MY_PIDS+=("$HOLD")
+for i in $(seq 1 50); do [ -s "$LAB_DIR/hold.out" ] && break; sleep 0.1; done
+est() { in_ns "$LAB_SRV" ss -tnH state established "( sport = :8080 )" dst "$CLI4" | wc -l; }
 n_est=$(est)
 sleep 1.5 # a sock_diag refresh (every second) counts them
 stats "$LAB_DIR/b0.json"
@@ -230,19 +258,19 @@ while [ "$(since "$t0" | cut -d. -f1)" -lt 60 ]; do
 done
 stats "$LAB_DIR/b1.json"
 sc=$(( $(reason "$LAB_DIR/b1.json" source_concurrent) - $(reason "$LAB_DIR/b0.json" source_concurrent) ))
-alive=0
-for pid in "${DLS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
 check $(( rc == 0 && n_est == 5 && tries >= 30 && refused == tries && sc >= tries ? 0 : 1 )) \
-	"5 downloads held ($n_est established): the 6th connection refused $refused/$tries times over $(since "$t0") s (source_concurrent +$sc)"
-check $(( alive == 5 && $(est) == 5 ? 0 : 1 )) "the 5 held connections are still up after 60 s ($alive curl processes, $(est) established)"
-for pid in "${DLS[@]}"; do kill "$pid" 2>/dev/null; done
-for pid in "${DLS[@]}"; do wait "$pid" 2>/dev/null; done
+	"5 connections held ($n_est established): the 6th connection refused $refused/$tries times over $(since "$t0") s (source_concurrent +$sc)"
+kill -0 "$HOLD" 2>/dev/null
+alive=$?
+check $(( alive == 0 && $(est) == 5 ? 0 : 1 )) "the 5 held connections are still up after 60 s ($(est) established)"
+touch "$LAB_DIR/hold.stop"
+wait "$HOLD" 2>/dev/null
 sleep 2.5 # their closing, then a refresh deletes the source's count
 get "$LAB_CLI"
 check $? "after the 5 close, the client connects again (its count left the map by difference)"
 
 # ---- c. kill -9 under a flood, restart, adoption ----------------------------------
-echo "== c. kill -9 of moatd under a SYN flood"
+echo "== c. kill -9 of moatd under a SYN flood ($(date +%T))"
 write_conf <<<"syn_cookies: always"
 mctl reload >/dev/null
 c0=$(atk_count)
