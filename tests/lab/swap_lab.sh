@@ -11,8 +11,9 @@
 #     copy of every TCP packet IP delivers, after XDP and TC); every change is
 #     answered ok, and the client's requests meanwhile succeed >= 99%;
 #  b. source_concurrent: 5 and a client holding 5 established connections: its
-#     6th connection is refused every time for 60 s of sock_diag refreshes, the
-#     5 stay up, and once they close the client connects again;
+#     6th connection is refused every time for 60 s of sock_diag refreshes, and
+#     so is every SYN of a stream it sends meanwhile (none reaches the server's
+#     stack); the 5 stay up, and once they close the client connects again;
 #  c. kill -9 of moatd under a random-source SYN flood: XDP stays attached and
 #     the pinned counters keep rising, no SYN reaches the listener's queue
 #     (ListenOverflows/ListenDrops), a `block --ttl 3` made before the kill is
