@@ -23,10 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-mctl$$}
 . "$here/lab_lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the lab needs root (network namespaces, XDP)"; exit 77; }
-for tool in nginx hping3 curl nsenter bpftool setpriv sha256sum; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+lab_require nginx hping3 curl nsenter bpftool setpriv sha256sum
 [ -x "$build/control/moatd" ] && [ -x "$build/control/moatctl" ] ||
 	{ echo "SKIP: moatd/moatctl not built in $build"; exit 77; }
 
@@ -36,10 +33,6 @@ SOCK=$LAB_DIR/moatd.sock
 CONF=$LAB_DIR/moat.yaml
 PIN=/sys/fs/bpf/$LAB
 MY_PIDS=()
-pass=0 fail=0
-check() { # condition-result description
-	if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "ok: $2"; else fail=$((fail + 1)); echo "FAIL: $2"; fi
-}
 cleanup() {
 	local pid
 	touch "$LAB_DIR/stop" 2>/dev/null

@@ -62,10 +62,6 @@ OTHER_CPUS=$(( ((1 << NCPU) - 1) & ~2 )) # every CPU but 1, the worker's
 FLOOD_S=${FLOOD_S:-10}
 REQUESTS=${REQUESTS:-200}
 RSTS=${RSTS:-10000}
-pass=0 fail=0
-check() { # condition-result description
-	if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "ok: $2"; else fail=$((fail + 1)); echo "FAIL: $2"; fi
-}
 finish() {
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]

@@ -13,19 +13,12 @@ build=$(cd "${1:?usage: host_lab.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lab_lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the lab needs root (network namespaces, XDP)"; exit 77; }
-for tool in nginx hping3 trafgen curl nstat ethtool nsenter unshare; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+lab_require nginx hping3 trafgen curl nstat ethtool nsenter unshare
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no scapy"; exit 77; }
 
 FLOOD_S=${FLOOD_S:-12}
 REQUESTS=${REQUESTS:-200}
 RSTS=${RSTS:-10000}
-pass=0 fail=0
-check() { # condition-result description
-	if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "ok: $2"; else fail=$((fail + 1)); echo "FAIL: $2"; fi
-}
 moatctl() { "$build/control/moatctl" "$@" --socket "$LAB_DIR/moatd.sock"; }
 reason() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reasons"][sys.argv[2]])' "$1" "$2"; }
 reasons_total() { /usr/bin/python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["reasons"].values()))' "$1"; }

@@ -14,6 +14,21 @@ SRV4=10.90.1.2 SRV6=fd90:1::2 CLI4=10.90.2.2 CLI6=fd90:2::2 ATK4=10.90.3.2
 LAB_DIR=${LAB_DIR:-$(mktemp -d /tmp/moat-lab.XXXXXX)}
 LAB_PIDS=()
 
+# Every lab's checks: "ok: ..." or "FAIL: ...", counted for the closing line.
+pass=0 fail=0
+check() { # condition-result description
+	if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "ok: $2"; else fail=$((fail + 1)); echo "FAIL: $2"; fi
+}
+
+# Skip (exit 77, saying why) unless root with every tool named.
+lab_require() { # tool...
+	local tool
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: the lab needs root (network namespaces, XDP)"; exit 77; }
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+	done
+}
+
 lab_log() { printf '[lab %s] %s\n' "$(date +%T)" "$*" >&2; }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
