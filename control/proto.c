@@ -71,6 +71,10 @@ static int read_line(int fd, char **out)
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			free(buf);
+			return -ETIMEDOUT; /* SO_RCVTIMEO ran out */
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -82,8 +86,23 @@ static int read_line(int fd, char **out)
 	return (int)len;
 }
 
+/*
+ * Bound connect, send and read on fd to timeout_ms (0: no bound): a daemon whose
+ * listen backlog is full blocks connect() on a Unix socket until SO_SNDTIMEO.
+ */
+static void set_timeouts(int fd, unsigned int timeout_ms)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+
+	if (!timeout_ms)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 /* Connect and send one request line: the fd, or -errno with err. */
-static int send_request(const char *socket_path, json_object *req, char *err, size_t errlen)
+static int send_request(const char *socket_path, json_object *req, unsigned int timeout_ms,
+			char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *text;
@@ -97,6 +116,7 @@ static int send_request(const char *socket_path, json_object *req, char *err, si
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	set_timeouts(fd, timeout_ms);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		r = -errno;
 		snprintf(err, errlen, "cannot reach the daemon on %s: %s (is it running?)", socket_path,
@@ -117,20 +137,25 @@ static int send_request(const char *socket_path, json_object *req, char *err, si
 
 int moat_ctl_open_stream(const char *socket_path, json_object *req, char *err, size_t errlen)
 {
-	return send_request(socket_path, req, err, errlen);
+	return send_request(socket_path, req, 0, err, errlen);
 }
 
-int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
-		  size_t errlen)
+int moat_ctl_call_within(const char *socket_path, json_object *req, unsigned int timeout_ms,
+			 json_object **reply, char *err, size_t errlen)
 {
 	char *line = NULL;
 	int fd, r;
 
-	fd = send_request(socket_path, req, err, errlen);
+	fd = send_request(socket_path, req, timeout_ms, err, errlen);
 	if (fd < 0)
 		return fd;
 	r = read_line(fd, &line);
 	close(fd);
+	if (r == -ETIMEDOUT) {
+		snprintf(err, errlen, "%s: the daemon did not answer within %u ms", socket_path,
+			 timeout_ms);
+		return r;
+	}
 	if (r <= 0) {
 		free(line);
 		snprintf(err, errlen, "%s: the daemon closed the connection without an answer", socket_path);
@@ -143,6 +168,12 @@ int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply
 		return -EPROTO;
 	}
 	return 0;
+}
+
+int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
+		  size_t errlen)
+{
+	return moat_ctl_call_within(socket_path, req, 0, reply, err, errlen);
 }
 
 int moat_proto_apply_list(struct moat_config *cfg, int cmd, json_object *req, char *err,

@@ -122,5 +122,11 @@ int moat_ctl_listen(const char *path, int flags);
  */
 int moat_ctl_call(const char *socket_path, json_object *req, json_object **reply, char *err,
 		  size_t errlen);
+/*
+ * The same, waiting at most timeout_ms for the reply (0: no limit): -ETIMEDOUT
+ * with err when the daemon accepted but did not answer in time (hung, stopped).
+ */
+int moat_ctl_call_within(const char *socket_path, json_object *req, unsigned int timeout_ms,
+			 json_object **reply, char *err, size_t errlen);
 
 #endif
