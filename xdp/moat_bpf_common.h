@@ -39,12 +39,27 @@ struct {
 	__type(value, struct moat_policy);
 } moat_policy SEC(".maps");
 
+/*
+ * The cookie secrets, one entry (key 0). A hash map without preallocation:
+ * moatd's update (a rotation) replaces the element whole and frees the old one
+ * after an RCU grace period, so a program reading it sees the old secrets or
+ * the new ones, never half of each, as an array's in-place copy could give.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, u32);
+	__type(value, struct moat_cookie_secrets);
+} moat_secrets SEC(".maps");
+
+/* moatd's record of limits set live (struct moat_live_limits); no program reads it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct moat_cookie_secrets);
-} moat_secrets SEC(".maps");
+	__type(value, struct moat_live_limits);
+} moat_live_limits SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

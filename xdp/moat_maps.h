@@ -63,4 +63,16 @@ struct moat_live_val {
 	u64 expires_ms; /* CLOCK_MONOTONIC ms when a ttl entry leaves; 0: none */
 };
 
+/*
+ * The limits changed live (moatctl limits set) since the file was last loaded,
+ * as the JSON object of the request ({"source_syn_rate": 50, ...}, the changes
+ * merged): map moat_live_limits, one entry, pinned and read by no program, so
+ * that a restarted moatd sets them again over the file. "" when none.
+ */
+enum { MOAT_LIVE_LIMITS_LEN = 1024 };
+
+struct moat_live_limits {
+	char json[MOAT_LIVE_LIMITS_LEN];
+};
+
 #endif
