@@ -30,6 +30,9 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 			      "per-source and per-prefix limits, live" },
 	[MOAT_CMD_EVENTS] = { "events", "[-f]",
 			      "recent sampled events as JSON lines; -f: follow" },
+	[MOAT_CMD_CAPTURE] = { "capture",
+			       "[-w FILE|-] [--reason R[,R..]] [--verdict V] [-c N] [--snaplen N] [--sample N]",
+			       "pcapng of the packets moat decides, live" },
 	[MOAT_CMD_SECRETS] = { "secrets", "", NULL },
 	[MOAT_CMD_SIGNATURES] = { "signatures", "", NULL },
 };

@@ -28,6 +28,7 @@ enum moat_cmd {
 	MOAT_CMD_TOP,
 	MOAT_CMD_LIMITS,
 	MOAT_CMD_EVENTS,
+	MOAT_CMD_CAPTURE, /* a stream: control/capture.h */
 	MOAT_CMD_SECRETS,    /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_SIGNATURES, /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_COUNT,

@@ -89,6 +89,11 @@ void moat_server_serve(const struct moat_server *s, int fd)
 		moat_feed_subscribe(s->feed, fd, follow); /* the feed owns fd now */
 		return;
 	}
+	if (s->stream && req && request_cmd(req) == MOAT_CMD_CAPTURE) {
+		s->stream(s->ctx, MOAT_CMD_CAPTURE, req, fd); /* fd is the daemon's now */
+		json_object_put(req);
+		return;
+	}
 	out = moat_server_dispatch(s->handlers, s->ctx, req);
 	dprintf(fd, "%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
 	json_object_put(out);

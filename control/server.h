@@ -4,7 +4,8 @@
  * connection, read as one JSON line, its "cmd" looked up in the one command
  * table (moat_cmds[], proto.h) and handed to the daemon's handler for that
  * command; the answer goes back as one line and the connection is closed.
- * "events" is the exception: the connection is handed to the event feed.
+ * "events" and "capture" are the exceptions: the connection is handed to the
+ * event feed, or to the daemon's stream handler.
  *
  * A daemon gives one handler per command, indexed like moat_cmds[]; NULL for a
  * command it does not serve. The shell itself answers requests that are not
@@ -26,6 +27,8 @@ struct moat_server {
 	const moat_handler *handlers; /* MOAT_CMD_COUNT of them */
 	void *ctx;		      /* passed to every handler */
 	struct moat_event_feed *feed; /* "events" (and -f followers); NULL: not served */
+	/* "capture": the daemon takes fd (it closes it); NULL: not served. */
+	void (*stream)(void *ctx, int cmd, json_object *req, int fd);
 };
 
 /* {"ok": false, "error": msg} */

@@ -51,6 +51,11 @@ struct moatd_backend_ops {
 	json_object *(*list)(struct moatd *d, int cmd, json_object *req);
 	json_object *(*flows)(struct moatd *d, json_object *req);
 	json_object *(*limits)(struct moatd *d, json_object *req);
+	/*
+	 * moatctl capture (control/capture.h): the backend takes the connection fd
+	 * (a stream, or a refusal line) and closes it when the capture ends.
+	 */
+	void (*capture)(struct moatd *d, int fd, json_object *req);
 	/* The backend's metric families; runs on the metrics thread and reads counters only. */
 	void (*fill_metrics)(struct moatd *d, struct moat_text *t);
 };

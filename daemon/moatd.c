@@ -254,11 +254,23 @@ static int peer_is_root(int fd)
 	return !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) && cred.uid == 0;
 }
 
+/* capture: the backend takes the connection. */
+static void on_capture(void *ctx, int cmd, json_object *req, int fd)
+{
+	struct moatd *d = ctx;
+
+	(void)cmd;
+	if (d->be->capture)
+		d->be->capture(d, fd, req);
+	else
+		close(fd);
+}
+
 /* One request per connection, answered by the shell (events -f: the feed keeps it). */
 static void on_client(struct moatd *d)
 {
 	static const struct timeval client_timeout = { .tv_sec = 1 };
-	const struct moat_server srv = { moatd_handlers, d, &d->feed };
+	const struct moat_server srv = { moatd_handlers, d, &d->feed, on_capture };
 	int c = accept4(d->listenfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (c < 0)
