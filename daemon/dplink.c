@@ -2,6 +2,7 @@
 #include "daemon/dplink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,17 @@
 #include "control/proto.h"
 
 #define BACKOFF_MAX_S 30
+
+/*
+ * How long moatd waits for moat-dp's answer: a reload or a signature set may
+ * compile thousands of patterns; anything else answers at once, and a status
+ * probe runs every second in moatd's loop, so it is kept short.
+ */
+enum dp_call_timeout_ms {
+	DP_CALL_PROBE_MS = 2000,
+	DP_CALL_MS = 5000,
+	DP_CALL_COMPILE_MS = 120000,
+};
 
 #define logmsg(...) moat_log("moatd", __VA_ARGS__)
 
@@ -47,6 +59,7 @@ int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const
 	l->ev_fd = -1;
 	l->pidfd = -1;
 	snprintf(l->socket, sizeof(l->socket), "%s", cfg->dp_socket);
+	snprintf(l->pidfile, sizeof(l->pidfile), "%s.pid", l->socket);
 	if (!cfg->dp_argc)
 		return 0;
 	if (build_argv(l, cfg, config_path)) {
@@ -55,6 +68,20 @@ int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const
 	}
 	l->backoff_s = 1;
 	return 0;
+}
+
+/* In the child, before exec: its pid where a moatd started later looks for it. */
+static void write_pidfile(const char *path)
+{
+	char text[24];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+
+	if (fd < 0 || write(fd, text, (size_t)n) != n)
+		fprintf(stderr, "moatd: cannot write %s: %s: a moatd restarted while moat-dp starts could not find it\n",
+			path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 static void start_child(struct moat_dplink *l)
@@ -72,6 +99,7 @@ static void start_child(struct moat_dplink *l)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		write_pidfile(l->pidfile);
 		execvp(l->argv[0], l->argv);
 		fprintf(stderr, "moatd: cannot run %s: %s\n", l->argv[0], strerror(errno));
 		_exit(127);
@@ -147,6 +175,8 @@ static void reap_child(struct moat_dplink *l)
 		return;
 	l->pid = 0;
 	l->up = false;
+	l->adopted_starting = false;
+	unlink(l->pidfile);
 	l->restarts++;
 	l->next_start = time(NULL) + l->backoff_s;
 	/* Quick deaths in a row (a bad command line) should not spin. */
@@ -196,13 +226,69 @@ static int check_adoptable(const struct moat_dplink *l, json_object *st, const c
 	return 0;
 }
 
+/* Does argv (NUL-separated, n bytes) hold the word `key` followed by the word `val`? */
+static bool has_arg_pair(const char *argv, size_t n, const char *key, const char *val)
+{
+	const char *w = argv, *end = argv + n, *next;
+
+	for (; w < end; w = next) {
+		next = w + strnlen(w, (size_t)(end - w)) + 1;
+		if (!strcmp(w, key) && next < end && !strncmp(next, val, (size_t)(end - next)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pid in our pid file, if that process is a moat-dp a moatd started on
+ * this socket with this config (its command line says so: a pid reused by
+ * anything else is not taken): the pid, or 0.
+ */
+static pid_t starting_dp(const struct moat_dplink *l, const char *config_path)
+{
+	char path[64], cmdline[8192];
+	int pid = 0, fd;
+	ssize_t n;
+	FILE *f = fopen(l->pidfile, "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1 || pid <= 0)
+		pid = 0;
+	fclose(f);
+	if (!pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, cmdline, sizeof(cmdline) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	cmdline[n] = '\0';
+	if (!has_arg_pair(cmdline, (size_t)n, "--socket", l->socket) ||
+	    !has_arg_pair(cmdline, (size_t)n, "--config", config_path))
+		return 0;
+	return (pid_t)pid;
+}
+
 int moat_dplink_attach(struct moat_dplink *l, const char *config_path, char *err, size_t errlen)
 {
 	json_object *st = NULL;
+	pid_t pid;
 	int r;
 
-	if (moat_dplink_call(l, "status", NULL, &st, err, errlen))
+	if (moat_dplink_call(l, "status", NULL, &st, err, errlen)) {
+		pid = l->argv[0] ? starting_dp(l, config_path) : 0;
+		if (pid) {
+			adopt(l, pid);
+			l->adopted_starting = true;
+			logmsg("moat-dp (pid %d) is starting on %s (a previous moatd started it): waiting for it to answer, not starting another",
+			       (int)pid, l->socket);
+		}
 		return 0;
+	}
 	r = l->argv[0] ? check_adoptable(l, st, config_path, err, errlen) : 0;
 	if (!r) {
 		if (l->argv[0])
@@ -219,6 +305,8 @@ int moat_dplink_attach(struct moat_dplink *l, const char *config_path, char *err
 
 bool moat_dplink_reattached(const struct moat_dplink *l)
 {
+	if (l->adopted_starting)
+		return false; /* it started from the file alone: it gets everything */
 	return l->adopted || (l->attached_generation && l->generation == l->attached_generation);
 }
 
@@ -235,6 +323,8 @@ void moat_dplink_tick(struct moat_dplink *l)
 	if (l->up && l->ev_fd >= 0)
 		return;
 	if (moat_dplink_call(l, "status", NULL, &reply, err, sizeof(err))) {
+		if (l->up)
+			logmsg("%s", err);
 		l->up = false;
 		return;
 	}
@@ -244,6 +334,15 @@ void moat_dplink_tick(struct moat_dplink *l)
 		l->generation++;
 		l->backoff_s = 1;
 	}
+}
+
+static unsigned int call_timeout_ms(const char *cmd)
+{
+	if (!strcmp(cmd, "status"))
+		return DP_CALL_PROBE_MS;
+	if (!strcmp(cmd, "reload") || !strcmp(cmd, "signatures"))
+		return DP_CALL_COMPILE_MS;
+	return DP_CALL_MS;
 }
 
 int moat_dplink_call(struct moat_dplink *l, const char *cmd, json_object *req, json_object **reply,
@@ -259,9 +358,12 @@ int moat_dplink_call(struct moat_dplink *l, const char *cmd, json_object *req, j
 		}
 	}
 	json_object_object_add(r, "cmd", json_object_new_string(cmd));
-	rc = moat_ctl_call(l->socket, r, reply, err, errlen);
+	rc = moat_ctl_call_within(l->socket, r, call_timeout_ms(cmd), reply, err, errlen);
 	json_object_put(r);
-	if (rc)
+	if (rc == -ETIMEDOUT)
+		snprintf(err, errlen, "moat-dp accepted `%s` on %s but did not answer within %u s (hung or stopped?)",
+			 cmd, l->socket, call_timeout_ms(cmd) / 1000);
+	else if (rc)
 		snprintf(err, errlen, "moat-dp does not answer on %s%s", l->socket,
 			 l->pid ? " (starting?)" : " (is it running?)");
 	return rc;
@@ -342,8 +444,10 @@ void moat_dplink_stop(struct moat_dplink *l, bool keep)
 	if (l->pid > 0 && keep)
 		logmsg("leaving moat-dp (pid %d) running: the next moatd re-attaches to it",
 		       (int)l->pid);
-	else if (l->pid > 0)
+	else if (l->pid > 0) {
 		stop_dp(l);
+		unlink(l->pidfile);
+	}
 	l->pid = 0;
 	if (l->pidfd >= 0)
 		close(l->pidfd);

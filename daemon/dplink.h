@@ -8,7 +8,13 @@
  * moat-dp does not depend on moatd to run: it keeps forwarding with its last
  * policy when moatd dies. A moatd that starts while a moat-dp answers on the
  * socket re-attaches to it (moat_dplink_attach) instead of starting another,
- * and supervises it through a pidfd, as it is not its child.
+ * and supervises it through a pidfd, as it is not its child. One that is still
+ * starting (not answering yet) is found through the pid file beside the socket
+ * (SOCKET.pid, written by the child before it runs moat-dp) and waited for, so
+ * a moatd killed during moat-dp's start never leads to a second moat-dp.
+ *
+ * Every call is bounded in time (moat_ctl_call_within): a moat-dp whose control
+ * thread hangs makes moatd report it down, never hang with it.
  */
 #ifndef MOAT_DAEMON_DPLINK_H
 #define MOAT_DAEMON_DPLINK_H
@@ -23,10 +29,12 @@
 
 struct moat_dplink {
 	char socket[108];
+	char pidfile[120]; /* socket + ".pid": the pid of the moat-dp we started */
 	char *argv[160]; /* moat-dp's command line; argv[0] NULL: not ours to start */
 	char *words;	 /* storage behind argv */
 	pid_t pid;	 /* 0: not running (or not ours) */
 	bool adopted;	 /* pid found running at start, not our child */
+	bool adopted_starting; /* ... and not answering yet: it gets the full state once it does */
 	int pidfd;	 /* adopted: tells when it exits; -1 none */
 	time_t next_start;
 	unsigned int restarts;

@@ -687,6 +687,56 @@ print(sum(e.get("reason") == "denylisted" and e.get("src") == sys.argv[1] for e 
 	alive=$?
 	check $(( md_rc == 0 && alive != 0 ? 0 : 1 )) \
 		"moatd exits 0 on SIGTERM and stops the moat-dp it supervises, re-attached (pid $DPK3; exit $md_rc)"
+
+	# moatd killed while moat-dp starts (not answering yet): the next moatd finds it
+	# through the pid file beside the socket and waits for it, never starting a
+	# second one. A shell in front of moat-dp holds the start 3 s (same pid: exec).
+	/usr/bin/python3 - "$LAB_DIR/moatd.good" "$LAB_DIR/slow.yaml" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+text = text.replace("command: [", "command: [/bin/sh, -c, 'sleep 3; exec \"$0\" \"$@\"', ", 1)
+open(sys.argv[2], "w").write(text)
+PY
+	lab_bg "$LAB_RTR" "$build/control/moatd" --config "$LAB_DIR/slow.yaml" --socket "$msock" \
+		>"$LAB_DIR/moatd4.out" 2>"$LAB_DIR/moatd4.err"
+	MD_PID=$LAB_LAST_PID
+	for i in $(seq 1 100); do
+		grep -q 'started moat-dp, pid' "$LAB_DIR/moatd4.err" && break
+		sleep 0.05
+	done
+	DPK4=$(grep -m1 -o 'started moat-dp, pid [0-9]*' "$LAB_DIR/moatd4.err" | grep -o '[0-9]*$')
+	[ -n "$DPK4" ] && LAB_PIDS+=("$DPK4")
+	kill -9 "$MD_PID"
+	wait "$MD_PID" 2>/dev/null
+	lab_bg "$LAB_RTR" "$build/control/moatd" --config "$LAB_DIR/slow.yaml" --socket "$msock" \
+		>"$LAB_DIR/moatd5.out" 2>"$LAB_DIR/moatd5.err"
+	MD_PID=$LAB_LAST_PID
+	wait_dp
+	rc=$?
+	ndp=$(pgrep -f -- "--socket $LAB_DIR/dp.sock" | grep -vx "$MD_PID" | wc -l)
+	check $(( rc == 0 && ndp == 1 && $(grep -c 'started moat-dp' "$LAB_DIR/moatd5.err") == 0 ? 0 : 1 )) \
+		"moatd killed while moat-dp (pid ${DPK4:-none}) started: the next moatd waited for it ($(grep -m1 -o 'moat-dp (pid [0-9]*) is starting' "$LAB_DIR/moatd5.err")), $ndp moat-dp on the socket, none started twice"
+	[ "$(dp_pid)" = "${DPK4:-x}" ] && request >/dev/null
+	check $? "that moat-dp (pid ${DPK4:-none}) got moatd's secrets and passes requests"
+
+	# A moat-dp that hangs (SIGSTOP) does not hang moatd: its calls are bounded
+	kill -STOP "$DPK4"
+	t0=$(date +%s%N)
+	mctl status -j >"$LAB_DIR/hung.json" 2>/dev/null
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	answered=$(json "$LAB_DIR/hung.json" ok 2>/dev/null)
+	kill -CONT "$DPK4"
+	check $(( ms < 8000 && ${#answered} > 0 ? 0 : 1 )) \
+		"moat-dp stopped (SIGSTOP): moatd still answers status in $ms ms (< 8000; moat_dp: $(json "$LAB_DIR/hung.json" moat_dp.error 2>/dev/null || echo '?'))"
+	wait_dp
+	check $? "moat-dp continued (SIGCONT): moatd drives it again"
+	kill -TERM "$MD_PID"
+	wait "$MD_PID"
+	md_rc=$?
+	running "$DPK4"
+	alive=$?
+	check $(( md_rc == 0 && alive != 0 ? 0 : 1 )) \
+		"moatd exits 0 and stops that moat-dp (pid ${DPK4:-none}); pid file gone: $([ -e "$LAB_DIR/dp.sock.pid" ] && echo no || echo yes)"
 else
 	echo "skip: moatd driving moat-dp (DP_LAB_MOATD=0, or moatd not built)"
 fi
