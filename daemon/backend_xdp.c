@@ -372,6 +372,54 @@ static int replay_live(struct moatd *d)
 }
 
 /*
+ * limits set: the changes, merged over what earlier ones left, into the pinned
+ * map moat_live_limits, so that a restarted moatd sets them again.
+ */
+static void live_limits_note(struct moatd *d, json_object *req)
+{
+	char text[MOAT_LIVE_LIMITS_LEN];
+	json_object *set, *kept = NULL;
+	int r;
+
+	if (!json_object_object_get_ex(req, "set", &set))
+		return;
+	if (!moat_xdp_live_limits_get(xb(d)->xdp, text, sizeof(text)) && text[0])
+		kept = json_tokener_parse(text);
+	if (!kept)
+		kept = json_object_new_object();
+	json_object_object_foreach(set, key, val)
+	{
+		json_object_object_add(kept, key, json_object_get(val));
+	}
+	r = moat_xdp_live_limits_put(xb(d)->xdp,
+				     json_object_to_json_string_ext(kept, JSON_C_TO_STRING_PLAIN));
+	if (r)
+		logmsg("cannot record the limits in %s/moat_live_limits (%s): a restarted moatd would not set them again",
+		       d->cfg.pin_dir, strerror(-r));
+	json_object_put(kept);
+}
+
+/* The limits a moatd that is gone set live, over the file's (d->cfg). */
+static void replay_live_limits(struct moatd *d)
+{
+	char text[MOAT_LIVE_LIMITS_LEN], err[256] = "not JSON";
+	json_object *req, *set;
+
+	if (moat_xdp_live_limits_get(xb(d)->xdp, text, sizeof(text)) || !text[0])
+		return;
+	set = json_tokener_parse(text);
+	req = json_object_new_object();
+	json_object_object_add(req, "set", set);
+	if (!set || moat_proto_apply_limits(&d->cfg, req, err, sizeof(err)))
+		logmsg("cannot set again the limits set live before (%s): %s; the file's apply", text,
+		       err);
+	else
+		logmsg("set again the limits set live before the restart: %s (a reload returns to the file's)",
+		       text);
+	json_object_put(req);
+}
+
+/*
  * Over a program a previous moatd left running (pinned maps), nothing is
  * detached or emptied: the maps are reused, the secrets and counters kept, the
  * list changes replayed, the new policy set switched in as one update, and the
@@ -400,6 +448,7 @@ static int xdp_start(struct moatd *d)
 		       moat_xdp_generation(x->xdp), d->cfg.pin_dir, d->config_path);
 	if ((err = replay_live(d)))
 		return err;
+	replay_live_limits(d);
 	if ((err = apply(d, &d->cfg, &d->cfg.pol, true)) || (err = init_secrets(d))) {
 		logmsg("cannot write the BPF maps: %s", strerror(-err));
 		return err;
@@ -711,6 +760,7 @@ static json_object *xdp_limits(struct moatd *d, json_object *req)
 		d->cfg.pol = next.pol;
 		logmsg("limits changed by moatctl");
 	}
+	live_limits_note(d, req);
 	j = moat_reply_ok();
 	json_object_object_add(j, "limits", moat_proto_limits_json(&d->cfg));
 	return j;

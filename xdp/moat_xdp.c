@@ -120,18 +120,76 @@ int moat_xdp_ensure_bpffs(const char *dir, struct moat_xdp_opts *o)
 	return 0;
 }
 
+/* Does the map pinned at path have the layout the object defines for m? */
+static bool pin_matches(int fd, const struct bpf_map *m)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	return info.type == bpf_map__type(m) && info.key_size == bpf_map__key_size(m) &&
+	       info.value_size == bpf_map__value_size(m) &&
+	       info.max_entries == bpf_map__max_entries(m) &&
+	       info.map_flags == bpf_map__map_flags(m);
+}
+
+/* Key 0 of an older moat_secrets, to be written into the new map after the load. */
+static void carry_secrets(struct moat_xdp *x, int fd, const struct bpf_map *m)
+{
+	__u32 zero = 0;
+
+	if (x && !strcmp(bpf_map__name(m), "moat_secrets") &&
+	    bpf_map__value_size(m) == sizeof(x->carried) &&
+	    !bpf_map_lookup_elem(fd, &zero, &x->carried))
+		x->have_carried = true;
+}
+
+/*
+ * A map pinned by another version of moat with another layout (type, sizes,
+ * flags) would make the load fail: it is unpinned, so the load creates the new
+ * one; the program still attached keeps its old maps until it is replaced.
+ * The cookie secrets are carried over (cookies in flight stay valid); other
+ * contents start empty and moatd says which.
+ */
+static int replace_stale_pin(struct moat_xdp *x, const struct bpf_map *m, const char *path,
+			     struct moat_xdp_opts *o)
+{
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return 0; /* not pinned yet: the load pins it */
+	if (pin_matches(fd, m)) {
+		close(fd);
+		return 0;
+	}
+	carry_secrets(x, fd, m);
+	close(fd);
+	if (unlink(path))
+		return fail(o, -errno, "%s has another layout (an older moat?) and cannot be removed: %s",
+			    path, strerror(errno));
+	note(o, "%s was pinned by another version of moat with another layout: replaced%s", path,
+	     x && x->have_carried && !strcmp(bpf_map__name(m), "moat_secrets") ?
+		     ", the cookie secrets carried over" : ", it starts empty");
+	return 0;
+}
+
 /* Pin every map under dir by its name: a second load (or the TC object) reuses them. */
-static int pin_maps(struct bpf_object *obj, const char *dir)
+static int pin_maps(struct moat_xdp *x, struct bpf_object *obj, struct moat_xdp_opts *o)
 {
 	struct bpf_map *m;
 	char path[512];
+	int err;
 
 	bpf_object__for_each_map(m, obj) {
 		const char *name = bpf_map__name(m);
 
 		if (strchr(name, '.'))
 			continue; /* .rodata, .bss: private to the object */
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(path, sizeof(path), "%s/%s", o->pin_dir, name);
+		err = replace_stale_pin(x, m, path, o);
+		if (err)
+			return err;
 		if (bpf_map__set_pin_path(m, path))
 			return -EINVAL;
 	}
@@ -145,7 +203,7 @@ static int load_tc(struct moat_xdp *x, struct moat_xdp_opts *o)
 	x->tc = moat_tc_bpf__open();
 	if (!x->tc)
 		return -errno;
-	err = pin_maps(x->tc->obj, o->pin_dir);
+	err = pin_maps(x, x->tc->obj, o);
 	if (!err)
 		err = moat_tc_bpf__load(x->tc);
 	if (err) {
@@ -180,7 +238,7 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 		free(x);
 		return fail(o, err, "cannot open the XDP object: %s", strerror(-err));
 	}
-	err = pin_maps(x->skel->obj, o->pin_dir);
+	err = pin_maps(x, x->skel->obj, o);
 	if (err)
 		goto err_out;
 	/* Load the XDP object first: it creates and pins the shared maps. */
@@ -199,7 +257,7 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 			err = -errno;
 			goto err_free;
 		}
-		pin_maps(x->skel->obj, o->pin_dir);
+		pin_maps(x, x->skel->obj, o);
 		x->skel->rodata->have_reqsk = 0;
 		err = moat_bpf__load(x->skel);
 		if (err) {
@@ -208,6 +266,8 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 		}
 		note(o, "kernel lacks bpf_sk_assign_tcp_reqsk (Linux 6.9+): XDP filters, limits and lists apply, SYN cookies are left to the kernel (net.ipv4.tcp_syncookies)");
 	}
+	if (x->have_carried && (err = moat_xdp_set_secrets(x, &x->carried)))
+		note(o, "cannot carry the cookie secrets over: %s", strerror(-err));
 	err = moat_adopt_live_set(x);
 	if (err) {
 		fail(o, err, "cannot read the live policy set in %s: %s", o->pin_dir, strerror(-err));

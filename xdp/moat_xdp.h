@@ -106,8 +106,15 @@ int moat_xdp_live_note(struct moat_xdp *x, const struct moat_xdp_live *l);
 /* fn for every record until it returns non-zero (returned). */
 int moat_xdp_live_each(struct moat_xdp *x, int (*fn)(const struct moat_xdp_live *l, void *ctx),
 		       void *ctx);
-/* Forget them all: the file's lists are the lists again (a reload). */
+/* Forget them all, and the limits set live: the file is the policy again (a reload). */
 int moat_xdp_live_clear(struct moat_xdp *x);
+/*
+ * The limits set live (pinned map moat_live_limits) as a JSON object's text:
+ * get copies it into buf ("" when none; 0 or -errno), put replaces it (-E2BIG
+ * past MOAT_LIVE_LIMITS_LEN - 1 characters).
+ */
+int moat_xdp_live_limits_get(struct moat_xdp *x, char *buf, size_t len);
+int moat_xdp_live_limits_put(struct moat_xdp *x, const char *json);
 /* Packets per reason, summed over CPUs. */
 int moat_xdp_read_reasons(struct moat_xdp *x, u64 out[MOAT_R_COUNT]);
 /*

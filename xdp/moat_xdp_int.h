@@ -42,6 +42,9 @@ struct moat_xdp {
 	struct moat_runtime rt;
 	struct moat_lset sets[2];
 	int sync_fd, sync_inner; /* the map-in-map whose update waits a grace period */
+	/* The secrets of a pinned map of an older layout, written into the new one. */
+	struct moat_cookie_secrets carried;
+	bool have_carried;
 };
 
 void moat_lset_free(struct moat_lset *l);

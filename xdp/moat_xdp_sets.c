@@ -495,5 +495,32 @@ int moat_xdp_live_clear(struct moat_xdp *x)
 	while (!bpf_map_get_next_key(fd, NULL, &k))
 		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
 			return -errno;
+	return moat_xdp_live_limits_put(x, "");
+}
+
+int moat_xdp_live_limits_get(struct moat_xdp *x, char *buf, size_t len)
+{
+	struct moat_live_limits v;
+	__u32 zero = 0;
+	int r;
+
+	r = bpf_map__lookup_elem(x->skel->maps.moat_live_limits, &zero, sizeof(zero), &v, sizeof(v), 0);
+	if (r)
+		return r;
+	v.json[sizeof(v.json) - 1] = '\0';
+	if (strlen(v.json) >= len)
+		return -E2BIG;
+	strcpy(buf, v.json);
 	return 0;
+}
+
+int moat_xdp_live_limits_put(struct moat_xdp *x, const char *json)
+{
+	struct moat_live_limits v = { 0 };
+	__u32 zero = 0;
+
+	if (strlen(json) >= sizeof(v.json))
+		return -E2BIG;
+	strcpy(v.json, json);
+	return bpf_map__update_elem(x->skel->maps.moat_live_limits, &zero, sizeof(zero), &v, sizeof(v), 0);
 }

@@ -427,6 +427,43 @@ stats "$LAB_DIR/k2.json"
 cv=$(( $(reason "$LAB_DIR/k2.json" cookie_valid) - $(reason "$LAB_DIR/kpre.json" cookie_valid) ))
 check $(( cv >= LOOP_OK ? 0 : 1 )) "those handshakes completed through cookies: cookie_valid +$cv"
 
+# limits set live outlive moatd (pinned map moat_live_limits); a reload returns to the file's.
+# Killed again, with moat_secrets replaced by one of an older layout (an array, as
+# moat had before): the new moatd replaces that pin and carries its secrets over.
+mctl limits set prefix_syn_rate=987654 source_concurrent=4321 >/dev/null
+check $? "limits set prefix_syn_rate=987654 source_concurrent=4321"
+kill -9 "$MOATD"
+wait "$MOATD" 2>/dev/null
+rm -f "$PIN/moat_secrets"
+bpftool map create "$PIN/moat_secrets" type array key 4 value 32 entries 1 name moat_secrets &&
+	bpftool map update pinned "$PIN/moat_secrets" key 0 0 0 0 \
+		value $(printf '0x11 %.0s' $(seq 16)) $(printf '0x22 %.0s' $(seq 16))
+check $? "an older layout's moat_secrets (array, value 0x11 x16 | 0x22 x16) pinned in its place"
+start_moatd "$LAB_DIR/moatd3.log"
+check $? "moatd restarted over it"
+shown=$(mctl limits show -j | $PY -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(l["prefix_syn_rate"], l["source_concurrent"])')
+[ "$shown" = "987654 4321" ] && grep -q "set again the limits set live" "$LAB_DIR/moatd3.log"
+check $? "limits set live before kill -9 are in force after the restart: $shown ($(grep -o 'set again the limits[^(]*' "$LAB_DIR/moatd3.log"))"
+sec=$(bpftool -j map lookup pinned "$PIN/moat_secrets" key 0 0 0 0 | $PY -c '
+import json, sys
+v = json.load(sys.stdin)
+v = v.get("value", v)
+print(bytes(int(x, 16) for x in v).hex() if isinstance(v, list) else v)' 2>/dev/null)
+grep -q "moat_secrets was pinned by another version of moat.*cookie secrets carried over" "$LAB_DIR/moatd3.log" &&
+	[[ "$sec" == *11111111111111111111111111111111* ]]
+check $? "the older moat_secrets was replaced (now $(bpftool -j map show pinned "$PIN/moat_secrets" | $PY -c 'import json,sys; m=json.load(sys.stdin); print(m["type"], m.get("flags"))')) and its secrets carried over (${sec:0:16}...)"
+get "$LAB_CLI"
+check $? "a request passes after the restart (cookies from the carried secrets)"
+mctl reload >/dev/null
+shown=$(mctl limits show -j | $PY -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(l["prefix_syn_rate"], l["source_concurrent"])')
+rec=$(bpftool -j map lookup pinned "$PIN/moat_live_limits" key 0 0 0 0 | $PY -c '
+import json, sys
+v = json.load(sys.stdin)
+f = v.get("formatted", {}).get("value", {}).get("json")
+print(repr(f) if f is not None else bytes(int(x, 16) for x in v["value"]).split(b"\0")[0].decode())')
+[ "$shown" != "987654 4321" ]
+check $? "a reload returns to the file's limits ($shown) and empties the record (now $rec)"
+
 # ---- 4. socket permissions ------------------------------------------------------
 echo "== control socket"
 mode=$(stat -c %a "$SOCK")
