@@ -46,6 +46,7 @@ MOAT_INLINE int moat_classify_stateless(int parse_status, const struct moat_pkt 
 		*reason = MOAT_R_MALFORMED;
 		return 1;
 	case MOAT_PARSE_NOT_IP:
+	case MOAT_PARSE_CUT: /* a capture cut the headers: nothing to judge, no state */
 		*reason = MOAT_R_NOT_PROTECTED;
 		return 1;
 	default:

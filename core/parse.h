@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Header parsers: Ethernet with up to two 802.1Q/802.1ad tags, IPv4 (options,
+ * Header parsers: Ethernet with up to four 802.1Q/802.1ad tags, IPv4 (options,
  * fragments), IPv6 with a bounded extension-header chain, TCP with options.
  * Every read is checked against `end` before it happens, loops are bounded, and
  * results are offsets from the frame start so each target can re-derive pointers
@@ -20,7 +20,7 @@
 
 #define MOAT_ETH_HLEN 14
 #define MOAT_VLAN_HLEN 4
-#define MOAT_MAX_VLANS 2
+#define MOAT_MAX_VLANS 4
 #define MOAT_IPV4_MIN_HLEN 20
 #define MOAT_IPV6_HLEN 40
 #define MOAT_IPV6_MAX_EXT 8
@@ -33,6 +33,7 @@ enum moat_ethertype {
 	MOAT_ETH_P_IPV6 = 0x86DD,
 	MOAT_ETH_P_8021Q = 0x8100,
 	MOAT_ETH_P_8021AD = 0x88A8,
+	MOAT_ETH_P_QINQ1 = 0x9100, /* pre-802.1ad QinQ, still sent by some switches */
 };
 
 enum moat_ipproto {
@@ -87,6 +88,7 @@ enum moat_parse_status {
 	MOAT_PARSE_NOT_TCP,    /* IP but another protocol */
 	MOAT_PARSE_FRAGMENT,   /* a non-first fragment: no L4 header */
 	MOAT_PARSE_MALFORMED,  /* truncated or inconsistent headers */
+	MOAT_PARSE_CUT,	       /* a capture's snapshot ends inside the headers (explain) */
 };
 
 enum moat_frag { MOAT_FRAG_NONE = 0, MOAT_FRAG_FIRST, MOAT_FRAG_LATER };
@@ -133,9 +135,15 @@ struct moat_pkt {
 	struct moat_tcp_opts opt;
 };
 
+/*
+ * end: what may be read. wire: where the frame ended on the wire; the same as
+ * end except in a capture whose snapshot cut the frame (explain): declared
+ * lengths are checked against wire, reads against end.
+ */
 struct moat_cursor {
 	const u8 *start;
 	const u8 *end;
+	const u8 *wire;
 };
 
 MOAT_INLINE mbool moat_has(const struct moat_cursor *c, const u8 *p, u32 n)
@@ -143,7 +151,30 @@ MOAT_INLINE mbool moat_has(const struct moat_cursor *c, const u8 *p, u32 n)
 	return p + n <= c->end;
 }
 
-/* Ethernet + VLAN tags; on success returns the L3 offset and sets *ethertype. */
+/* Lies within the frame as sent (may be past a snapshot's end). */
+MOAT_INLINE mbool moat_on_wire(const struct moat_cursor *c, const u8 *p, u32 n)
+{
+	return p + n <= c->wire;
+}
+
+MOAT_INLINE mbool moat_is_vlan(u16 type)
+{
+	return type == MOAT_ETH_P_8021Q || type == MOAT_ETH_P_8021AD || type == MOAT_ETH_P_QINQ1;
+}
+
+/*
+ * n bytes at p are missing: the frame is cut there by a capture's snapshot
+ * (they were on the wire), or it really is that short.
+ */
+MOAT_INLINE int moat_short(const struct moat_cursor *c, const u8 *p, u32 n)
+{
+	return moat_on_wire(c, p, n) ? MOAT_PARSE_CUT : MOAT_PARSE_MALFORMED;
+}
+
+/*
+ * Ethernet + VLAN tags; on success returns the L3 offset and sets *ethertype;
+ * -MOAT_EAGAIN when a snapshot cut the tags, -MOAT_EBADMSG when malformed.
+ */
 MOAT_INLINE int moat_parse_eth(const struct moat_cursor *c, struct moat_pkt *pkt, u16 *ethertype)
 {
 	const u8 *p = c->start;
@@ -152,23 +183,26 @@ MOAT_INLINE int moat_parse_eth(const struct moat_cursor *c, struct moat_pkt *pkt
 	int i;
 
 	if (!moat_has(c, p, MOAT_ETH_HLEN))
-		return -MOAT_EBADMSG;
+		return moat_on_wire(c, p, MOAT_ETH_HLEN) ? -MOAT_EAGAIN : -MOAT_EBADMSG;
 	type = moat_get_be16(p + 12);
 	pkt->vlan_count = 0;
+	/* Unrolled: the verifier sees four fixed offsets, not a loop. */
 	MOAT_UNROLL
 	for (i = 0; i < MOAT_MAX_VLANS; i++) {
-		if (type != MOAT_ETH_P_8021Q && type != MOAT_ETH_P_8021AD)
+		if (!moat_is_vlan(type))
 			break;
 		if (!moat_has(c, p + off, MOAT_VLAN_HLEN))
-			return -MOAT_EBADMSG;
+			return moat_on_wire(c, p + off, MOAT_VLAN_HLEN) ? -MOAT_EAGAIN : -MOAT_EBADMSG;
 		pkt->vlan_tci[i] = moat_get_be16(p + off);
 		type = moat_get_be16(p + off + 2);
 		pkt->vlan_count++;
 		off += MOAT_VLAN_HLEN;
 	}
-	/* A third tag: legal on the wire, but no host here accepts it; refusing it
-	 * keeps a tag stack from smuggling packets past the parser. */
-	if (type == MOAT_ETH_P_8021Q || type == MOAT_ETH_P_8021AD)
+	/*
+	 * A fifth tag: legal on the wire, but deeper than any provider stacks them;
+	 * refusing it keeps a tag stack from smuggling packets past the parser.
+	 */
+	if (moat_is_vlan(type))
 		return -MOAT_EBADMSG;
 	*ethertype = type;
 	return off;
@@ -180,7 +214,7 @@ MOAT_INLINE int moat_parse_ipv4(const struct moat_cursor *c, struct moat_pkt *pk
 	u16 hlen, tot, fragword, fragoff;
 
 	if (!moat_has(c, ip, MOAT_IPV4_MIN_HLEN))
-		return MOAT_PARSE_MALFORMED;
+		return moat_short(c, ip, MOAT_IPV4_MIN_HLEN);
 	if ((ip[0] >> 4) != 4)
 		return MOAT_PARSE_MALFORMED;
 	hlen = (u16)((ip[0] & 0x0F) * 4);
@@ -188,7 +222,7 @@ MOAT_INLINE int moat_parse_ipv4(const struct moat_cursor *c, struct moat_pkt *pk
 	if (hlen < MOAT_IPV4_MIN_HLEN || tot < hlen)
 		return MOAT_PARSE_MALFORMED;
 	/* The declared datagram must be in the frame (trailing padding is fine). */
-	if (!moat_has(c, ip, tot))
+	if (!moat_on_wire(c, ip, tot))
 		return MOAT_PARSE_MALFORMED;
 	pkt->family = 4;
 	pkt->tos = ip[1];
@@ -238,12 +272,12 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
 	int i;
 
 	if (!moat_has(c, ip, MOAT_IPV6_HLEN))
-		return MOAT_PARSE_MALFORMED;
+		return moat_short(c, ip, MOAT_IPV6_HLEN);
 	if ((ip[0] >> 4) != 6)
 		return MOAT_PARSE_MALFORMED;
 	plen = moat_get_be16(ip + 4);
 	/* Jumbograms (payload length 0 + hop-by-hop option) do not cross an Ethernet. */
-	if (!moat_has(c, ip, (u32)MOAT_IPV6_HLEN + plen))
+	if (!moat_on_wire(c, ip, (u32)MOAT_IPV6_HLEN + plen))
 		return MOAT_PARSE_MALFORMED;
 	pkt->family = 6;
 	pkt->tos = (u8)(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
@@ -262,8 +296,10 @@ MOAT_INLINE int moat_parse_ipv6(const struct moat_cursor *c, struct moat_pkt *pk
 
 		if (!moat_ipv6_is_ext(nh))
 			break;
-		if (off + 8 > end_off || !moat_has(c, ext, 8))
+		if (off + 8 > end_off)
 			return MOAT_PARSE_MALFORMED;
+		if (!moat_has(c, ext, 8))
+			return moat_short(c, ext, 8);
 		/*
 		 * The variable-length headers first: the compiler makes them the
 		 * fall-through, which the BPF verifier explores first, so the fixed
@@ -365,39 +401,44 @@ MOAT_INLINE int moat_tcp_opts_fast(const u8 *b, u32 optlen, struct moat_tcp_opts
 	return 0;
 }
 
-/* One option at b[off..off+len): known options must have their exact lengths. */
-MOAT_INLINE int moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct moat_tcp_opts *o)
+/*
+ * One option at b[off..off+len). As Linux's tcp_parse_options(): an option
+ * whose length does not fit its kind is ignored (the segment is not), so
+ * a receiver the filter protects would have accepted the segment anyway.
+ */
+MOAT_INLINE void moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct moat_tcp_opts *o)
 {
 	const u8 *p = b + (off & 0x3F); /* off + len <= 40 < MOAT_OPTBUF_LEN */
 
 	switch (kind) {
 	case MOAT_TCPOPT_MSS:
 		if (len != 4)
-			return -MOAT_EBADMSG;
+			break;
 		o->mss = moat_get_be16(p + 2);
 		o->present |= MOAT_OPT_MSS;
 		break;
 	case MOAT_TCPOPT_WSCALE:
 		if (len != 3)
-			return -MOAT_EBADMSG;
+			break;
 		o->wscale = p[2];
 		o->present |= MOAT_OPT_WSCALE;
 		break;
 	case MOAT_TCPOPT_SACK_PERM:
 		if (len != 2)
-			return -MOAT_EBADMSG;
+			break;
 		o->present |= MOAT_OPT_SACK_PERM;
 		break;
 	case MOAT_TCPOPT_SACK:
+		/* 1 to 4 blocks: 4 is all 40 bytes of option space can hold. */
 		if (len < 10 || ((len - 2) & 7) || len > 2 + 8 * MOAT_MAX_SACK_BLOCKS)
-			return -MOAT_EBADMSG;
+			break;
 		o->sack_blocks = (u8)((len - 2) / 8);
 		o->sack_off = (u8)(MOAT_TCP_MIN_HLEN + off);
 		o->present |= MOAT_OPT_SACK;
 		break;
 	case MOAT_TCPOPT_TS:
 		if (len != 10)
-			return -MOAT_EBADMSG;
+			break;
 		o->tsval = moat_get_be32(p + 2);
 		o->tsecr = moat_get_be32(p + 6);
 		o->ts_off = (u8)(MOAT_TCP_MIN_HLEN + off);
@@ -406,14 +447,13 @@ MOAT_INLINE int moat_tcp_opt_one(const u8 *b, u32 off, u8 kind, u8 len, struct m
 	case MOAT_TCPOPT_TFO:
 		/* RFC 7413: empty (cookie request) or a 4..16 byte even cookie. */
 		if (len != 2 && (len < 6 || len > 18 || (len & 1)))
-			return -MOAT_EBADMSG;
+			break;
 		o->tfo_len = (u8)(len - 2);
 		o->present |= MOAT_OPT_TFO;
 		break;
 	default:
 		break;
 	}
-	return 0;
 }
 
 /*
@@ -430,12 +470,16 @@ struct moat_optwalk {
 	struct moat_tcp_opts o;
 	u32 len;
 	u32 off;
-	s32 err;
 } __attribute__((aligned(8)));
 _Static_assert(__builtin_offsetof(struct moat_optwalk, off) % 8 == 4,
 	       "moat_optwalk: off in the second half of a word");
 
-/* One step: returns 1 to stop (end of options or error in w->err), 0 to go on. */
+/*
+ * One step: returns 1 to stop, 0 to go on. A kind without its length byte, a
+ * length below 2 or one running past the header ends the walk, keeping what
+ * was read before it: Linux stops there too ("silly" and partial options),
+ * and accepts the segment.
+ */
 MOAT_INLINE long moat_tcpopt_step(u32 i, struct moat_optwalk *w)
 {
 	u32 off = w->off;
@@ -452,41 +496,39 @@ MOAT_INLINE long moat_tcpopt_step(u32 i, struct moat_optwalk *w)
 		return 0;
 	}
 	if (off + 2 > w->len)
-		goto bad;
+		return 1;
 	len = w->buf[(off + 1) & 0x3F];
 	if (len < 2 || off + len > w->len)
-		goto bad;
-	if (moat_tcp_opt_one(w->buf, off, kind, len, &w->o))
-		goto bad;
+		return 1;
+	moat_tcp_opt_one(w->buf, off, kind, len, &w->o);
 	w->off = off + len;
 	return 0;
-bad:
-	w->err = -MOAT_EBADMSG;
-	return 1;
 }
 
 #ifndef MOAT_TCPOPT_LOOP
 #define MOAT_TCPOPT_LOOP(w)                                                                        	do {                                                                                       		u32 i_;                                                                            		for (i_ = 0; i_ < MOAT_TCP_MAX_OPTLEN; i_++)                                       			if (moat_tcpopt_step(i_, (w)))                                             				break;                                                             	} while (0)
 #endif
 
-MOAT_INLINE int moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, u32 optlen,
-				    struct moat_tcp_opts *o)
+/*
+ * Options never make a segment malformed (see moat_tcpopt_step). What a
+ * snapshot cut off reads as zeros, EOL: the walk keeps what was captured.
+ */
+MOAT_INLINE void moat_parse_tcp_opts(const struct moat_cursor *c, const u8 *tcp, u32 optlen,
+				     struct moat_tcp_opts *o)
 {
 	struct moat_optwalk w;
 
 	if (!optlen)
-		return 0;
+		return;
 	__builtin_memset(w.buf, 0, sizeof(w.buf));
 	moat_copy_tcp_opts(c, tcp + MOAT_TCP_MIN_HLEN, w.buf);
 	if (moat_tcp_opts_fast(w.buf, optlen, o))
-		return 0;
+		return;
 	w.o = *o;
 	w.off = 0;
 	w.len = optlen;
-	w.err = 0;
 	MOAT_TCPOPT_LOOP(&w);
 	*o = w.o;
-	return w.err;
 }
 
 MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt)
@@ -496,11 +538,16 @@ MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt
 
 	if (pkt->l4_off > pkt->l3_off + pkt->l3_len)
 		return MOAT_PARSE_MALFORMED;
+	/* Lengths from the IP header, not from what a snapshot kept. */
 	l4_len = (u32)pkt->l3_off + pkt->l3_len - pkt->l4_off;
-	if (l4_len < MOAT_TCP_MIN_HLEN || !moat_has(c, tcp, MOAT_TCP_MIN_HLEN))
+	if (l4_len < MOAT_TCP_MIN_HLEN)
 		return MOAT_PARSE_MALFORMED;
+	if (!moat_has(c, tcp, MOAT_TCP_MIN_HLEN))
+		return moat_short(c, tcp, MOAT_TCP_MIN_HLEN);
 	hlen = (u32)(tcp[12] >> 4) * 4;
-	if (hlen < MOAT_TCP_MIN_HLEN || hlen > l4_len || !moat_has(c, tcp, hlen))
+	/* Options a snapshot cut are walked as far as they were kept. */
+	if (hlen < MOAT_TCP_MIN_HLEN || hlen > l4_len ||
+	    (!moat_has(c, tcp, hlen) && !moat_on_wire(c, tcp, hlen)))
 		return MOAT_PARSE_MALFORMED;
 	pkt->sport = moat_get_be16(tcp);
 	pkt->dport = moat_get_be16(tcp + 2);
@@ -513,8 +560,7 @@ MOAT_INLINE int moat_parse_tcp(const struct moat_cursor *c, struct moat_pkt *pkt
 	pkt->payload_len = (u16)(l4_len - hlen);
 	if (pkt->sport == 0 || pkt->dport == 0)
 		return MOAT_PARSE_MALFORMED;
-	if (moat_parse_tcp_opts(c, tcp, hlen - MOAT_TCP_MIN_HLEN, &pkt->opt))
-		return MOAT_PARSE_MALFORMED;
+	moat_parse_tcp_opts(c, tcp, hlen - MOAT_TCP_MIN_HLEN, &pkt->opt);
 	return MOAT_PARSE_TCP;
 }
 
@@ -540,17 +586,16 @@ MOAT_INLINE void moat_pkt_reset(struct moat_pkt *pkt)
 #endif
 }
 
-/* Parse a whole frame. Fills *pkt as far as the headers go. */
-MOAT_INLINE int moat_parse(const u8 *data, const u8 *data_end, struct moat_pkt *pkt)
+MOAT_INLINE int moat_parse_cursor(const struct moat_cursor *cur, struct moat_pkt *pkt)
 {
-	struct moat_cursor c = { .start = data, .end = data_end };
+	struct moat_cursor c = *cur;
 	u16 ethertype = 0;
 	int l3, st;
 
 	moat_pkt_reset(pkt);
 	l3 = moat_parse_eth(&c, pkt, &ethertype);
 	if (l3 < 0)
-		return MOAT_PARSE_MALFORMED;
+		return l3 == -MOAT_EAGAIN ? MOAT_PARSE_CUT : MOAT_PARSE_MALFORMED;
 	pkt->l3_off = (u16)l3;
 	if (ethertype == MOAT_ETH_P_IP)
 		st = moat_parse_ipv4(&c, pkt, (u16)l3);
@@ -561,6 +606,30 @@ MOAT_INLINE int moat_parse(const u8 *data, const u8 *data_end, struct moat_pkt *
 	if (st != MOAT_PARSE_TCP)
 		return st;
 	return moat_parse_tcp(&c, pkt);
+}
+
+/* Parse a whole frame. Fills *pkt as far as the headers go. */
+MOAT_INLINE int moat_parse(const u8 *data, const u8 *data_end, struct moat_pkt *pkt)
+{
+	struct moat_cursor c = { .start = data, .end = data_end, .wire = data_end };
+
+	return moat_parse_cursor(&c, pkt);
+}
+
+/*
+ * A captured frame of which [data, data_end) was kept and wire_len bytes were
+ * sent (a snapshot length cut it): lengths come from the headers, only kept
+ * bytes are read. MOAT_PARSE_CUT when the cut falls inside the headers
+ * (before the fixed TCP header's end); cut options are walked as far as kept.
+ */
+MOAT_INLINE int moat_parse_snap(const u8 *data, const u8 *data_end, u32 wire_len,
+				struct moat_pkt *pkt)
+{
+	struct moat_cursor c = { .start = data, .end = data_end, .wire = data + wire_len };
+
+	if (c.wire < c.end)
+		c.wire = c.end;
+	return moat_parse_cursor(&c, pkt);
 }
 
 MOAT_INLINE mbool moat_addr_eq(const struct moat_addr *a, const struct moat_addr *b)

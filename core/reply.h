@@ -174,7 +174,7 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 {
 	u8 mac[6];
 	u32 tlen;
-	u32 l3 = pkt->l3_off > MOAT_ETH_HLEN + 2 * MOAT_VLAN_HLEN ? 0 : pkt->l3_off;
+	u32 l3 = pkt->l3_off > MOAT_ETH_HLEN + MOAT_MAX_VLANS * MOAT_VLAN_HLEN ? 0 : pkt->l3_off;
 	u8 *p;
 
 	if (!l3 || data + 12 > end)

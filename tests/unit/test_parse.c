@@ -131,10 +131,13 @@ Test(parse, tfo_request_and_long_cookie)
 	cr_assert_eq(p.opt.tfo_len, 0);
 	cr_assert_eq(parse_opts(o, opt_tfo(o, 16), &p), MOAT_PARSE_TCP);
 	cr_assert_eq(p.opt.tfo_len, 16);
-	/* 2-byte and odd-length cookies do not exist */
-	cr_assert_eq(parse_opts(o, opt_tfo(o, 2), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(o, opt_tfo(o, 5), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(o, opt_tfo(o, 18), &p), MOAT_PARSE_MALFORMED);
+	/* 2-byte and odd-length cookies do not exist: ignored, as Linux does */
+	cr_assert_eq(parse_opts(o, opt_tfo(o, 2), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(o, opt_tfo(o, 5), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(o, opt_tfo(o, 18), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
 }
 
 Test(parse, eol_ends_options)
@@ -242,18 +245,41 @@ Test(parse, vlan_double_ipv6)
 	cr_assert_eq(p.l4_off, 62);
 }
 
-Test(parse, vlan_triple_malformed)
+/* QinQinQ is legal: 3 and 4 tags of any of 0x88A8, 0x8100, 0x9100 parse; a fifth is refused. */
+static size_t tagged_syn(u8 *b, int tags)
 {
-	u8 b[FRAME_MAX];
-	size_t off = put_eth(b, 0x88A8);
-	struct moat_pkt p;
+	static const u16 tpid[] = { 0x88A8, 0x9100, 0x8100, 0x8100, 0x8100 };
+	size_t off = put_eth(b, tags ? tpid[0] : 0x0800);
+	int i;
 
-	off += put_vlan(b + off, 1, 0x8100);
-	off += put_vlan(b + off, 2, 0x8100);
-	off += put_vlan(b + off, 3, 0x0800);
+	for (i = 0; i < tags; i++)
+		off += put_vlan(b + off, (u16)(i + 1), i + 1 < tags ? tpid[i + 1] : 0x0800);
 	off += put_ipv4(b + off, 5, 40, 0, 64, 6, SADDR, DADDR);
 	off += put_tcp(b + off, 1, 2, 0, 0, MOAT_TCP_SYN, 0, NULL, 0);
-	cr_assert_eq(parse(b, off, &p), MOAT_PARSE_MALFORMED);
+	return off;
+}
+
+Test(parse, vlan_three_and_four_tags)
+{
+	u8 b[FRAME_MAX];
+	struct moat_pkt p;
+	int tags;
+
+	for (tags = 3; tags <= 4; tags++) {
+		cr_assert_eq(parse(b, tagged_syn(b, tags), &p), MOAT_PARSE_TCP, "%d tags", tags);
+		cr_assert_eq(p.vlan_count, tags);
+		cr_assert_eq(p.vlan_tci[tags - 1], tags);
+		cr_assert_eq(p.l3_off, 14 + 4 * tags);
+		cr_assert_eq(p.dport, 2);
+	}
+}
+
+Test(parse, vlan_five_malformed)
+{
+	u8 b[FRAME_MAX];
+	struct moat_pkt p;
+
+	cr_assert_eq(parse(b, tagged_syn(b, 5), &p), MOAT_PARSE_MALFORMED);
 }
 
 Test(parse, ipv6_hbh_dstopts_tcp)
@@ -459,9 +485,22 @@ Test(parse, option_length_0_and_1)
 	const u8 mss0[4] = { 2, 0, 1, 1 };
 	struct moat_pkt p;
 
-	cr_assert_eq(parse_opts(len0, 4, &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(len1, 4, &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(mss0, 4, &p), MOAT_PARSE_MALFORMED);
+	/* Linux: "silly options" end the walk, the segment stands. */
+	cr_assert_eq(parse_opts(len0, 4, &p), MOAT_PARSE_TCP);
+	cr_assert_eq(parse_opts(len1, 4, &p), MOAT_PARSE_TCP);
+	cr_assert_eq(parse_opts(mss0, 4, &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+}
+
+/* What came before a silly option is kept; what comes after is not read. */
+Test(parse, silly_option_stops_the_walk)
+{
+	const u8 o[12] = { 3, 3, 7, 1, 254, 0, 2, 4, 5, 0xB4, 0, 0 };
+	struct moat_pkt p;
+
+	cr_assert_eq(parse_opts(o, sizeof(o), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, MOAT_OPT_WSCALE);
+	cr_assert_eq(p.opt.wscale, 7);
 }
 
 Test(parse, option_past_header)
@@ -470,8 +509,9 @@ Test(parse, option_past_header)
 	const u8 no_len[4] = { 1, 1, 1, 254 }; /* kind in the last byte, no room for a length */
 	struct moat_pkt p;
 
-	cr_assert_eq(parse_opts(past, 4, &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(no_len, 4, &p), MOAT_PARSE_MALFORMED);
+	/* Linux does not parse partial options; the segment stands. */
+	cr_assert_eq(parse_opts(past, 4, &p), MOAT_PARSE_TCP);
+	cr_assert_eq(parse_opts(no_len, 4, &p), MOAT_PARSE_TCP);
 	cr_assert_eq(parse_opts(fits, 4, &p), MOAT_PARSE_TCP);
 }
 
@@ -482,7 +522,9 @@ Test(parse, option_past_header_into_payload)
 	size_t n = v4_with_opts(b, o, 4, 20);
 	struct moat_pkt p;
 
-	cr_assert_eq(parse(b, n, &p), MOAT_PARSE_MALFORMED);
+	cr_assert_eq(parse(b, n, &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(p.payload_len, 20);
 }
 
 Test(parse, known_options_wrong_length)
@@ -495,12 +537,35 @@ Test(parse, known_options_wrong_length)
 	const u8 sack2[4] = { 5, 2, 1, 1 }; /* no block at all */
 	struct moat_pkt p;
 
-	cr_assert_eq(parse_opts(mss3, sizeof(mss3), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(ws4, sizeof(ws4), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(ts8, sizeof(ts8), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(sack9, sizeof(sack9), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(sackp3, sizeof(sackp3), &p), MOAT_PARSE_MALFORMED);
-	cr_assert_eq(parse_opts(sack2, sizeof(sack2), &p), MOAT_PARSE_MALFORMED);
+	/* Linux's tcp_parse_options skips each of them and reads on. */
+	cr_assert_eq(parse_opts(mss3, sizeof(mss3), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(ws4, sizeof(ws4), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(ts8, sizeof(ts8), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(sack9, sizeof(sack9), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(sackp3, sizeof(sackp3), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+	cr_assert_eq(parse_opts(sack2, sizeof(sack2), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
+}
+
+/* A wrong-length option is skipped by its own length: the options after it count. */
+Test(parse, wrong_length_skipped_then_read_on)
+{
+	const u8 o[20] = { 8, 8, 0, 0, 0, 1, 0, 0,  /* TS, length 8 */
+			   5, 2,		    /* SACK, no block */
+			   2, 3, 5,		    /* MSS, length 3 */
+			   3, 3, 6,		    /* window scale 6 */
+			   2, 4, 5, 0xB4 };	    /* MSS 1460 */
+	struct moat_pkt p;
+
+	cr_assert_eq(parse_opts(o, sizeof(o), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, MOAT_OPT_WSCALE | MOAT_OPT_MSS);
+	cr_assert_eq(p.opt.wscale, 6);
+	cr_assert_eq(p.opt.mss, 1460);
 }
 
 Test(parse, sack_length_not_multiple_of_8)
@@ -512,7 +577,8 @@ Test(parse, sack_length_not_multiple_of_8)
 	o[17] = 1;
 	o[18] = 1;
 	o[19] = 1;
-	cr_assert_eq(parse_opts(o, sizeof(o), &p), MOAT_PARSE_MALFORMED);
+	cr_assert_eq(parse_opts(o, sizeof(o), &p), MOAT_PARSE_TCP);
+	cr_assert_eq(p.opt.present, 0);
 	o[1] = 18;
 	o[18] = 1;
 	cr_assert_eq(parse_opts(o, sizeof(o), &p), MOAT_PARSE_TCP);
