@@ -14,7 +14,10 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-enum key_type { K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS };
+enum key_type {
+	K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS,
+	K_DURATION, /* "90s", "5m", "2h", "5d", "1500ms"; a plain number is seconds; u64 ns */
+};
 
 struct key_spec {
 	const char *name;
@@ -52,6 +55,23 @@ static const struct key_spec limit_keys[] = {
 	{ 0 },
 };
 
+/* Flow idle timeouts: at least 1 s, at most 30 days (flow times are 32-bit seconds). */
+#define TIMEOUT_KEY(n, f)                                                                          \
+	{ .name = n, .type = K_DURATION, .min = 1000, .max = 30LL * 86400 * 1000,                  \
+	  CFG_FIELD(pol.timeouts.f) }
+
+static const struct key_spec timeout_keys[] = {
+	TIMEOUT_KEY("syn_sent", syn_sent),
+	TIMEOUT_KEY("syn_recv", syn_recv),
+	TIMEOUT_KEY("established", established),
+	TIMEOUT_KEY("fin_wait", fin_wait),
+	TIMEOUT_KEY("close_wait", close_wait),
+	TIMEOUT_KEY("closing", closing),
+	TIMEOUT_KEY("time_wait", time_wait),
+	TIMEOUT_KEY("closed", closed),
+	{ 0 },
+};
+
 static const struct key_spec table_keys[] = {
 	INT_KEY("flows", flow_table_size, 64, 1 << 26),
 	INT_KEY("sources", source_table_size, 64, 1 << 26),
@@ -78,6 +98,7 @@ static const struct key_spec top_keys[] = {
 	{ .name = "allow", .type = K_CIDRS, .off = offsetof(struct moat_config, allow) },
 	{ .name = "deny", .type = K_CIDRS, .off = offsetof(struct moat_config, deny) },
 	{ .name = "tables", .type = K_MAP, .children = table_keys },
+	{ .name = "timeouts", .type = K_MAP, .children = timeout_keys },
 	{ .name = "xdp_mode", .type = K_ENUM, .names = moat_xdp_mode_names, CFG_FIELD(xdp_mode) },
 	{ .name = "pin_dir", .type = K_STRING, CFG_FIELD(pin_dir) },
 	INT_KEY("cookie_rotate", cookie_rotate_s, 10, 86400),
@@ -217,6 +238,49 @@ static int load_int(struct cfg_ctx *c, const struct key_spec *k, const char *pat
 	if (v < k->min || v > k->max)
 		return cfg_error(c, n, path, "%lld is out of range %lld..%lld", v, k->min, k->max);
 	store_int(c->cfg, k, v);
+	return 0;
+}
+
+/* "250ms", "90s", "5m", "2h", "5d" or a plain number of seconds, into ms: 0 or -EINVAL. */
+static int parse_duration_ms(const char *s, long long *ms)
+{
+	static const struct {
+		const char *suffix;
+		long long ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		      { "h", 3600000 }, { "d", 86400000 } };
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || v > (1ULL << 40))
+		return -EINVAL;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].suffix)) {
+			*ms = (long long)v * units[i].ms;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int load_duration(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+			 const yaml_node_t *n)
+{
+	char vb[128];
+	long long ms;
+
+	if (n->type != YAML_SCALAR_NODE || parse_duration_ms(cfg_scalar(n), &ms))
+		return cfg_error(c, n, path,
+				 "expected a duration such as 90s, 5m, 2h, 5d or 1500ms, got %s",
+				 cfg_value_text(n, vb, sizeof(vb)));
+	if (ms < k->min || ms > k->max)
+		return cfg_error(c, n, path, "%s is out of range %llds..%lldd", cfg_scalar(n),
+				 k->min / 1000, k->max / 86400000);
+	store_int(c->cfg, k, ms * 1000000LL);
 	return 0;
 }
 
@@ -418,6 +482,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_STRING: return load_string(c, k, path, v);
 	case K_ARGV: return load_argv(c, k, path, v);
 	case K_SIGS: return cfg_load_sigs(c, path, v);
+	case K_DURATION: return load_duration(c, k, path, v);
 	}
 	return -EINVAL;
 }

@@ -65,6 +65,7 @@ struct moat_policy {
 	u32 cookie_hold_s; /* how long auto cookies stay engaged after the rate falls */
 	struct moat_limits source; /* per source address */
 	struct moat_limits prefix; /* per source prefix */
+	struct moat_timeouts timeouts; /* flow idle timeouts (inline and explain) */
 	u64 protect_ports[MOAT_PORT_WORDS];
 };
 
@@ -102,6 +103,7 @@ MOAT_INLINE void moat_policy_defaults(struct moat_policy *pol)
 	pol->cookie_hold_s = 10;
 	pol->source.new_conn_window_s = 60;
 	pol->prefix.new_conn_window_s = 60;
+	moat_timeouts_defaults(&pol->timeouts);
 }
 
 #endif

@@ -12,6 +12,10 @@
  * Behaviour after a RST: the flow lingers in CLOSED; if the side that
  * supposedly reset keeps sending in-window segments, the RST was forged, and the
  * flow is restored instead of stranding a live connection.
+ * Dialects Linux accepts are accepted too: a RST at the sender's own FIN
+ * (tcp_reset_check), TCP Fast Open (data on the SYN, a SYN-ACK acknowledging
+ * only the SYN, server data before the handshake's last ACK), and idle
+ * timeouts no shorter than Linux keeps a connection (struct moat_timeouts).
  *
  * Direction 0 is the side that sent the first SYN, 1 the responder.
  */
@@ -82,6 +86,8 @@ struct moat_flow {
 	 * Server-to-client SEQ and TSval get the deltas added, client-to-server ACK,
 	 * SACK blocks and TSecr get them subtracted. In PROXY_SYN they hold our
 	 * cookie ISN and the TSval of our SYN-ACK until the server's SYN-ACK comes.
+	 * In SYN_RECV of a flow not proxied, seq_delta holds the server's ISN + 1
+	 * (moat_track_synack): its data may follow the SYN-ACK (TFO).
 	 */
 	u32 seq_delta;
 	u32 ts_delta;
@@ -105,23 +111,54 @@ struct moat_track_cfg {
 	u8 ttl_tolerance;
 };
 
-/* Idle timeouts per state, seconds: short for embryonic flows so floods age out. */
-MOAT_INLINE u32 moat_tcp_state_timeout(u8 state)
+/*
+ * Idle timeouts per state, nanoseconds (config: timeouts:). A flow is kept at
+ * least as long as the Linux ends would keep their sockets; see
+ * moat_timeouts_defaults for why each default is what it is.
+ */
+struct moat_timeouts {
+	u64 syn_sent;	 /* SYN_SENT and PROXY_SYN */
+	u64 syn_recv;
+	u64 established;
+	u64 fin_wait;	 /* one side's FIN not yet acknowledged */
+	u64 close_wait;	 /* one side's FIN acknowledged: half-closed, the other sends on */
+	u64 closing;	 /* both FINs sent, not both acknowledged (CLOSING, LAST_ACK) */
+	u64 time_wait;	 /* both FINs acknowledged */
+	u64 closed;	 /* after a RST: how long a forged one can be undone */
+};
+
+#define MOAT_SEC(s) ((u64)(s) * MOAT_NSEC_PER_SEC)
+
+MOAT_INLINE void moat_timeouts_defaults(struct moat_timeouts *t)
 {
-	switch (state) {
-	case MOAT_TCPS_SYN_SENT:
-	case MOAT_TCPS_SYN_RECV:
-		return 30;
-	case MOAT_TCPS_ESTABLISHED:
-		return 7200;
-	case MOAT_TCPS_FIN_WAIT:
-		return 120;
-	case MOAT_TCPS_CLOSING:
-	case MOAT_TCPS_TIME_WAIT:
-		return 60;
-	default:
-		return 10;
-	}
+	/*
+	 * Linux's largest gap between SYN retransmissions (tcp_syn_retries 6) is
+	 * 32 s and between SYN-ACK ones 16 s: 60 s outlives both. Embryonic flows
+	 * are the first a full table gives up anyway.
+	 */
+	t->syn_sent = MOAT_SEC(60);
+	t->syn_recv = MOAT_SEC(60);
+	/*
+	 * 5 days, conntrack's nf_conntrack_tcp_timeout_established: far above an
+	 * idle connection that keepalive holds (tcp_keepalive_time 7200 s + 9
+	 * probes 75 s apart = 7875 s) and application keepalives of hours.
+	 */
+	t->established = MOAT_SEC(432000);
+	/*
+	 * A FIN is retransmitted with the RTO backing off to TCP_RTO_MAX (120 s):
+	 * 240 s lets one retransmission go missing.
+	 */
+	t->fin_wait = MOAT_SEC(240);
+	t->closing = MOAT_SEC(240);
+	/*
+	 * Half-closed (shutdown(SHUT_WR)): Linux puts no timer on it while the
+	 * sockets are open (CLOSE_WAIT, FIN_WAIT_2 not orphaned), so it lives as
+	 * long as an established flow.
+	 */
+	t->close_wait = MOAT_SEC(432000);
+	/* conntrack's 2 MSL; Linux's own TIME_WAIT is 60 s. */
+	t->time_wait = MOAT_SEC(120);
+	t->closed = MOAT_SEC(10);
 }
 
 MOAT_INLINE const char *moat_tcp_state_name(u8 state)
@@ -151,10 +188,15 @@ MOAT_INLINE u32 moat_seg_len(const struct moat_pkt *pkt)
 	       !!(pkt->tcp_flags & MOAT_TCP_FIN);
 }
 
+/*
+ * A side's state from its SYN or SYN-ACK. A SYN without ACK has no ACK to
+ * keep: until the side first ACKs, .ack holds its ISN + 1, so a SYN-ACK may
+ * acknowledge the SYN without its data (TCP Fast Open, moat_acks_syn).
+ */
 MOAT_INLINE void moat_peer_from_syn(struct moat_peer *p, const struct moat_pkt *pkt)
 {
 	p->end = pkt->seq + moat_seg_len(pkt);
-	p->ack = pkt->ack;
+	p->ack = (pkt->tcp_flags & MOAT_TCP_ACK) ? pkt->ack : pkt->seq + 1;
 	p->win = pkt->window;
 	p->max_win = pkt->window;
 	p->ttl = pkt->ttl;
@@ -242,6 +284,13 @@ MOAT_INLINE int moat_rst_classify(const struct moat_flow *f, u32 dir, const stru
 	}
 	if (pkt->seq == snd->end)
 		return MOAT_RST_EXACT;
+	/*
+	 * A RST with the sequence number of the sender's own FIN, RCV.NXT - 1 of
+	 * a receiver that got the FIN (macOS aborts so): Linux takes it as exact
+	 * in CLOSE_WAIT, LAST_ACK and CLOSING (tcp_reset_check).
+	 */
+	if ((snd->flags & MOAT_PEER_FIN) && pkt->seq + 1 == snd->end)
+		return MOAT_RST_EXACT;
 	rcv_nxt = (rcv->flags & MOAT_PEER_ACKED) ? rcv->ack : snd->end;
 	if (pkt->seq == rcv_nxt)
 		return MOAT_RST_EXACT;
@@ -287,13 +336,35 @@ MOAT_INLINE enum moat_reason moat_track_rst(struct moat_flow *f, u32 dir, const 
 	return MOAT_R_ESTABLISHED;
 }
 
+/* The originator's ISN + 1 while it has not ACKed (moat_peer_from_syn). */
+MOAT_INLINE u32 moat_syn_isn1(const struct moat_peer *p)
+{
+	return (p->flags & MOAT_PEER_ACKED) ? p->end : p->ack;
+}
+
+/*
+ * Does a SYN-ACK's ACK acknowledge the originator's SYN? It may leave out
+ * some or all of the SYN's data (TFO: the server took only the SYN; the
+ * client sends the data again after the handshake).
+ */
+MOAT_INLINE mbool moat_acks_syn(const struct moat_flow *f, u32 ack)
+{
+	const struct moat_peer *c = &f->peer[0];
+	u32 isn1 = moat_syn_isn1(c);
+
+	return ack - isn1 <= c->end - isn1;
+}
+
 MOAT_INLINE enum moat_reason moat_track_syn(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
 					    u8 *event)
 {
 	if (dir == 0 && (f->state == MOAT_TCPS_SYN_SENT || f->state == MOAT_TCPS_SYN_RECV)) {
-		/* Retransmission; or a client that restarted with a new ISN, whose
-		 * handshake starts over. Neither state is synchronized yet. */
-		if (pkt->seq + moat_seg_len(pkt) != f->peer[0].end) {
+		/*
+		 * Retransmission (a TFO SYN's comes without the data: same ISN); or
+		 * a client that restarted with a new ISN, whose handshake starts over.
+		 * Neither state is synchronized yet.
+		 */
+		if (pkt->seq + 1 != moat_syn_isn1(&f->peer[0])) {
 			moat_peer_from_syn(&f->peer[0], pkt);
 			f->state = MOAT_TCPS_SYN_SENT;
 			f->flags &= (u8)~MOAT_FLOW_SCALED;
@@ -344,9 +415,15 @@ MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
 	if (f->state == MOAT_TCPS_PROXY_SYN)
 		return moat_track_proxy_synack(f, pkt);
 	if (f->state == MOAT_TCPS_SYN_SENT || f->state == MOAT_TCPS_SYN_RECV) {
-		if (pkt->ack != f->peer[0].end)
+		if (!moat_acks_syn(f, pkt->ack))
 			return MOAT_R_ACK_NO_FLOW;
+		if (f->state == MOAT_TCPS_SYN_RECV && pkt->seq + 1 == f->seq_delta) {
+			/* Resent (the last ACK was lost): keep what the server sent since. */
+			f->peer[1].ack = moat_seq_max(f->peer[1].ack, pkt->ack);
+			return MOAT_R_HANDSHAKE;
+		}
 		moat_peer_from_syn(&f->peer[1], pkt);
+		f->seq_delta = pkt->seq + 1;
 		if ((f->peer[0].flags & MOAT_PEER_WSCALE) && (f->peer[1].flags & MOAT_PEER_WSCALE))
 			f->flags |= MOAT_FLOW_SCALED;
 		f->state = MOAT_TCPS_SYN_RECV;
@@ -391,6 +468,35 @@ MOAT_INLINE mbool moat_ack_acceptable(const struct moat_flow *f, u32 dir, const 
 	return 1;
 }
 
+/*
+ * The handshake's last ACK, from the originator in SYN_RECV: it acknowledges
+ * the SYN-ACK (server ISN + 1, kept in seq_delta) and at most what the server
+ * sent after it.
+ */
+MOAT_INLINE mbool moat_acks_synack(const struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	u32 isn1 = f->seq_delta;
+
+	if (!(pkt->tcp_flags & MOAT_TCP_ACK))
+		return 0;
+	return pkt->ack - isn1 <= f->peer[1].end - isn1;
+}
+
+/*
+ * A TFO server answers the SYN's data right after its SYN-ACK, before the
+ * client's last ACK: in SYN_RECV, a server segment with data or FIN after its
+ * ISN, inside the client's window, acknowledging the SYN (and no more than it
+ * carried). A bare ACK has nothing to say there.
+ */
+MOAT_INLINE mbool moat_synrecv_server_data(const struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	u32 isn1 = f->seq_delta;
+
+	if (!moat_seg_len(pkt) || !(pkt->tcp_flags & MOAT_TCP_ACK) || !moat_acks_syn(f, pkt->ack))
+		return 0;
+	return pkt->seq - isn1 <= f->peer[1].end - isn1 + moat_peer_rcv_wnd(f, 0);
+}
+
 /* ACK-bearing segments without SYN or RST. */
 MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const struct moat_pkt *pkt,
 					    u8 *event)
@@ -401,11 +507,15 @@ MOAT_INLINE enum moat_reason moat_track_ack(struct moat_flow *f, u32 dir, const 
 	case MOAT_TCPS_SYN_SENT:
 		return MOAT_R_ACK_NO_FLOW;
 	case MOAT_TCPS_SYN_RECV:
-		if (dir == 0 && pkt->ack == f->peer[1].end) {
+		if (dir == 0 && moat_acks_synack(f, pkt)) {
 			moat_peer_update(f, &f->peer[0], pkt);
 			f->state = MOAT_TCPS_ESTABLISHED;
 			moat_track_fin_progress(f);
 			*event = MOAT_EV_ESTABLISHED;
+			return MOAT_R_HANDSHAKE;
+		}
+		if (dir == 1 && moat_synrecv_server_data(f, pkt)) {
+			moat_peer_update(f, &f->peer[1], pkt);
 			return MOAT_R_HANDSHAKE;
 		}
 		return MOAT_R_ACK_NO_FLOW;
@@ -474,10 +584,47 @@ MOAT_INLINE void moat_proxy_to_server_view(const struct moat_flow *f, u32 dir, s
 		pkt->opt.tsecr -= f->ts_delta;
 }
 
-/* Has the flow been idle past its state's timeout? */
-MOAT_INLINE mbool moat_flow_expired(const struct moat_flow *f, u32 now_s)
+/* The idle timeout of the flow's state, nanoseconds. */
+MOAT_INLINE u64 moat_tcp_state_timeout(const struct moat_flow *f, const struct moat_timeouts *t)
 {
-	return now_s - f->last_seen_s > moat_tcp_state_timeout(f->state);
+	const struct moat_peer *other;
+	u32 d;
+
+	switch (f->state) {
+	case MOAT_TCPS_SYN_SENT:
+	case MOAT_TCPS_PROXY_SYN:
+		return t->syn_sent;
+	case MOAT_TCPS_SYN_RECV:
+		return t->syn_recv;
+	case MOAT_TCPS_ESTABLISHED:
+		return t->established;
+	case MOAT_TCPS_FIN_WAIT:
+		/* Half-closed once the other side has acknowledged the FIN. */
+		d = (f->peer[1].flags & MOAT_PEER_FIN) ? 1 : 0;
+		other = &f->peer[(d ^ 1) & 1];
+		if ((other->flags & MOAT_PEER_ACKED) && !moat_seq_lt(other->ack, f->peer[d & 1].end))
+			return t->close_wait;
+		return t->fin_wait;
+	case MOAT_TCPS_CLOSING:
+		return t->closing;
+	case MOAT_TCPS_TIME_WAIT:
+		return t->time_wait;
+	default:
+		return t->closed;
+	}
+}
+
+/*
+ * Has the flow been idle past its state's timeout? Compared in nanoseconds;
+ * last_seen_s is rounded down, so the flow was seen up to a second later than
+ * it says: that second is counted in its favour (never expired early).
+ */
+MOAT_INLINE mbool moat_flow_expired(const struct moat_flow *f, const struct moat_timeouts *t,
+				    u64 now_ns)
+{
+	u64 seen = MOAT_SEC(f->last_seen_s) + MOAT_NSEC_PER_SEC - 1;
+
+	return now_ns > seen && now_ns - seen > moat_tcp_state_timeout(f, t);
 }
 
 #endif

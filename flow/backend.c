@@ -20,7 +20,7 @@ static int flow_rank(const void *key, const void *val, void *ctx)
 	const struct moat_be *be = ctx;
 
 	(void)key;
-	if (moat_flow_expired(f, be->now_s))
+	if (moat_flow_expired(f, &be->pol->timeouts, be->now_ns))
 		return FLOW_RANK_EXPIRED;
 	switch (f->state) {
 	case MOAT_TCPS_CLOSED:
@@ -159,6 +159,7 @@ void moat_be_free(struct moat_be *be)
 void moat_be_set_clock(struct moat_be *be, u64 now_ns)
 {
 	be->now_s = (u32)(now_ns / MOAT_NSEC_PER_SEC);
+	be->now_ns = now_ns;
 }
 
 static int count_state(const void *key, void *val, unsigned int mark, void *ctx)
@@ -268,7 +269,7 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 	f = stab_find(&be->flows, k, &orig_is_b);
 	if (!f)
 		return NULL;
-	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, be->now_s)) {
+	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, &be->pol->timeouts, be->now_ns)) {
 		release_counted(be, k, f, orig_is_b);
 		stab_remove(&be->flows, k);
 		return NULL;

@@ -39,6 +39,7 @@ struct moat_be {
 	const struct moat_cidr_list *allow;
 	const struct moat_cidr_list *deny;
 	u32 now_s;
+	u64 now_ns; /* flow expiry compares nanoseconds */
 	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
 };
 

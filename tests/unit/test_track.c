@@ -598,22 +598,84 @@ Test(track, expiry_per_state)
 		u8 state;
 		u32 timeout;
 	} t[] = {
-		{ MOAT_TCPS_SYN_SENT, 30 },  { MOAT_TCPS_SYN_RECV, 30 },  { MOAT_TCPS_ESTABLISHED, 7200 },
-		{ MOAT_TCPS_FIN_WAIT, 120 }, { MOAT_TCPS_CLOSING, 60 },	  { MOAT_TCPS_TIME_WAIT, 60 },
-		{ MOAT_TCPS_CLOSED, 10 },
+		{ MOAT_TCPS_SYN_SENT, 60 },   { MOAT_TCPS_SYN_RECV, 60 },
+		{ MOAT_TCPS_ESTABLISHED, 432000 }, { MOAT_TCPS_FIN_WAIT, 240 },
+		{ MOAT_TCPS_CLOSING, 240 },   { MOAT_TCPS_TIME_WAIT, 120 },
+		{ MOAT_TCPS_CLOSED, 10 },     { MOAT_TCPS_PROXY_SYN, 60 },
 	};
+	struct moat_timeouts to;
 	struct moat_flow f;
 	size_t i;
 
+	moat_timeouts_defaults(&to);
 	memset(&f, 0, sizeof(f));
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		u64 seen = 5000 * MOAT_NSEC_PER_SEC + 999999999; /* last_seen_s rounds down */
+
 		f.state = t[i].state;
 		f.last_seen_s = 5000;
-		cr_assert_not(moat_flow_expired(&f, 5000 + t[i].timeout), "%s",
+		cr_assert_not(moat_flow_expired(&f, &to, seen + MOAT_SEC(t[i].timeout)), "%s",
 			      moat_tcp_state_name(t[i].state));
-		cr_assert(moat_flow_expired(&f, 5000 + t[i].timeout + 1), "%s",
+		cr_assert(moat_flow_expired(&f, &to, seen + MOAT_SEC(t[i].timeout) + 1), "%s",
 			  moat_tcp_state_name(t[i].state));
 	}
+}
+
+/* 2 h 1 s of silence, then a keepalive: Linux's keepalive holds the socket 7875 s. */
+Test(track, expiry_keepalive_outlives_linux)
+{
+	struct moat_timeouts to;
+	struct moat_flow f;
+
+	moat_timeouts_defaults(&to);
+	memset(&f, 0, sizeof(f));
+	f.state = MOAT_TCPS_ESTABLISHED;
+	f.last_seen_s = 1000;
+	cr_assert_not(moat_flow_expired(&f, &to, MOAT_SEC(1000 + 7201)));
+	cr_assert_not(moat_flow_expired(&f, &to, MOAT_SEC(1000 + 7875 + 75)));
+	cr_assert_gt(to.established, MOAT_SEC(7875));
+}
+
+/* Compared in nanoseconds, configurable below a second's resolution of the flow's time. */
+Test(track, expiry_nanoseconds)
+{
+	struct moat_timeouts to;
+	struct moat_flow f;
+
+	moat_timeouts_defaults(&to);
+	to.closed = 1500 * 1000000ULL; /* 1.5 s */
+	memset(&f, 0, sizeof(f));
+	f.state = MOAT_TCPS_CLOSED;
+	f.last_seen_s = 10; /* seen somewhere in [10 s, 11 s) */
+	cr_assert_not(moat_flow_expired(&f, &to, MOAT_SEC(12) + 499999999));
+	cr_assert(moat_flow_expired(&f, &to, MOAT_SEC(12) + 500000000));
+	cr_assert_not(moat_flow_expired(&f, &to, MOAT_SEC(5))); /* a clock behind the flow */
+}
+
+/* One FIN: fin_wait until the other side acknowledges it, then close_wait (half-closed). */
+Test(track, expiry_half_closed)
+{
+	struct moat_timeouts to;
+	struct moat_flow f;
+
+	moat_timeouts_defaults(&to);
+	memset(&f, 0, sizeof(f));
+	f.state = MOAT_TCPS_FIN_WAIT;
+	f.peer[0].flags = MOAT_PEER_FIN | MOAT_PEER_ACKED;
+	f.peer[0].end = 2001;
+	f.peer[1].flags = MOAT_PEER_ACKED;
+	f.peer[1].ack = 2000;
+	cr_assert_eq(moat_tcp_state_timeout(&f, &to), to.fin_wait);
+	f.peer[1].ack = 2001;
+	cr_assert_eq(moat_tcp_state_timeout(&f, &to), to.close_wait);
+	/* The server's FIN, acknowledged by the client. */
+	f.peer[0].flags = MOAT_PEER_ACKED;
+	f.peer[0].ack = 7001;
+	f.peer[1].flags = MOAT_PEER_FIN | MOAT_PEER_ACKED;
+	f.peer[1].end = 7001;
+	cr_assert_eq(moat_tcp_state_timeout(&f, &to), to.close_wait);
+	f.last_seen_s = 100;
+	cr_assert_not(moat_flow_expired(&f, &to, MOAT_SEC(100 + 130)));
 }
 
 Test(track, last_seen_only_on_pass)
