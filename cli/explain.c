@@ -3,7 +3,9 @@
  * Replays a capture, in order, through the engine with inline semantics (both
  * directions of every flow visible) and the capture's timestamps as the clock.
  * Cookies use a fixed secret so every run of the same capture gives the same
- * lines.
+ * lines. A frame a snapshot length cut (caplen < len) is judged on the
+ * headers it kept, its lengths taken from them (moat_parse_snap), and marked
+ * truncated.
  */
 #include "cli/explain.h"
 
@@ -43,6 +45,8 @@ struct explain_run {
 	u64 last_ns;
 	u64 frames;
 	u64 reasons[MOAT_R_COUNT];
+	u64 truncated;	/* frames a snapshot length cut */
+	bool cut;	/* the current frame's */
 	u8 frame[MAX_FRAME + 16];
 };
 
@@ -126,6 +130,8 @@ static void print_json(struct explain_run *x, u64 ts_ns, u32 len, const struct m
 	}
 	if (p->vlan_count)
 		json_object_object_add(j, "vlans", json_object_new_int(p->vlan_count));
+	if (x->cut)
+		json_object_object_add(j, "truncated", json_object_new_boolean(1));
 	if (res->flow)
 		json_object_object_add(j, "state",
 				       json_object_new_string(moat_tcp_state_name(res->flow->state)));
@@ -164,6 +170,8 @@ static void print_text(struct explain_run *x, u64 ts_ns, const struct moat_pkt *
 	if (x->sigv.action >= 0)
 		fprintf(x->out, " %s %u (%s)", x->sigv.action == MOAT_SIG_DROP ? "id" : "alert",
 			moat_sigs_id(x->sigs, x->sigv.sig), moat_sigs_msg(x->sigs, x->sigv.sig));
+	if (x->cut)
+		fputs(" [truncated]", x->out);
 	fputc('\n', x->out);
 }
 
@@ -204,13 +212,35 @@ static u32 to_ethernet(struct explain_run *x, const u8 *data, u32 caplen)
 	return caplen + 14;
 }
 
+/*
+ * The frame as it was sent, in the Ethernet form to_ethernet() made of it:
+ * the captured part (len bytes) plus what the snapshot left out.
+ */
+static u32 wire_length(const struct pcap_pkthdr *h, u32 len)
+{
+	u32 cut = h->len - h->caplen; /* h->len > h->caplen */
+
+	return len + (cut > 0x20000 ? 0x20000 : cut); /* an IP datagram is at most 64 KiB */
+}
+
+/* Signatures read the payload from the frame: only what the capture kept of it. */
+static struct moat_pkt kept_payload(const struct moat_pkt *pkt, u32 len)
+{
+	struct moat_pkt p = *pkt;
+
+	if ((u32)p.payload_off + p.payload_len > len)
+		p.payload_len = (u16)(len > p.payload_off ? len - p.payload_off : 0);
+	return p;
+}
+
 static void run_frame(struct explain_run *x, const struct pcap_pkthdr *h, const u8 *data)
 {
 	u64 ts_ns = (u64)h->ts.tv_sec * MOAT_NSEC_PER_SEC + (u64)h->ts.tv_usec; /* nano precision */
 	struct moat_result res;
-	struct moat_pkt pkt;
+	struct moat_pkt pkt, kept;
 	enum moat_reason r;
 	u32 len;
+	int st;
 
 	x->frames++;
 	if (x->frames == 1)
@@ -219,8 +249,13 @@ static void run_frame(struct explain_run *x, const struct pcap_pkthdr *h, const 
 	x->eng.now_ns = ts_ns;
 	x->eng.ts_clock = (u32)(ts_ns / 1000000);
 	len = to_ethernet(x, data, h->caplen);
-	r = moat_be_run(&x->be, &x->eng, x->frame, x->frame + len, &pkt, &res);
-	r = (enum moat_reason)moat_sig_after_engine(x->matcher, x->frame, &pkt, &res, r,
+	x->cut = len && h->caplen < h->len;
+	x->truncated += x->cut;
+	moat_be_set_clock(&x->be, ts_ns);
+	st = moat_parse_snap(x->frame, x->frame + len, x->cut ? wire_length(h, len) : len, &pkt);
+	r = moat_be_run_parsed(&x->be, &x->eng, st, &pkt, NULL, &res);
+	kept = kept_payload(&pkt, len);
+	r = (enum moat_reason)moat_sig_after_engine(x->matcher, x->frame, &kept, &res, r,
 						    moat_sig_guess_to_server(&x->cfg.pol, &pkt),
 						    (u32)(ts_ns / MOAT_NSEC_PER_SEC), &x->sigv);
 	x->alerts += x->sigv.action == MOAT_SIG_ALERT;
@@ -262,6 +297,9 @@ static void print_summary(struct explain_run *x)
 	fprintf(x->out, "verdicts: pass %llu, drop %llu, tx %llu\n",
 		(unsigned long long)verdicts[MOAT_PASS], (unsigned long long)verdicts[MOAT_DROP],
 		(unsigned long long)verdicts[MOAT_TX]);
+	if (x->truncated)
+		fprintf(x->out, "truncated: %llu frames cut by the snapshot length, judged on the headers kept\n",
+			(unsigned long long)x->truncated);
 	fprintf(x->out, "by reason:\n");
 	for (i = 0; i < MOAT_R_COUNT; i++)
 		if (x->reasons[i])

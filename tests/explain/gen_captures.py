@@ -49,8 +49,9 @@ M32 = 0xFFFFFFFF
 class Capture:
     """One pcap and the expectations of its frames."""
 
-    def __init__(self, name, t0_s=T0):
+    def __init__(self, name, t0_s=T0, snaplen=65535):
         self.name = name
+        self.snaplen = snaplen  # frames longer than this are cut, as tcpdump -s does
         self.t = t0_s * 1_000_000_000
         self.frames = []    # (ts_ns, bytes)
         self.expect = []
@@ -77,21 +78,30 @@ class Capture:
         path = os.path.join(outdir, self.name + ".pcap")
         with open(path, "wb") as f:
             # nanosecond pcap, Ethernet
-            f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+            f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, self.snaplen, 1))
             for ts, data in self.frames:
+                kept = data[:self.snaplen]
                 f.write(struct.pack("<IIII", ts // 1_000_000_000, ts % 1_000_000_000,
-                                    len(data), len(data)))
-                f.write(data)
+                                    len(kept), len(data)))
+                f.write(kept)
         return path
 
 
 def l2(src_mac, dst_mac, vlans):
-    """Ethernet with 0, 1 (802.1Q) or 2 (802.1ad outer + 802.1Q inner) tags."""
+    """Ethernet with 0, 1 (802.1Q) or 2 (802.1ad outer + 802.1Q inner) tags; 3 and more
+    (QinQinQ): 802.1ad outer, then 0x9100, then 802.1Q."""
     if not vlans:
         return Ether(src=src_mac, dst=dst_mac)
     if len(vlans) == 1:
         return Ether(src=src_mac, dst=dst_mac) / Dot1Q(vlan=vlans[0])
-    return Ether(src=src_mac, dst=dst_mac, type=0x88A8) / Dot1AD(vlan=vlans[0]) / Dot1Q(vlan=vlans[1])
+    if len(vlans) == 2:
+        return (Ether(src=src_mac, dst=dst_mac, type=0x88A8) / Dot1AD(vlan=vlans[0]) /
+                Dot1Q(vlan=vlans[1]))
+    nexts = [0x9100] + [0x8100] * (len(vlans) - 2)  # each tag's next TPID
+    p = Ether(src=src_mac, dst=dst_mac, type=0x88A8)
+    for vid, nxt in zip(vlans, nexts):
+        p = p / Dot1Q(vlan=vid, type=nxt)
+    return p / Dot1Q(vlan=vlans[-1])  # its type follows the IP layer put on it
 
 
 class Flow:
@@ -446,22 +456,15 @@ def malformed(su):
         (eth_hdr() + ipv4_hdr(40) + good_tcp[:10], "TCP header cut by the frame end"),
         (eth_hdr() + ipv4_hdr(36) + tcp_hdr(doff=4)[:16], "TCP data offset 4"),
         (eth_hdr() + ipv4_hdr(40) + tcp_hdr(doff=8), "TCP data offset past the IP payload"),
-        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([8, 10, 0, 0])),
-         "TCP option (TS, length 10) runs past the header"),
-        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([2, 3, 5, 0])), "MSS option length 3"),
-        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([1, 1, 1, 3])),
-         "option kind without a length byte"),
-        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([3, 0, 0, 0])), "option length 0"),
-        (eth_hdr() + ipv4_hdr(44) + tcp_hdr(doff=6, opts=bytes([3, 4, 7, 0])), "WSCALE option length 4"),
-        (eth_hdr() + ipv4_hdr(52) + tcp_hdr(doff=8, opts=bytes([8, 8]) + bytes(10)), "TS option length 8"),
         (eth_hdr() + ipv4_hdr(40) + tcp_hdr(sport=0), "TCP source port 0"),
         (eth_hdr() + ipv4_hdr(40, frag=1) + good_tcp, "TCP fragment at offset 8 (RFC 1858)"),
         (eth_hdr(0x86DD) + ipv6_hdr(20)[:30], "truncated IPv6 header (30 bytes)"),
         (eth_hdr(0x86DD) + ipv6_hdr(200) + good_tcp, "IPv6 payload length 200 > frame"),
         (eth_hdr(0x86DD) + ipv6_hdr(10) + good_tcp, "IPv6 payload shorter than a TCP header"),
         (eth_hdr(0x86DD) + ipv6_hdr(20) + good_tcp[:12], "IPv6: TCP header cut by the frame end"),
-        (eth_hdr(0x88A8) + b"\x00\xc8\x81\x00" + b"\x00\x64\x81\x00" + b"\x00\x01\x08\x00" +
-         ipv4_hdr(40) + good_tcp, "three VLAN tags"),
+        (eth_hdr(0x88A8) + b"\x00\xc8\x91\x00" + b"\x00\x64\x81\x00" + b"\x00\x01\x81\x00" +
+         b"\x00\x02\x81\x00" + b"\x00\x03\x08\x00" + ipv4_hdr(40) + good_tcp,
+         "five VLAN tags (four are accepted)"),
     ]
     for data, what in cases:
         cap.add(data, "drop", "malformed", what)
@@ -636,6 +639,261 @@ def cookie_ack(outdir, cookie):
     su.write_manifest("manifest_cookie.json")
 
 
+# ------------------------------------------------- dialects Linux accepts (issue 12)
+
+# Options whose length does not fit their kind: Linux's tcp_parse_options skips them
+# (and stops at a length below 2 or one running past the header), the segment stands.
+BAD_LEN_OPTS = [
+    ([(8, bytes(6))], "Timestamp option length 8"),
+    ([(5, b"")], "SACK option length 2 (no block)"),
+    ([(2, b"\x05")], "MSS option length 3"),
+    ([(3, b"\x07\x00")], "window scale option length 4"),
+    ([(4, b"\x00")], "SACK-permitted option length 3"),
+    ([(34, b"\x01\x02\x03")], "TFO option, odd cookie length"),
+]
+
+
+def option_dialects(su):
+    cap = Capture("tcp_options")
+    raw = [
+        (tcp_hdr(doff=6, opts=bytes([8, 10, 0, 0])), "TS option (length 10) runs past the header"),
+        (tcp_hdr(doff=6, opts=bytes([2, 3, 5, 0])), "MSS option length 3"),
+        (tcp_hdr(doff=6, opts=bytes([1, 1, 1, 3])), "option kind without a length byte"),
+        (tcp_hdr(doff=6, opts=bytes([3, 0, 0, 0])), "option length 0"),
+        (tcp_hdr(doff=6, opts=bytes([3, 1, 0, 0])), "option length 1"),
+        (tcp_hdr(doff=6, opts=bytes([3, 4, 7, 0])), "WSCALE option length 4"),
+        (tcp_hdr(doff=8, opts=bytes([8, 8]) + bytes(10)), "TS option length 8"),
+        (tcp_hdr(doff=6, opts=bytes([5, 2, 1, 1])), "SACK option length 2"),
+    ]
+    for i, (tcp, what) in enumerate(raw):
+        tcp = tcp[:0] + struct.pack("!H", 45100 + i) + tcp[2:]
+        cap.add(eth_hdr() + ipv4_hdr(20 + len(tcp)) + tcp, "pass", "handshake",
+                "SYN with " + what)
+    # Whole conversations whose segments carry such options, in every direction.
+    for i, (bad, what) in enumerate(BAD_LEN_OPTS):
+        f = Flow(cap, 45200 + i)
+        good = SYN_OPTS[:2] + bad + SYN_OPTS[2:]
+        cap.add(f.c("S", opts=good, win=64240), "pass", "handshake", "SYN with " + what)
+        cap.add(f.s("SA", opts=bad + SYNACK_OPTS, win=65160), "pass", "handshake",
+                "SYN-ACK with " + what)
+        cap.add(f.c("A", opts=bad), "pass", "handshake", "last ACK with " + what)
+        cap.add(f.c("PA", b"C" * 100, opts=bad), "pass", "established", "data with " + what)
+        cap.add(f.s("A", opts=[("NOP", None)] + bad), "pass", "established", "ACK with " + what)
+        cap.add(f.s("PA", b"S" * 300, opts=bad), "pass", "established", "server data, " + what)
+        cap.add(f.c("FA", opts=bad), "pass", "established", "FIN with " + what)
+        cap.add(f.s("FA", opts=bad), "pass", "established", "server FIN with " + what)
+        cap.add(f.c("A", opts=bad), "pass", "established", "last ACK with " + what,
+                {"state": "TIME_WAIT"})
+    su.run(cap, "tcp_options", OFF)
+
+
+TFO_COOKIE = ("TFO", b"\x11\x22\x33\x44\x55\x66\x77\x88")
+TFO_SYN_OPTS = SYN_OPTS + [(34, TFO_COOKIE[1])]
+GET = b"GET / HTTP/1.1\r\nHost: moat\r\n\r\n"
+
+
+def tfo(su):
+    cap = Capture("tfo")
+    # A: SYN with data and a cookie; the server takes only the SYN (cookie refused),
+    # the client sends the data again after the handshake.
+    a = Flow(cap, 45300)
+    cap.add(a.c("S", GET, opts=TFO_SYN_OPTS, win=64240), "pass", "handshake",
+            "A: SYN carrying data and a TFO cookie")
+    cap.add(a.s("SA", ack=a.c_isn + 1, opts=SYNACK_OPTS, win=65160), "pass", "handshake",
+            "A: SYN-ACK acknowledging only the SYN")
+    cap.add(a.c("PA", GET, seq=a.c_isn + 1), "pass", "handshake",
+            "A: the data again, with the handshake's last ACK", {"state": "ESTABLISHED"})
+    cap.add(a.s("A"), "pass", "established", "A: server ACKs the data")
+    cap.add(a.s("PA", b"HTTP/1.1 200 OK\r\n\r\n"), "pass", "established", "A: reply")
+    cap.add(a.c("A"), "pass", "established", "A: client ACK")
+    # B: the server takes the data and answers at once, before the client's last ACK.
+    b = Flow(cap, 45301)
+    cap.add(b.c("S", GET, opts=TFO_SYN_OPTS, win=64240), "pass", "handshake",
+            "B: SYN carrying data and a TFO cookie")
+    cap.add(b.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "handshake",
+            "B: SYN-ACK acknowledging the SYN and its data")
+    syn_ack_end = b.s_nxt
+    cap.add(b.s("PA", b"H" * 1000), "pass", "handshake", "B: server data in SYN_RECV",
+            {"state": "SYN_RECV"})
+    cap.add(b.s("PA", b"I" * 1000), "pass", "handshake", "B: more server data in SYN_RECV")
+    cap.add(b.c("A", ack=syn_ack_end, advance=False), "pass", "handshake",
+            "B: last ACK of the handshake (the SYN-ACK only)", {"state": "ESTABLISHED"})
+    cap.add(b.c("A"), "pass", "established", "B: client ACKs the server's data")
+    cap.add(b.c("FA"), "pass", "established", "B: client FIN")
+    cap.add(b.s("FA"), "pass", "established", "B: server FIN")
+    cap.add(b.c("A"), "pass", "established", "B: last ACK", {"state": "TIME_WAIT"})
+    # C: a cookie request (empty TFO option) on a plain SYN.
+    c = Flow(cap, 45302)
+    c.handshake(syn_opts=SYN_OPTS + [(34, b"")])
+    c.exchange()
+    su.run(cap, "tfo", OFF)
+
+    # Under SYN cookies a TFO SYN gets a plain cookie SYN-ACK: its data is not kept.
+    cap = Capture("tfo_cookie")
+    d = Flow(cap, 45303)
+    cap.add(d.c("S", GET, opts=TFO_SYN_OPTS, win=64240), "tx", "syn_cookie",
+            "TFO SYN with data under cookies: answered with a cookie", {"flows": 0})
+    su.run(cap, "tfo_cookie", ALWAYS)
+
+
+def rst_after_fin(su):
+    cap = Capture("rst_after_fin")
+    # The client closes, the server ACKs its FIN, the client resets at its FIN's
+    # number: RCV.NXT - 1 of the server (macOS; Linux's tcp_reset_check takes it).
+    a = Flow(cap, 45400)
+    a.handshake()
+    a.exchange()
+    cap.add(a.c("FA"), "pass", "established", "A: client FIN", {"state": "FIN_WAIT"})
+    cap.add(a.s("A"), "pass", "established", "A: server ACKs the FIN")
+    cap.add(a.c("R", seq=a.c_nxt - 1, advance=False), "pass", "established",
+            "A: client RST at RCV.NXT - 1 (its FIN's number)", {"state": "CLOSED"})
+    # Both FINs out, the server waiting for the last ACK (LAST_ACK): the RST comes instead.
+    b = Flow(cap, 45401)
+    b.handshake()
+    b.exchange()
+    cap.add(b.c("FA"), "pass", "established", "B: client FIN")
+    cap.add(b.s("FA"), "pass", "established", "B: server FIN", {"state": "CLOSING"})
+    cap.add(b.c("RA", seq=b.c_nxt - 1, advance=False), "pass", "established",
+            "B: client RST+ACK at its FIN's number", {"state": "CLOSED"})
+    # The server side does the same after its own FIN.
+    c = Flow(cap, 45402)
+    c.handshake()
+    c.exchange()
+    cap.add(c.s("FA"), "pass", "established", "C: server FIN")
+    cap.add(c.c("A"), "pass", "established", "C: client ACKs it")
+    cap.add(c.s("R", seq=c.s_nxt - 1, advance=False), "pass", "established",
+            "C: server RST at its FIN's number", {"state": "CLOSED"})
+    # Without a FIN the same number is still out of the window (RFC 5961).
+    d = Flow(cap, 45403)
+    d.handshake()
+    d.exchange()
+    cap.add(d.c("R", seq=d.c_nxt - 1, advance=False), "drop", "rst_out_of_window",
+            "D: RST at RCV.NXT - 1 without a FIN stays out of window")
+    su.run(cap, "rst_after_fin", OFF)
+
+
+S = 1_000_000_000
+
+
+def timeouts(su):
+    # Idle 2 h 1 s, then a keepalive probe (SEQ one below SND.NXT, no data) and its ACK.
+    cap = Capture("keepalive")
+    a = Flow(cap, 45500)
+    a.handshake()
+    a.exchange()
+    cap.add(a.c("A", seq=a.c_nxt - 1, advance=False), "pass", "established",
+            "keepalive probe after 2 h 1 s idle", gap_ns=7201 * S)
+    cap.add(a.s("A"), "pass", "established", "its ACK")
+    cap.add(a.c("A", seq=a.c_nxt - 1, advance=False), "pass", "established",
+            "keepalive probe 75 s later", gap_ns=75 * S)
+    cap.add(a.s("A"), "pass", "established", "its ACK")
+    cap.add(a.c("PA", b"x" * 10), "pass", "established", "data after 3 h idle",
+            gap_ns=3 * 3600 * S)
+    su.run(cap, "keepalive", OFF)
+
+    # Half-close: the client shuts down its side, the server answers 130 s later.
+    cap = Capture("half_close")
+    b = Flow(cap, 45501)
+    b.handshake()
+    cap.add(b.c("PA", GET), "pass", "established", "request")
+    cap.add(b.c("FA"), "pass", "established", "client FIN (shutdown SHUT_WR)")
+    cap.add(b.s("A"), "pass", "established", "server ACKs the request and the FIN")
+    cap.add(b.s("PA", b"S" * 500), "pass", "established", "server reply 130 s after the FIN",
+            gap_ns=130 * S)
+    cap.add(b.c("A"), "pass", "established", "client ACKs the reply")
+    cap.add(b.s("PA", b"T" * 500), "pass", "established", "more of the reply 10 min later",
+            gap_ns=600 * S)
+    cap.add(b.c("A"), "pass", "established", "client ACK")
+    cap.add(b.s("FA"), "pass", "established", "server FIN")
+    cap.add(b.c("A"), "pass", "established", "last ACK", {"state": "TIME_WAIT"})
+    su.run(cap, "half_close", OFF)
+
+    # Both FINs sent; the server's FIN is lost and retransmitted with the RTO backing off.
+    cap = Capture("fin_retransmit")
+    c = Flow(cap, 45502)
+    c.handshake()
+    c.exchange()
+    cap.add(c.c("FA"), "pass", "established", "client FIN")
+    fin = c.s_nxt
+    cap.add(c.s("FA"), "pass", "established", "server FIN (lost)", {"state": "CLOSING"})
+    cap.add(c.c("FA", seq=c.c_nxt - 1, ack=fin, advance=False), "pass", "established",
+            "client FIN retransmitted 61 s later", gap_ns=61 * S)
+    cap.add(c.s("FA", seq=fin, advance=False), "pass", "established",
+            "server FIN retransmitted 65 s later", gap_ns=65 * S)
+    cap.add(c.s("FA", seq=fin, advance=False), "pass", "established",
+            "server FIN retransmitted 120 s later (TCP_RTO_MAX)", gap_ns=120 * S)
+    cap.add(c.c("A"), "pass", "established", "last ACK", {"state": "TIME_WAIT"})
+    cap.add(c.s("FA", seq=fin, advance=False), "pass", "established",
+            "a late FIN in TIME_WAIT, 100 s on", gap_ns=100 * S)
+    su.run(cap, "fin_retransmit", OFF)
+
+    # The keys: a shorter established timeout ends the flow as configured.
+    cap = Capture("timeout_config")
+    d = Flow(cap, 45503)
+    d.handshake()
+    cap.add(d.c("PA", b"x" * 10), "pass", "established", "data 90 s after (timeout 100 s)",
+            gap_ns=90 * S)
+    # Flow times are kept in whole seconds, rounded in the flow's favour: up to 1 s late.
+    cap.add(d.c("PA", b"y" * 10), "drop", "ack_no_flow", "data 101.5 s after: expired",
+            gap_ns=101 * S + S // 2)
+    su.run(cap, "timeout_config",
+           "syn_cookies: off\ntimeouts: {established: 100s, time_wait: 2m, closed: 1500ms}\n")
+
+
+def deep_vlans(su):
+    cap = Capture("vlan_deep")
+    f = Flow(cap, 45600, vlans=(100, 200, 300))
+    f.handshake(fields={"vlans": 3})
+    f.exchange()
+    cap.add(f.c("R", seq=f.s_rcv + 500, advance=False), "tx", "challenge_ack",
+            "RST in window behind 3 tags: a challenge ACK", {"vlans": 3})
+    g = Flow(cap, 45601, vlans=(10, 20, 30, 40))
+    g.handshake(fields={"vlans": 4})
+    g.exchange()
+    h = Flow(cap, 45602, vlans=(1, 2, 3, 4), client=CLIENT6, server=SERVER6, v6=True)
+    h.handshake(fields={"vlans": 4})
+    h.exchange()
+    su.run(cap, "vlan_deep", OFF)
+
+
+def snapshots(su):
+    # tcpdump -s 96 of an HTTP download: data frames are cut, the headers are whole.
+    cap = Capture("snap96", snaplen=96)
+    f = Flow(cap, 45700)
+    f.handshake()
+    cut = {"truncated": True}
+    cap.add(f.c("PA", GET + b"A" * 100), "pass", "established", "request, cut", cut)
+    cap.add(f.s("A"), "pass", "established", "ACK")
+    for i in range(6):
+        cap.add(f.s("A", b"D" * 1448), "pass", "established", "data %d, cut to 96" % i, cut)
+        if i & 1:
+            cap.add(f.c("A"), "pass", "established", "client ACKs two segments")
+    cap.add(f.s("FA", b"E" * 700), "pass", "established", "last data with FIN, cut", cut)
+    cap.add(f.c("FA"), "pass", "established", "client ACK + FIN")
+    cap.add(f.s("A"), "pass", "established", "last ACK", {"state": "TIME_WAIT"})
+    g = Flow(cap, 45701, client=CLIENT6, server=SERVER6, v6=True)
+    g.handshake()
+    cap.add(g.s("PA", b"D" * 1200), "pass", "established", "IPv6 data, cut", cut)
+    cap.add(g.c("A"), "pass", "established", "its ACK covers the bytes not captured")
+    su.run(cap, "snap96", OFF)
+
+    # -s 64: the SYN's options are cut part way; -s 40: inside the TCP header itself.
+    cap = Capture("snap64", snaplen=64)
+    f = Flow(cap, 45702)
+    f.handshake()
+    cap.expect[-3]["fields"] = cap.expect[-2]["fields"] = {"truncated": True}  # SYN, SYN-ACK
+    f.exchange()
+    su.run(cap, "snap64", OFF)
+    cap = Capture("snap40", snaplen=40)
+    f = Flow(cap, 45703)
+    nothing = {"truncated": True}
+    cap.add(f.c("S", opts=SYN_OPTS, win=64240), "pass", "not_protected",
+            "SYN cut inside the TCP header: nothing to judge", nothing)
+    cap.add(f.s("SA", opts=SYNACK_OPTS, win=65160), "pass", "not_protected", "SYN-ACK, cut", nothing)
+    cap.add(f.c("A"), "pass", "not_protected", "ACK, cut", nothing)
+    su.run(cap, "snap40", OFF)
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--cookie-ack":
         cookie_ack(argv[3], int(argv[2]))
@@ -647,7 +905,8 @@ def main(argv):
     os.makedirs(outdir, exist_ok=True)
     su = Suite(outdir)
     for scenario in (legit_v4, rfc5961, seq_wrap, rst_ttl, bad_flags, malformed, ipv6_and_vlans,
-                     lists, limits, cookies):
+                     lists, limits, cookies, option_dialects, tfo, rst_after_fin, timeouts,
+                     deep_vlans, snapshots):
         scenario(su)
     su.write_manifest()
     return 0
