@@ -100,5 +100,7 @@ int cmd_limits(struct ctl *ctl, int argc, char **argv);
 int cmd_flows(struct ctl *ctl, int argc, char **argv);
 int cmd_events(struct ctl *ctl, int argc, char **argv);
 int cmd_top(struct ctl *ctl, int argc, char **argv);
+/* cmd_capture.c */
+int cmd_capture(struct ctl *ctl, int argc, char **argv);
 
 #endif

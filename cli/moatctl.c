@@ -160,6 +160,23 @@ static const struct {
 		"JSON object per line: time, reason, verdict, 5-tuple, ttl, where seen);\n"
 		"-f (--follow) then keeps printing new ones until interrupted. The lines\n"
 		"are JSON with or without -j.\n" },
+	[MOAT_CMD_CAPTURE] = { cmd_capture,
+		"Writes pcapng (tcpdump, tshark, Wireshark) of the packets the daemon decides,\n"
+		"until COUNT packets (-c, --count) or Ctrl-C. Each packet's comment says its\n"
+		"reason, verdict and where it was seen (moatd: interface and CPU; moat-dp:\n"
+		"port and lcore): tshark -r FILE -T fields -e frame.comment.\n\n"
+		"  -w, --write FILE    the pcapng file; - (the default): stdout, so\n"
+		"                      moatctl capture -w - | tcpdump -r -  works\n"
+		"  --reason R[,R..]    only these reasons (names as in moatctl stats)\n"
+		"  --verdict V         only drop, tx or pass\n"
+		"  -c, --count N       stop after N packets\n"
+		"  --snaplen N         bytes of each frame, 14..512 (default 256)\n"
+		"  --sample N          about one in N of the matching packets\n\n"
+		"A SYN answered with a cookie is captured as it arrived. The daemon copies\n"
+		"packets only while a capture runs, one capture at a time; what it cannot\n"
+		"hand over in time is dropped from the capture and counted. At the end the\n"
+		"counts go to stderr (-j: {\"captured\": N, \"lost\": N} on stdout, or on\n"
+		"stderr when stdout carries the capture).\n" },
 };
 
 /* A daemon command as moatctl runs it; false for one that is not the operator's. */

@@ -18,9 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <net/if.h>
 
+#include "control/capture.h"
 #include "control/server.h"
 #include "core/flowkey.h"
 #include "daemon/metrics.h"
@@ -32,11 +35,23 @@
 _Static_assert(MOAT_XDP_AUTO == 0 && MOAT_XDP_NATIVE == 1 && MOAT_XDP_GENERIC == 2,
 	       "config.c's xdp_mode names follow enum moat_xdp_mode");
 
+/* Interface names by ifindex, looked up once per capture and interface. */
+#define XDP_CAP_IFS 16
+
 struct xdp_backend {
 	struct moat_xdp *xdp;
 	struct moat_xdp_opts xopts;
 	FILE *events;	   /* the event log, NULL when none */
 	struct moat_ttls ttls; /* list entries added with a time to live */
+	/* moatctl capture: one at a time. */
+	struct moat_xdp_capture *cap;
+	struct moat_capture_stream cs;
+	int cap_fd; /* the ring's, watched */
+	struct {
+		unsigned int ifindex;
+		char name[IF_NAMESIZE];
+	} cap_if[XDP_CAP_IFS];
+	unsigned int n_cap_if;
 };
 
 static struct xdp_backend *xb(const struct moatd *d)
@@ -476,12 +491,115 @@ static int xdp_open_events(struct moatd *d)
 	return fd >= 0 && moatd_watch(d, fd) ? -errno : 0;
 }
 
+/* ---- moatctl capture: the program's records, streamed to the client ---- */
+
+static const char *cap_ifname(struct xdp_backend *x, unsigned int ifindex)
+{
+	unsigned int i;
+
+	for (i = 0; i < x->n_cap_if; i++)
+		if (x->cap_if[i].ifindex == ifindex)
+			return x->cap_if[i].name;
+	if (x->n_cap_if == XDP_CAP_IFS)
+		return "?";
+	i = x->n_cap_if++;
+	x->cap_if[i].ifindex = ifindex;
+	if (!if_indextoname(ifindex, x->cap_if[i].name))
+		snprintf(x->cap_if[i].name, IF_NAMESIZE, "if%u", ifindex);
+	return x->cap_if[i].name;
+}
+
+static void capture_end(struct moatd *d, const char *why)
+{
+	struct xdp_backend *x = xb(d);
+
+	if (!x->cap)
+		return;
+	x->cs.src_lost = moat_xdp_capture_lost(x->cap);
+	moatd_unwatch(d, x->cap_fd);
+	moat_xdp_capture_stop(x->cap);
+	x->cap = NULL;
+	moat_capture_stream_close(&x->cs, why);
+	logmsg("capture ended (%s): %llu packets, %llu lost", why, x->cs.sent, x->cs.lost);
+}
+
+static int on_capture(void *ctx, void *data, size_t len)
+{
+	struct moatd *d = ctx;
+	struct xdp_backend *x = xb(d);
+	const struct moat_capture_rec *rec = data;
+
+	if (len < sizeof(*rec) || !moat_capture_stream_on(&x->cs))
+		return 0;
+	/* The count reached: stop consuming (a negative return), the rest is not wanted. */
+	return moat_capture_stream_put(&x->cs, rec, cap_ifname(x, rec->where)) ? -ECANCELED : 0;
+}
+
+static void capture_poll(struct moatd *d)
+{
+	struct xdp_backend *x = xb(d);
+
+	moat_xdp_capture_poll(x->cap);
+	if (moat_capture_stream_flush(&x->cs))
+		capture_end(d, "stopped");
+	else if (x->cs.count && x->cs.sent >= x->cs.count)
+		capture_end(d, "count");
+}
+
+/* Unix time minus bpf_ktime_get_ns's clock (CLOCK_MONOTONIC), in ns. */
+static long long mono_to_unix_ns(void)
+{
+	struct timespec rt, mono;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return (rt.tv_sec - mono.tv_sec) * 1000000000LL + (rt.tv_nsec - mono.tv_nsec);
+}
+
+static void xdp_capture(struct moatd *d, int fd, json_object *req)
+{
+	struct xdp_backend *x = xb(d);
+	struct moat_capture_req r;
+	char err[256];
+	int e;
+
+	if (moat_capture_parse(req, &r, err, sizeof(err)) ||
+	    (x->cap && (snprintf(err, sizeof(err), "a capture is running already"), 1))) {
+		dprintf(fd, "{\"ok\":false,\"error\":\"%s\"}\n", err);
+		close(fd);
+		return;
+	}
+	e = moat_xdp_capture_start(x->xdp, &r.cfg, on_capture, d, &x->cap);
+	if (!e) {
+		x->cap_fd = moat_xdp_capture_fd(x->cap);
+		e = moatd_watch(d, x->cap_fd) ? -errno : 0;
+		if (e)
+			moat_xdp_capture_stop(x->cap);
+	}
+	if (e) {
+		x->cap = NULL;
+		dprintf(fd, "{\"ok\":false,\"error\":\"capture: %s\"}\n", strerror(-e));
+		close(fd);
+		return;
+	}
+	x->n_cap_if = 0;
+	if (moat_capture_stream_open(&x->cs, fd, &r, "cpu", mono_to_unix_ns())) {
+		moatd_unwatch(d, x->cap_fd);
+		moat_xdp_capture_stop(x->cap);
+		x->cap = NULL;
+		return;
+	}
+	logmsg("capture started (reasons 0x%x, snaplen %u, 1 in %u, count %llu)", r.cfg.reasons,
+	       r.cfg.snaplen, r.cfg.sample, r.count);
+}
+
 static void xdp_stop(struct moatd *d)
 {
 	struct xdp_backend *x = xb(d);
 
 	if (!x)
 		return;
+	capture_end(d, "stopped");
 	if (x->xdp && !d->cfg.keep_attached)
 		moat_xdp_detach_all(x->xdp);
 	else if (x->xdp)
@@ -495,8 +613,15 @@ static void xdp_stop(struct moatd *d)
 
 static void xdp_tick(struct moatd *d)
 {
+	struct xdp_backend *x = xb(d);
+
 	refresh_conns(d);
 	expire_ttls(d);
+	if (x->cap) {
+		x->cs.src_lost = moat_xdp_capture_lost(x->cap);
+		if (moat_capture_stream_beat(&x->cs))
+			capture_end(d, "stopped"); /* the client went away */
+	}
 }
 
 static void xdp_secrets_rotated(struct moatd *d)
@@ -507,8 +632,12 @@ static void xdp_secrets_rotated(struct moatd *d)
 
 static void xdp_on_fd(struct moatd *d, int fd)
 {
-	(void)fd; /* the ring's: the only one this backend watches */
-	moat_xdp_events_poll(xb(d)->xdp);
+	struct xdp_backend *x = xb(d);
+
+	if (x->cap && fd == x->cap_fd)
+		capture_poll(d);
+	else
+		moat_xdp_events_poll(x->xdp);
 }
 
 /* Interfaces, pin_dir and xdp_mode apply at start; the rest is written at once. */
@@ -827,4 +956,5 @@ const struct moatd_backend_ops moatd_backend_xdp = {
 	.flows = xdp_flows,
 	.limits = xdp_limits,
 	.fill_metrics = fill_metrics_xdp,
+	.capture = xdp_capture,
 };

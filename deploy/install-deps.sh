@@ -9,7 +9,7 @@ packages=(
 	libbpf-dev bpftool linux-libc-dev
 	libpcap-dev libyaml-dev libjson-c-dev libcriterion-dev libmicrohttpd-dev
 	libdpdk-dev libhyperscan-dev
-	python3-scapy tcpdump iproute2 procps
+	python3-scapy tcpdump tshark iproute2 procps
 	nginx-light hping3 netsniff-ng curl ethtool
 )
 

@@ -13,6 +13,7 @@
 #include "xdp/moat_bpf_common.h"
 #include "core/fastsyn.h"
 #include "core/host.h"
+#include "core/capture.h"
 
 /* Set by the loader: 1 when moat_tc.bpf.o is attached, so cookies can complete. */
 const volatile u8 have_reqsk = 0;
@@ -137,6 +138,71 @@ MOAT_INLINE void moat_emit(struct xdp_md *ctx, const struct moat_pkt *pkt, enum 
 	moat_event_fill(ev, pkt, r, bpf_ktime_get_ns(), ctx->ingress_ifindex,
 			bpf_get_smp_processor_id());
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/*
+ * moatctl capture: moatd writes the capture in force here (the skeleton's
+ * .bss, private to this object, so a new load starts with none) and reads the
+ * records of ring buffer moat_capture. While none runs the programs pay one
+ * load and one branch per packet.
+ */
+struct moat_capture_cfg moat_capture_cfg;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} moat_capture SEC(".maps");
+
+/* Records the ring had no room for, per CPU: moatd reports them as lost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} moat_capture_lost SEC(".maps");
+
+/* The frame as it arrived (before any answer is written over it), if the capture wants it. */
+__attribute__((noinline)) int moat_g_capture(struct xdp_md *ctx, u32 reason)
+{
+	struct moat_capture_rec *rec;
+	u32 len, caplen, zero = 0;
+	u64 *lost;
+
+	if (!ctx || !moat_capture_wants(&moat_capture_cfg, (enum moat_reason)reason))
+		return 0;
+	/* bpf_xdp_load_bytes is 5.18+: on an older kernel capture finds nothing. */
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_xdp_load_bytes))
+		return 0;
+	if (moat_capture_cfg.sample > 1 && bpf_get_prandom_u32() % moat_capture_cfg.sample)
+		return 0;
+	len = (u32)(ctx->data_end - ctx->data);
+	caplen = moat_capture_caplen(&moat_capture_cfg, len);
+	if (caplen < 1 || caplen > MOAT_CAPTURE_SNAP_MAX)
+		return 0;
+	rec = bpf_ringbuf_reserve(&moat_capture, sizeof(*rec), 0);
+	if (!rec) {
+		lost = bpf_map_lookup_elem(&moat_capture_lost, &zero);
+		if (lost)
+			++*lost;
+		return 0;
+	}
+	/*
+	 * 1..MOAT_CAPTURE_SNAP_MAX by arithmetic on the register the helper gets
+	 * (the same value: checked above): a compare may land on a copy.
+	 */
+	if (bpf_xdp_load_bytes(ctx, 0, rec->data, ((caplen - 1) & (MOAT_CAPTURE_SNAP_MAX - 1)) + 1)) {
+		bpf_ringbuf_discard(rec, 0);
+		return 0;
+	}
+	rec->ts_ns = bpf_ktime_get_ns();
+	rec->where = ctx->ingress_ifindex;
+	rec->cpu = bpf_get_smp_processor_id();
+	rec->len = len;
+	rec->caplen = (u16)caplen;
+	rec->reason = (u8)reason;
+	rec->pad = 0;
+	bpf_ringbuf_submit(rec, 0);
+	return 0;
 }
 
 MOAT_INLINE struct moat_src_key moat_ttl_key(const struct moat_pkt *pkt)
@@ -286,6 +352,8 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 	e.ts_clock = clk->ts_ms;
 	/* Without the TC half a cookie could not complete: SYNs are left to the kernel. */
 	r = moat_host_syn(&e, pkt, clk->slot, have_reqsk, &res);
+	if (r == MOAT_R_SYN_COOKIE && moat_capture_cfg.on)
+		moat_g_capture(ctx, r);
 	if (r == MOAT_R_SYN_COOKIE)
 		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
 	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);
@@ -471,6 +539,8 @@ MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e, struct 
 	*r = moat_host_syn(e, pkt, clk->slot, have_reqsk, &res);
 	if (*r != MOAT_R_SYN_COOKIE)
 		return moat_reason_verdict(*r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
+	if (moat_capture_cfg.on)
+		moat_g_capture(ctx, *r);
 	return moat_answer_syn_fast(ctx, pkt, &res.cookie, e->pol->synack_wscale);
 }
 
@@ -512,6 +582,9 @@ int moat_xdp(struct xdp_md *ctx)
 out:
 	moat_count(r);
 	moat_emit(ctx, &pkt, r, rt);
+	/* A cookie SYN-ACK is written over its SYN: that SYN was captured before. */
+	if (moat_capture_cfg.on && r != MOAT_R_SYN_COOKIE)
+		moat_g_capture(ctx, r);
 	return act;
 }
 

@@ -2,12 +2,14 @@
 /*
  * Structs shared by the BPF programs and their userspace loader: map keys and
  * values and the run-time settings. One definition each; the limiter and
- * detector keys (core/flowkey.h) and the event record of ring buffer
- * moat_events (core/event.h) are core's.
+ * detector keys (core/flowkey.h), the event record of ring buffer
+ * moat_events (core/event.h) and the capture's settings and record (.bss
+ * moat_capture_cfg, ring buffer moat_capture: core/capture.h) are core's.
  */
 #ifndef MOAT_XDP_MAPS_H
 #define MOAT_XDP_MAPS_H
 
+#include "core/capture.h"
 #include "core/event.h"
 #include "core/flowkey.h"
 #include "core/policy.h"

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/capture.h"
 #include "core/cookie.h"
 #include "core/policy.h"
 #include "core/reason.h"
@@ -130,5 +131,21 @@ int moat_xdp_events_open(struct moat_xdp *x, int (*fn)(void *ctx, void *data, si
 			 void *ctx);
 int moat_xdp_events_fd(struct moat_xdp *x);
 int moat_xdp_events_poll(struct moat_xdp *x);
+
+/*
+ * moatctl capture (moat_xdp_capture.c): cfg made the capture in force and the
+ * ring buffer moat_capture opened, fn called per record (struct
+ * moat_capture_rec). One at a time: -EBUSY while another runs.
+ */
+struct moat_xdp_capture;
+int moat_xdp_capture_start(struct moat_xdp *x, const struct moat_capture_cfg *cfg,
+			   int (*fn)(void *ctx, void *data, size_t len), void *ctx,
+			   struct moat_xdp_capture **out);
+int moat_xdp_capture_fd(struct moat_xdp_capture *c);
+int moat_xdp_capture_poll(struct moat_xdp_capture *c);
+/* Records the ring had no room for since the start. */
+unsigned long long moat_xdp_capture_lost(struct moat_xdp_capture *c);
+/* Off, the ring drained and closed. */
+void moat_xdp_capture_stop(struct moat_xdp_capture *c);
 
 #endif

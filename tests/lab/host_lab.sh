@@ -13,7 +13,7 @@ build=$(cd "${1:?usage: host_lab.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lab_lib.sh"
 
-lab_require nginx hping3 trafgen curl nstat ethtool nsenter unshare
+lab_require nginx hping3 trafgen curl nstat ethtool nsenter unshare tshark tcpdump
 /usr/bin/python3 -c 'import scapy' 2>/dev/null || { echo "SKIP: /usr/bin/python3 has no scapy"; exit 77; }
 
 FLOOD_S=${FLOOD_S:-12}
@@ -22,6 +22,17 @@ RSTS=${RSTS:-10000}
 moatctl() { "$build/control/moatctl" "$@" --socket "$LAB_DIR/moatd.sock"; }
 reason() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reasons"][sys.argv[2]])' "$1" "$2"; }
 reasons_total() { /usr/bin/python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["reasons"].values()))' "$1"; }
+
+# Until moatctl capture says it is writing (the daemon captures from then on): at most 10 s.
+lab_wait_capture() { # stderr-file
+	local i
+	for i in $(seq 1 100); do
+		grep -q "writing" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	lab_log "moatctl capture did not start: $(cat "$1")"
+	return 1
+}
 
 trap 'lab_down' EXIT INT TERM
 lab_up
@@ -85,6 +96,11 @@ check $? "moatd runs and answers on its socket"
 in_ns "$LAB_SRV" ip -d link show s0 | grep -q "prog/xdp"
 check $? "XDP attached natively to the server's veth"
 
+# moatctl capture under the flood, piped: -w - into tcpdump -r -, 20 cookie-answered SYNs.
+( timeout 40 "$build/control/moatctl" capture --socket "$LAB_DIR/moatd.sock" -w - --reason syn_cookie -c 20 \
+	2>"$LAB_DIR/cap_pipe.err" | tcpdump -nn -r - >"$LAB_DIR/cap_pipe.txt" 2>/dev/null ) &
+CAP_PIPE=$!
+lab_wait_capture "$LAB_DIR/cap_pipe.err"
 moatctl stats -j >"$LAB_DIR/s0.json"
 xdp0=$(lab_xdp_packets "$LAB_SRV" s0)
 flood_phase
@@ -108,6 +124,10 @@ check $(( diff * 100 <= flood_rx ? 0 : 1 )) "syn_cookie for the flood $M_COOKIES
 check $(( counted == xdp_rx ? 0 : 1 )) "moat counted every packet XDP saw ($counted of $xdp_rx)"
 check $(( valid >= M_OK ? 0 : 1 )) "legitimate handshakes completed through cookies: $valid"
 
+wait "$CAP_PIPE"
+syns=$(grep -c "> $SRV4.80: Flags \[S\]" "$LAB_DIR/cap_pipe.txt")
+check $(( syns == 20 ? 0 : 1 )) "capture -w - | tcpdump -r -: $syns SYNs to port 80 of 20 ($(tail -n 1 "$LAB_DIR/cap_pipe.err"))"
+
 # Prometheus metrics, scraped over HTTP from inside the server's namespace.
 moatctl stats -j >"$LAB_DIR/m0.json"
 in_ns "$LAB_SRV" curl -fsS -m 5 -o "$LAB_DIR/metrics.txt" http://127.0.0.1:9477/metrics
@@ -125,9 +145,19 @@ for i in $(seq 1 50); do
 	[ -n "$port" ] && break
 	sleep 0.1
 done
+# ...captured as they are dropped: 50 of them into a pcapng file, read back by tshark.
+timeout 40 "$build/control/moatctl" capture --socket "$LAB_DIR/moatd.sock" -w "$LAB_DIR/rst.pcapng" \
+	--reason rst_out_of_window,rst_no_flow --verdict drop -c 50 -j >"$LAB_DIR/cap_rst.json" 2>"$LAB_DIR/cap_rst.err" &
+CAP_RST=$!
+lab_wait_capture "$LAB_DIR/cap_rst.err"
 in_ns "$LAB_ATK" /usr/bin/python3 "$here/spoof_rst_raw.py" a0 "$ATK_GW_MAC" "$CLI4" "${port:-1}" "$SRV4" 80 "$RSTS"
 wait "$dl"
 dl_rc=$?
+wait "$CAP_RST"
+cap_rc=$?
+tshark -r "$LAB_DIR/rst.pcapng" -T fields -e frame.comment -e tcp.flags.reset -e ip.src 2>/dev/null >"$LAB_DIR/rst.fields"
+crst=$(grep -c "^reason=rst_out_of_window verdict=drop if=s0 cpu=[0-9]*	1	$CLI4\$" "$LAB_DIR/rst.fields")
+check $(( cap_rc == 0 && crst == 50 ? 0 : 1 )) "capture -c 50 --reason rst_out_of_window: tshark reads $crst RSTs from $CLI4 with their reason in the comment ($(cat "$LAB_DIR/cap_rst.json"))"
 moatctl stats -j >"$LAB_DIR/r1.json"
 oow=$(( $(reason "$LAB_DIR/r1.json" rst_out_of_window) - $(reason "$LAB_DIR/r0.json" rst_out_of_window) ))
 chal=$(( $(reason "$LAB_DIR/r1.json" challenge_ack) - $(reason "$LAB_DIR/r0.json" challenge_ack) ))
