@@ -11,6 +11,7 @@ packages=(
 	libdpdk-dev libhyperscan-dev
 	python3-scapy tcpdump tshark iproute2 procps
 	nginx-light hping3 netsniff-ng curl ethtool
+	debhelper dpkg-dev fakeroot lintian scdoc man-db
 )
 
 missing=()
