@@ -65,7 +65,7 @@ static const struct moat_cookie_secrets secrets = {
 /* One TCP segment, described by what a test cares about. Zero fields take defaults. */
 struct pkt_spec {
 	int family; /* 4 (default) or 6 */
-	int vlans;  /* 0..2 tags */
+	int vlans;  /* 0..4 tags */
 	u32 src4, dst4;
 	u8 src6, dst6; /* last byte of 2001:db8::X */
 	u16 sport, dport;
@@ -569,6 +569,30 @@ static const struct pkt_spec syn4_padded = { .flags = SYN, .seq = 0xa000, .mss =
 static const u8 opt_mss_len3[4] = { 2, 3, 5, 0xb4 };
 static const u8 opt_ts_len0[4] = { 1, 1, 8, 0 };
 
+/*
+ * Options as Linux reads them (issue 12): wrong lengths skipped, then a real
+ * MSS; the TFO SYN's cookie option and its data; QinQinQ tags.
+ */
+static const u8 opt_bad_lens[24] = { 8, 8, 0, 0, 0, 1, 0, 0, /* TS, length 8 */
+				     5, 2,		     /* SACK, no block */
+				     2, 3, 5,		     /* MSS, length 3 */
+				     3, 4, 7, 0,	     /* window scale, length 4 */
+				     2, 4, 5, 0xb4,	     /* MSS 1460 */
+				     1, 1, 0 };
+static const struct pkt_spec syn4_bad_lens = { .flags = SYN, .seq = 0x4242, .mss = 1460,
+					       .raw_opts = opt_bad_lens,
+					       .raw_optlen = sizeof(opt_bad_lens),
+					       .want_mss = 1460 };
+static const u8 opt_tfo_syn[16] = { 2, 4, 5, 0xb4, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1 };
+static const struct pkt_spec syn4_tfo = { .flags = SYN, .seq = 0x5151, .mss = 1460,
+					  .raw_opts = opt_tfo_syn, .raw_optlen = sizeof(opt_tfo_syn),
+					  .payload = 200, .want_mss = 1460 };
+static const struct pkt_spec syn4_4tags = { .vlans = 4, .flags = SYN, .seq = 0x6161, .mss = 1460,
+					    .sack = 1, .ts = 1, .tsval = 0x1234, .has_ws = 1,
+					    .ws = 7, .want_mss = 1460 };
+static const struct pkt_spec syn6_3tags = { .family = 6, .vlans = 3, .flags = SYN, .seq = 0x7171,
+					    .mss = 1440, .ts = 1, .tsval = 5, .want_mss = 1440 };
+
 static const struct fixture fixtures[] = {
 	{ "IPv4 SYN MSS 1460 SACK_PERM TS WSCALE 7 -> cookie SYN-ACK", build_tcp_row, &syn4, NULL,
 	  {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
@@ -611,10 +635,28 @@ static const struct fixture fixtures[] = {
 	  { { MOAT_LIST_DENY, "2001:db8::/32" } }, XDP_DROP, MOAT_R_DENYLISTED, NULL },
 	{ "malformed: TCP header cut at 12 bytes", build_truncated_tcp, NULL, NULL, {}, XDP_DROP,
 	  MOAT_R_MALFORMED, NULL },
-	{ "malformed: MSS option of length 3", TCP_ROW(.flags = SYN, .raw_opts = opt_mss_len3,
-	  .raw_optlen = 4), NULL, {}, XDP_DROP, MOAT_R_MALFORMED, NULL },
-	{ "malformed: option of length 0", TCP_ROW(.flags = SYN, .raw_opts = opt_ts_len0,
-	  .raw_optlen = 4), NULL, {}, XDP_DROP, MOAT_R_MALFORMED, NULL },
+	{ "MSS option of length 3: skipped as Linux does -> SYN-ACK with MSS 536",
+	  TCP_ROW(.flags = SYN, .raw_opts = opt_mss_len3, .raw_optlen = 4, .want_mss = 536), NULL,
+	  {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "option of length 0: the walk stops, the SYN stands -> SYN-ACK with MSS 536",
+	  TCP_ROW(.flags = SYN, .raw_opts = opt_ts_len0, .raw_optlen = 4, .want_mss = 536), NULL,
+	  {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "TS len 8, SACK len 2, MSS len 3, WSCALE len 4 skipped, then MSS 1460 -> SYN-ACK MSS 1460",
+	  build_tcp_row, &syn4_bad_lens, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "bad-length options, cookies off: SYN passes", build_tcp_row, &syn4_bad_lens,
+	  tw_cookies_off, {}, XDP_PASS, MOAT_R_HANDSHAKE, NULL },
+	{ "TFO SYN with a cookie and 200 bytes -> SYN-ACK acking the SYN only, no data",
+	  build_tcp_row, &syn4_tfo, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "TFO SYN with data, cookies off: passes", build_tcp_row, &syn4_tfo, tw_cookies_off, {},
+	  XDP_PASS, MOAT_R_HANDSHAKE, NULL },
+	{ "4 VLAN tags (88a8 9100 8100 8100) IPv4 SYN -> cookie SYN-ACK, tags kept",
+	  build_tcp_row, &syn4_4tags, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "3 VLAN tags IPv6 SYN -> cookie SYN-ACK, tags kept", build_tcp_row, &syn6_3tags, NULL, {},
+	  XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
+	{ "4 VLAN tags, cookies off: SYN passes", build_tcp_row, &syn4_4tags, tw_cookies_off, {},
+	  XDP_PASS, MOAT_R_HANDSHAKE, NULL },
+	{ "5 VLAN tags: malformed", TCP_ROW(.vlans = 5, .flags = SYN, .mss = 1460), NULL, {},
+	  XDP_DROP, MOAT_R_MALFORMED, NULL },
 	{ "bad_flags: SYN+FIN", TCP_ROW(.flags = 0x03), NULL, {}, XDP_DROP, MOAT_R_BAD_FLAGS,
 	  NULL },
 	{ "bad_flags: NULL", TCP_ROW(.flags = 0x00), NULL, {}, XDP_DROP, MOAT_R_BAD_FLAGS, NULL },

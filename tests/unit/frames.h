@@ -191,7 +191,7 @@ static inline size_t opt_pad(u8 *o, size_t len)
 /* A whole TCP frame, for tests that do not care about the layout details. */
 struct tcp_spec {
 	int family; /* 4 or 6 */
-	int vlans;  /* 0..2 */
+	int vlans;  /* 0..6 (the parser takes 4) */
 	u32 saddr4, daddr4;
 	u8 saddr6[16], daddr6[16];
 	u16 sport, dport;
@@ -210,7 +210,15 @@ static inline size_t build_tcp_frame(u8 *b, const struct tcp_spec *s)
 	u16 l3type = s->family == 6 ? 0x86DD : 0x0800;
 	u8 ttl = s->ttl ? s->ttl : 64;
 
-	if (s->vlans == 2) {
+	if (s->vlans >= 3) { /* QinQinQ: 802.1ad, then 0x9100, then 802.1Q */
+		static const u16 tpid[6] = { 0x88A8, 0x9100, 0x8100, 0x8100, 0x8100, 0x8100 };
+		int i;
+
+		off = put_eth(b, tpid[0]);
+		for (i = 0; i < s->vlans && i < 6; i++)
+			off += put_vlan(b + off, (u16)(100 * (i + 1)),
+					i + 1 < s->vlans && i + 1 < 6 ? tpid[i + 1] : l3type);
+	} else if (s->vlans == 2) {
 		off = put_eth(b, 0x88A8);
 		off += put_vlan(b + off, 100, 0x8100);
 		off += put_vlan(b + off, 200, l3type);
