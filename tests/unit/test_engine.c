@@ -490,3 +490,42 @@ Test(engine, ipv6_cookie_round_trip)
 	cr_assert_eq(res.opts.mss, 1400);
 	cr_assert_not(res.opts.has_ts);
 }
+
+/*
+ * TCP Fast Open under cookies (issue 12): a SYN with a TFO cookie option and
+ * data gets a plain cookie SYN-ACK acknowledging the SYN alone, sized without
+ * the data; Linux's client then sends the data again from ISN + 1, and that
+ * segment carries the cookie ACK.
+ */
+Test(engine, tfo_syn_under_cookies)
+{
+	static const u8 tfo[12] = { 34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1 };
+	struct moat_result res;
+	struct moat_reply r;
+	struct moat_pkt pkt;
+	struct moat_cookie c;
+	u8 o[40], ao[12];
+	size_t ol, aol;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	ol = syn_opts(o);
+	memcpy(o + ol, tfo, sizeof(tfo));
+	ol = opt_pad(o, ol + sizeof(tfo));
+	cr_assert_eq(run4(CLIENT, 40100, SERVER, 80, MOAT_TCP_SYN, 9000, 0, o, ol, 200, &res, &pkt),
+		     MOAT_R_SYN_COOKIE);
+	cr_assert(pkt.opt.present & MOAT_OPT_TFO);
+	cr_assert_eq(pkt.opt.tfo_len, 8);
+	cr_assert_eq(pkt.payload_len, 200);
+	c = res.cookie;
+	moat_synack_build(&r, &pkt, &c, pol.synack_wscale);
+	cr_assert_eq(moat_get_be32(r.tcp + 8), 9001, "the SYN-ACK acknowledges the SYN only");
+	cr_assert_eq(moat_reply_len(&pkt, r.tcp_len), 14 + 20 + r.tcp_len, "no data in the reply");
+
+	aol = opt_nop(ao);
+	aol += opt_nop(ao + aol);
+	aol += opt_ts(ao + aol, 0x1001, c.tsval);
+	cr_assert_eq(run4(CLIENT, 40100, SERVER, 80, MOAT_TCP_ACK | MOAT_TCP_PSH, 9001, c.isn + 1, ao,
+			  aol, 200, &res, NULL),
+		     MOAT_R_COOKIE_VALID, "the data again, from ISN + 1, completes the handshake");
+	cr_assert_eq(s2c(40100, MOAT_TCP_ACK, c.isn + 1, 9201, &res), MOAT_R_ESTABLISHED);
+}
