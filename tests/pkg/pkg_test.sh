@@ -51,10 +51,14 @@ mkdir "$tree"
 # are now in the working tree; without git, everything but the build dirs.
 if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
 	(cd "$src" && git ls-files -z -c -o --exclude-standard) |
-		while IFS= read -r -d '' f; do [ -e "$src/$f" ] && printf '%s\0' "$f"; done |
+		while IFS= read -r -d '' f; do
+			# A tracked file deleted in the working tree is not there to copy.
+			if [ -e "$src/$f" ] || [ -L "$src/$f" ]; then printf '%s\0' "$f"; fi
+		done |
 		tar -C "$src" --null -T - -cf - | tar -C "$tree" -xf -
 else
-	tar -C "$src" --exclude='./build*' --exclude=./debian/build -cf - . | tar -C "$tree" -xf -
+	tar -C "$src" --exclude='./build*' --exclude=./debian/build --exclude=./debian/moat \
+		--exclude=./debian/.debhelper -cf - . | tar -C "$tree" -xf -
 fi
 
 version=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([^']*\)'.*/\1/p" "$src/meson.build" | head -n1)
