@@ -26,17 +26,44 @@ static int parse_exact(const u8 *frame, size_t len, struct moat_pkt *p)
 	return st;
 }
 
-/* Every strict prefix is malformed (every header is declared by the one before
- * it, the IP length covers the payload), the whole frame is TCP. */
+/* The same prefix as a capture's snapshot of the whole frame (moat_parse_snap). */
+static int parse_snap_exact(const u8 *frame, size_t len, size_t wire, struct moat_pkt *p)
+{
+	u8 *copy = malloc(len ? len : 1);
+	int st;
+
+	cr_assert_not_null(copy);
+	memcpy(copy, frame, len);
+	st = moat_parse_snap(copy, copy + len, (u32)wire, p);
+	free(copy);
+	return st;
+}
+
+/*
+ * Every strict prefix is malformed (every header is declared by the one before
+ * it, the IP length covers the payload), the whole frame is TCP. As a snapshot
+ * of the whole frame, a prefix is cut (inside the headers) or TCP with the
+ * whole frame's lengths, and never read past its end.
+ */
 static void check_truncations(const u8 *frame, size_t full, const char *name)
 {
-	struct moat_pkt p;
+	struct moat_pkt p, whole;
 	size_t len;
+	int st;
 
 	for (len = 0; len < full; len++)
 		cr_assert_eq(parse_exact(frame, len, &p), MOAT_PARSE_MALFORMED,
 			     "%s cut at %zu of %zu", name, len, full);
-	cr_assert_eq(parse_exact(frame, full, &p), MOAT_PARSE_TCP, "%s whole", name);
+	cr_assert_eq(parse_exact(frame, full, &whole), MOAT_PARSE_TCP, "%s whole", name);
+	for (len = 0; len < full; len++) {
+		st = parse_snap_exact(frame, len, full, &p);
+		cr_assert(st == MOAT_PARSE_CUT || st == MOAT_PARSE_TCP,
+			  "%s snapshot of %zu of %zu: status %d", name, len, full, st);
+		if (st == MOAT_PARSE_TCP)
+			cr_assert(p.payload_len == whole.payload_len && p.seq == whole.seq &&
+					  p.l3_len == whole.l3_len,
+				  "%s snapshot of %zu of %zu: lengths", name, len, full);
+	}
 }
 
 static size_t syn_options(u8 *o)
