@@ -38,5 +38,7 @@ int cfg_parse_int(const yaml_node_t *n, long long *out);
 int cfg_expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n);
 /* The signatures list (config_sigs.c). */
 int cfg_load_sigs(struct cfg_ctx *c, const char *path, const yaml_node_t *n);
+/* The bgp: section (config_bgp.c). */
+int cfg_load_bgp(struct cfg_ctx *c, const char *path, const yaml_node_t *n);
 
 #endif
