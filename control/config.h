@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control/config_bgp.h"
 #include "flow/cidr.h"
 #include "flow/sigs.h" /* signatures: the rule types */
 #include "core/policy.h"
@@ -43,6 +44,7 @@ struct moat_config {
 	struct moat_sig_rules sigs;
 	unsigned int sig_stream_depth; /* bytes of each flow direction matched as a stream */
 	unsigned int sig_streams;	 /* streams per worker (their memory is allocated up front) */
+	struct moat_bgp_config bgp;	 /* routing announcements (config_bgp.h) */
 };
 
 #define MOAT_DP_DEFAULT_SOCKET "/run/moat/moat-dp.sock"
