@@ -29,6 +29,8 @@ enum moat_cmd {
 	MOAT_CMD_LIMITS,
 	MOAT_CMD_EVENTS,
 	MOAT_CMD_CAPTURE, /* a stream: control/capture.h */
+	MOAT_CMD_DRAIN,	  /* moatd with bgp: (daemon/bgp.h) */
+	MOAT_CMD_UNDRAIN,
 	MOAT_CMD_SECRETS,    /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_SIGNATURES, /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_COUNT,
