@@ -28,6 +28,7 @@ struct moatd {
 	u64 reloads, reload_failures;
 	struct moat_metrics *metrics;
 	struct moatd_top top;
+	struct moatd_bgp *bgp; /* NULL without bgp: (bgp.h) */
 	bool stop;
 };
 
