@@ -17,6 +17,7 @@
 enum key_type {
 	K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS,
 	K_DURATION, /* "90s", "5m", "2h", "5d", "1500ms"; a plain number is seconds; u64 ns */
+	K_BGP,	    /* the bgp: section (config_bgp.c) */
 };
 
 struct key_spec {
@@ -111,6 +112,7 @@ static const struct key_spec top_keys[] = {
 	{ .name = "signatures", .type = K_SIGS },
 	INT_KEY("signature_stream_depth", sig_stream_depth, 0, 1 << 24),
 	INT_KEY("signature_streams", sig_streams, 0, 1 << 22),
+	{ .name = "bgp", .type = K_BGP },
 	{ 0 },
 };
 
@@ -483,6 +485,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_ARGV: return load_argv(c, k, path, v);
 	case K_SIGS: return cfg_load_sigs(c, path, v);
 	case K_DURATION: return load_duration(c, k, path, v);
+	case K_BGP: return cfg_load_bgp(c, path, v);
 	}
 	return -EINVAL;
 }
