@@ -33,6 +33,8 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_CAPTURE] = { "capture",
 			       "[-w FILE|-] [--reason R[,R..]] [--verdict V] [-c N] [--snaplen N] [--sample N]",
 			       "pcapng of the packets moat decides, live" },
+	[MOAT_CMD_DRAIN] = { "drain", "", "withdraw this node's routes (bgp:), until undrain" },
+	[MOAT_CMD_UNDRAIN] = { "undrain", "", "announce this node's routes again when healthy" },
 	[MOAT_CMD_SECRETS] = { "secrets", "", NULL },
 	[MOAT_CMD_SIGNATURES] = { "signatures", "", NULL },
 };
