@@ -25,6 +25,7 @@
 
 #include "control/notify.h"
 #include "control/server.h"
+#include "daemon/bgp.h"
 #include "daemon/metrics.h"
 #include "daemon/moatd.h"
 #include "flow/sigs.h"
@@ -168,6 +169,7 @@ static json_object *cmd_status(void *ctx, int cmd, json_object *req)
 	json_object_object_add(j, "cookie_rotate_s", json_object_new_int((int)d->cfg.cookie_rotate_s));
 	json_object_object_add(j, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - d->started)));
 	d->be->status(d, j);
+	moatd_bgp_status(d, j);
 	return j;
 }
 
@@ -184,8 +186,10 @@ static json_object *cmd_list(void *ctx, int cmd, json_object *req)
 	struct moatd *d = ctx;
 	char err[256];
 	int r = moat_ttl_valid(cmd, req, err, sizeof(err));
+	json_object *reply = r ? moat_reply_result(r, err) : d->be->list(d, cmd, req);
 
-	return r ? moat_reply_result(r, err) : d->be->list(d, cmd, req);
+	moatd_bgp_listed(d, cmd, req, reply); /* FlowSpec upstream */
+	return reply;
 }
 
 static json_object *cmd_reload(void *ctx, int cmd, json_object *req)
@@ -225,6 +229,7 @@ static const moat_handler moatd_handlers[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_UNBLOCK] = cmd_list,	 [MOAT_CMD_ALLOW] = cmd_list,
 	[MOAT_CMD_UNALLOW] = cmd_list,	 [MOAT_CMD_RELOAD] = cmd_reload,
 	[MOAT_CMD_TOP] = cmd_top,	 [MOAT_CMD_LIMITS] = cmd_limits,
+	[MOAT_CMD_DRAIN] = moatd_bgp_drain, [MOAT_CMD_UNDRAIN] = moatd_bgp_drain,
 };
 
 /* Prometheus exposition: runs on the metrics thread; reads counters only. */
@@ -320,6 +325,7 @@ static void on_tick(struct moatd *d)
 	moatd_top_decay(&d->top);
 	rotate_secrets(d);
 	d->be->tick(d);
+	moatd_bgp_tick(d);
 }
 
 static void on_signal(struct moatd *d)
@@ -477,7 +483,7 @@ static int start(struct moatd *d)
 		logmsg("cannot set up: %s", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return moatd_bgp_start(d) ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -503,6 +509,7 @@ int main(int argc, char **argv)
 		moat_notify("STOPPING=1");
 	}
 	moat_metrics_stop(d.metrics);
+	moatd_bgp_stop(&d); /* withdrawn before the filter goes */
 	if (d.be)
 		d.be->stop(&d);
 	moat_feed_free(&d.feed);
