@@ -10,6 +10,7 @@
 
 #include "cli/ctl.h"
 #include "cli/explain.h"
+#include "cli/cmd_fleet.h"
 
 /* ---- explain ---------------------------------------------------------------- */
 
@@ -177,6 +178,8 @@ static const struct {
 		"hand over in time is dropped from the capture and counted. At the end the\n"
 		"counts go to stderr (-j: {\"captured\": N, \"lost\": N} on stdout, or on\n"
 		"stderr when stdout carries the capture).\n" },
+	[MOAT_CMD_DRAIN] = { cmd_drain, FLEET_DRAIN_HELP },
+	[MOAT_CMD_UNDRAIN] = { cmd_drain, FLEET_UNDRAIN_HELP },
 };
 
 /* A daemon command as moatctl runs it; false for one that is not the operator's. */
