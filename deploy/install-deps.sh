@@ -11,6 +11,7 @@ packages=(
 	libdpdk-dev libhyperscan-dev
 	python3-scapy tcpdump tshark iproute2 procps
 	nginx-light hping3 netsniff-ng curl ethtool
+	bird2
 	debhelper dpkg-dev fakeroot lintian scdoc man-db
 )
 
@@ -34,4 +35,9 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if printf '%s\n' "${missing[@]}" | grep -qx nginx-light && command -v systemctl >/dev/null &&
 	[ -d /run/systemd/system ]; then
 	systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+# The fleet lab runs its own BIRDs (own config, socket, pid): the packaged one stays off.
+if printf '%s\n' "${missing[@]}" | grep -qx bird2 && command -v systemctl >/dev/null &&
+	[ -d /run/systemd/system ]; then
+	systemctl disable --now bird >/dev/null 2>&1 || true
 fi
