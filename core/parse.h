@@ -192,7 +192,8 @@ MOAT_INLINE int moat_parse_eth(const struct moat_cursor *c, struct moat_pkt *pkt
 		if (!moat_is_vlan(type))
 			break;
 		if (!moat_has(c, p + off, MOAT_VLAN_HLEN))
-			return moat_on_wire(c, p + off, MOAT_VLAN_HLEN) ? -MOAT_EAGAIN : -MOAT_EBADMSG;
+			return moat_on_wire(c, p + off, MOAT_VLAN_HLEN) ? -MOAT_EAGAIN :
+									  -MOAT_EBADMSG;
 		pkt->vlan_tci[i] = moat_get_be16(p + off);
 		type = moat_get_be16(p + off + 2);
 		pkt->vlan_count++;
