@@ -16,7 +16,8 @@
 # from A, scapy, a policy rule switched between SYN-ACK and ACK); a trafgen flood
 # is absorbed by both nodes while requests succeed; drain/undrain withdraws and
 # announces B; kill -9 of A's moatd plus its XDP detached withdraws A's route
-# within 5 s (time printed) while >= 99% of requests succeed through B; a
+# within 5 s (time printed) while >= 99% of requests succeed through B, and a
+# SIGTERM of B's moatd withdraws B's; a
 # moatctl block on B is a FlowSpec discard rule at the router, withdrawn on
 # unblock and on ttl expiry; the sources dropped most by source_rate go out too.
 set -uo pipefail
@@ -50,10 +51,10 @@ import json, sys
 r = json.load(sys.stdin)
 hops = [h["gateway"] for x in r for h in x.get("nexthops", [])] + [x["gateway"] for x in r if "gateway" in x]
 print(" ".join(sorted(hops)))'; }
-# Until the router's next hops are WANT (at most LIMIT s): the seconds it took, or "never".
-wait_hops() { # WANT LIMIT
-	local t0 now
-	t0=$(date +%s.%N)
+# Until the router's next hops are WANT (at most LIMIT s): the seconds it took
+# since T0 (a date +%s.%N taken before the cause; default now), or "never".
+wait_hops() { # WANT LIMIT [T0]
+	local t0=${3:-$(date +%s.%N)} now
 	while :; do
 		now=$(date +%s.%N)
 		[ "$(vip_hops)" = "$1" ] && { printf '%.3f\n' "$(echo "$now - $t0" | bc)"; return 0; }
@@ -189,6 +190,7 @@ check $? "moatd runs on node A"
 MOATD_A=$LAB_LAST_PID
 node_moatd "$LAB_B" b
 check $? "moatd runs on node B"
+MOATD_B=$LAB_LAST_PID
 [ "$fail" -eq 0 ] || { echo "a moatd did not start: nothing else to test"; exit 1; }
 
 t=$(wait_hops "$A4 $B4" 20)
@@ -276,28 +278,40 @@ wait $HP
 echo "# the router's BIRD 2 keeps FlowSpec in its flow4 table and sends it on; it cannot install it into the kernel (no FlowSpec dataplane in BIRD): the router does not drop $ATK4 itself"
 
 # ---- drain and undrain B ---------------------------------------------------------
+t0=$(date +%s.%N)
 moatctl b drain -j | $PY -c 'import json,sys; sys.exit(json.load(sys.stdin)["state"] != "withdrawn")'
-t=$(wait_hops "$A4" 5)
+t=$(wait_hops "$A4" 5 "$t0")
 check $? "moatctl drain on B: the router's route is A only after ${t} s"
 moatctl b status -j | $PY -c 'import json,sys; sys.exit(not json.load(sys.stdin)["bgp"]["drained"])'
 check $? "moatctl status on B shows drained"
+t0=$(date +%s.%N)
 moatctl b undrain >/dev/null
-t=$(wait_hops "$A4 $B4" 5)
+t=$(wait_hops "$A4 $B4" 5 "$t0")
 check $? "moatctl undrain on B: both nodes again after ${t} s"
 
 # ---- kill -9 of A's moatd, its XDP detached: A's route withdrawn -------------------------
 request_loop "$REQUESTS" 0.02 >"$LAB_DIR/kill.out" &
 LOOP=$!
 sleep 1
+t0=$(date +%s.%N)
 kill -9 "$MOATD_A"
 wait "$MOATD_A" 2>/dev/null
 ip -n "$LAB_SRV" link set dev n0 xdp off
-t=$(wait_hops "$B4" 5)
-check $? "kill -9 of moatd on A (+ XDP detached): its route withdrawn in ${t} s (<= 5 s)"
+t=$(wait_hops "$B4" 5 "$t0")
+check $? "kill -9 of moatd on A (+ XDP detached): its route withdrawn ${t} s after the kill (<= 5 s)"
 wait $LOOP
 out=$(cat "$LAB_DIR/kill.out")
 ok=${out% *} total=${out#* }
 check $(( ok * 100 >= total * 99 ? 0 : 1 )) "requests across A's failure: $ok/$total (>= 99%), all through B after the withdrawal"
+
+# ---- SIGTERM of B's moatd: withdrawn as it stops, before its XDP goes ---------------
+t0=$(date +%s.%N)
+kill -TERM "$MOATD_B"
+t=$(wait_hops "" 5 "$t0")
+check $? "SIGTERM of moatd on B: its route withdrawn in ${t} s; the router has no route to $VIP left"
+wait "$MOATD_B"
+grep -q "bgp: withdrawn: moatd stops" "$LAB_DIR/b-moatd.log"
+check $? "B's moatd logged its withdrawal"
 
 echo "lab time: $((SECONDS - T0)) s"
 echo "$pass passed, $fail failed"
