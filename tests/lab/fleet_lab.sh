@@ -16,8 +16,8 @@
 # from A, scapy, a policy rule switched between SYN-ACK and ACK); a trafgen flood
 # is absorbed by both nodes while requests succeed; drain/undrain withdraws and
 # announces B; kill -9 of A's moatd plus its XDP detached withdraws A's route
-# within 5 s (time printed) while >= 99% of requests succeed through B, and a
-# SIGTERM of B's moatd withdraws B's; a
+# within 5 s (time printed) while >= 99% of requests succeed through B; A's
+# moatd started again announces again; a SIGTERM of B's moatd withdraws B's; a
 # moatctl block on B is a FlowSpec discard rule at the router, withdrawn on
 # unblock and on ttl expiry; the sources dropped most by source_rate go out too.
 set -uo pipefail
@@ -304,11 +304,18 @@ out=$(cat "$LAB_DIR/kill.out")
 ok=${out% *} total=${out#* }
 check $(( ok * 100 >= total * 99 ? 0 : 1 )) "requests across A's failure: $ok/$total (>= 99%), all through B after the withdrawal"
 
+# ---- A's moatd started again: attached again and announced again ------------------
+t0=$(date +%s.%N)
+node_moatd "$LAB_SRV" a
+check $? "moatd restarted on A"
+t=$(wait_hops "$A4 $B4" 10 "$t0")
+check $? "A announced again ${t} s after its moatd was started again"
+
 # ---- SIGTERM of B's moatd: withdrawn as it stops, before its XDP goes ---------------
 t0=$(date +%s.%N)
 kill -TERM "$MOATD_B"
-t=$(wait_hops "" 5 "$t0")
-check $? "SIGTERM of moatd on B: its route withdrawn in ${t} s; the router has no route to $VIP left"
+t=$(wait_hops "$A4" 5 "$t0")
+check $? "SIGTERM of moatd on B: its route withdrawn in ${t} s; A's stays"
 wait "$MOATD_B"
 grep -q "bgp: withdrawn: moatd stops" "$LAB_DIR/b-moatd.log"
 check $? "B's moatd logged its withdrawal"
