@@ -18,6 +18,7 @@
 # announces B; kill -9 of A's moatd plus its XDP detached withdraws A's route
 # within 5 s (time printed) while >= 99% of requests succeed through B; A's
 # moatd started again announces again; a SIGTERM of B's moatd withdraws B's; a
+# hung node is withdrawn by the router's hold time; a
 # moatctl block on B is a FlowSpec discard rule at the router, withdrawn on
 # unblock and on ttl expiry; the sources dropped most by source_rate go out too.
 set -uo pipefail
@@ -155,6 +156,7 @@ node_bird() { # NS NAME ADDR ROUTER
 }
 lab_bg "$LAB_RTR" bird -f -c "$LAB_DIR/rtr-bird.conf" -s "$LAB_DIR/rtr-bird.ctl" -P "$LAB_DIR/rtr-bird.pid"
 node_bird "$LAB_SRV" a $A4 10.92.1.1
+BIRD_A=$LAB_LAST_PID
 node_bird "$LAB_B" b $B4 10.92.2.1
 
 # ---- moatd on both nodes --------------------------------------------------------
@@ -319,6 +321,13 @@ check $? "SIGTERM of moatd on B: its route withdrawn in ${t} s; A's stays"
 wait "$MOATD_B"
 grep -q "bgp: withdrawn: moatd stops" "$LAB_DIR/b-moatd.log"
 check $? "B's moatd logged its withdrawal"
+
+# ---- a hung node (its BIRD stopped, no keepalives): the router's hold time (3 s) --------
+t0=$(date +%s.%N)
+kill -STOP "$BIRD_A"
+t=$(wait_hops "" 8 "$t0")
+check $? "a hung node (A's BIRD stopped): the router withdraws A ${t} s later (hold time 3 s)"
+kill -CONT "$BIRD_A"
 
 echo "lab time: $((SECONDS - T0)) s"
 echo "$pass passed, $fail failed"
