@@ -176,6 +176,17 @@ static int queue(struct moat_capture_stream *s, const char *text, size_t n)
 	return 0;
 }
 
+void moat_capture_refuse(int fd, const char *msg)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ok", json_object_new_boolean(0));
+	json_object_object_add(j, "error", json_object_new_string(msg));
+	dprintf(fd, "%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	json_object_put(j);
+	close(fd);
+}
+
 int moat_capture_stream_open(struct moat_capture_stream *s, int fd, const struct moat_capture_req *r,
 			     const char *where_key, long long clock_off_ns)
 {

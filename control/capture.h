@@ -41,6 +41,8 @@ struct moat_capture_stream {
 	long long clock_off_ns;	    /* Unix time minus the records' clock */
 };
 
+/* Answer {"ok":false,"error":msg} and close fd: a capture refused. */
+void moat_capture_refuse(int fd, const char *msg);
 /* Take fd (made non-blocking) and send the first line. 0 or -errno (fd closed). */
 int moat_capture_stream_open(struct moat_capture_stream *s, int fd, const struct moat_capture_req *r,
 			     const char *where_key, long long clock_off_ns);

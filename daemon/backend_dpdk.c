@@ -13,12 +13,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/capture.h"
 #include "control/server.h"
 #include "daemon/dplink.h"
 #include "daemon/metrics.h"
@@ -522,6 +525,71 @@ static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
 	json_object_put(fl);
 }
 
+/*
+ * moatctl capture: moat-dp streams it (its workers copy, it counts what is
+ * lost); moatd only relays the bytes, on a thread of their own so a slow
+ * client never holds the loop. A client that leaves fails the next write
+ * (moat-dp sends a line every second), which closes moat-dp's side and ends
+ * the capture there.
+ */
+struct capture_relay {
+	int from, to;
+};
+
+static void *capture_relay_main(void *arg)
+{
+	struct capture_relay *r = arg;
+	char buf[16384];
+	ssize_t n;
+
+	while ((n = read(r->from, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+		ssize_t off = 0;
+
+		while (off < n) {
+			ssize_t w = send(r->to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	}
+out:
+	close(r->from);
+	close(r->to);
+	free(r);
+	return NULL;
+}
+
+static void dpdk_capture(struct moatd *d, int fd, json_object *req)
+{
+	struct capture_relay *r = malloc(sizeof(*r));
+	pthread_attr_t attr;
+	pthread_t t;
+	char err[256] = "";
+	int dpfd;
+
+	dpfd = r ? moat_ctl_open_stream(db(d)->dp.socket, req, err, sizeof(err)) : -ENOMEM;
+	if (dpfd >= 0) {
+		r->from = dpfd;
+		r->to = fd;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (!pthread_create(&t, &attr, capture_relay_main, r)) {
+			pthread_attr_destroy(&attr);
+			return;
+		}
+		pthread_attr_destroy(&attr);
+		close(dpfd);
+		snprintf(err, sizeof(err), "cannot start the capture relay");
+	}
+	free(r);
+	if (!err[0])
+		snprintf(err, sizeof(err), "%s", strerror(-dpfd));
+	moat_capture_refuse(fd, err);
+}
+
 const struct moatd_backend_ops moatd_backend_dpdk = {
 	.name = "dpdk",
 	.needs_interfaces = false,
@@ -540,4 +608,5 @@ const struct moatd_backend_ops moatd_backend_dpdk = {
 	.flows = dpdk_flows,
 	.limits = dpdk_limits,
 	.fill_metrics = fill_metrics_dpdk,
+	.capture = dpdk_capture,
 };

@@ -564,9 +564,8 @@ static void xdp_capture(struct moatd *d, int fd, json_object *req)
 	int e;
 
 	if (moat_capture_parse(req, &r, err, sizeof(err)) ||
-	    (x->cap && (snprintf(err, sizeof(err), "a capture is running already"), 1))) {
-		dprintf(fd, "{\"ok\":false,\"error\":\"%s\"}\n", err);
-		close(fd);
+	    (x->cap && snprintf(err, sizeof(err), "a capture is running already") > 0)) {
+		moat_capture_refuse(fd, err);
 		return;
 	}
 	e = moat_xdp_capture_start(x->xdp, &r.cfg, on_capture, d, &x->cap);
@@ -578,8 +577,8 @@ static void xdp_capture(struct moatd *d, int fd, json_object *req)
 	}
 	if (e) {
 		x->cap = NULL;
-		dprintf(fd, "{\"ok\":false,\"error\":\"capture: %s\"}\n", strerror(-e));
-		close(fd);
+		snprintf(err, sizeof(err), "capture: %s", strerror(-e));
+		moat_capture_refuse(fd, err);
 		return;
 	}
 	x->n_cap_if = 0;

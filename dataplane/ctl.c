@@ -177,6 +177,10 @@ static int reload_check(const struct moat_config *now, const struct moat_config 
 		snprintf(err, errlen, "secret_file applies at start: restart moat-dp to change it");
 		return -EINVAL;
 	}
+	if (strcmp(next->dp_metrics, now->dp_metrics)) {
+		snprintf(err, errlen, "dpdk.metrics applies at start: restart moat-dp to change it");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -388,6 +392,10 @@ int dp_ctl_open(struct dp_app *app)
 		return -ENOMEM;
 	if (open_events(app))
 		return -EIO;
+	if (dp_capture_open(app)) {
+		fprintf(stderr, "moat-dp: cannot make the capture ring: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
 	if (moat_secrets_open(&c->secret_src, c->cfg.secret_file, c->cfg.cookie_rotate_s, err,
 			      sizeof(err))) {
 		fprintf(stderr, "moat-dp: %s: key 'secret_file': %s\n", app->config_path, err);
@@ -464,14 +472,16 @@ static void serve_client(struct dp_app *app, const struct moat_server *srv, int 
 void dp_ctl_loop(struct dp_app *app)
 {
 	struct dp_ctl *c = app->ctl;
-	const struct moat_server srv = { handlers, app, &c->feed };
+	const struct moat_server srv = { handlers, app, &c->feed, dp_ctl_capture };
 	struct pollfd p = { .fd = c->listen_fd, .events = POLLIN };
 
 	while (!dp_quit) {
 		expire_ttls(app);
 		drain_events(app);
 		rotate_secrets(app);
-		if (poll(&p, 1, 200) > 0) {
+		dp_capture_poll(app);
+		/* A capture's ring is drained every 10 ms: 1024 records hold 100k packets/s. */
+		if (poll(&p, 1, moat_capture_stream_on(&c->cap) ? 10 : 200) > 0) {
 			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (fd >= 0)
@@ -486,6 +496,8 @@ void dp_ctl_finish(struct dp_app *app)
 	json_object *j;
 
 	drain_events(app);
+	dp_capture_poll(app);
+	dp_capture_end(app, "stopped");
 	j = dp_stats(app);
 	json_object_object_del(j, "ok");
 	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -499,6 +511,7 @@ void dp_ctl_close(struct dp_app *app)
 
 	if (!c)
 		return;
+	dp_capture_end(app, "stopped");
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
 		unlink(app->socket_path);

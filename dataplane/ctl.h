@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "control/capture.h"
 #include "control/config.h"
 #include "control/events.h"
 #include "control/proto.h"
@@ -26,6 +27,10 @@ struct dp_ctl {
 	bool peer_root;		 /* the client being served is root (SO_PEERCRED) */
 	time_t started;
 	int listen_fd;
+	/* moatctl capture (capture.c): the client's stream, the workers' losses before it. */
+	struct moat_capture_stream cap;
+	uint64_t cap_lost_base;
+	time_t cap_beat;
 };
 
 /* Sum of one counter over the workers. */
@@ -41,6 +46,9 @@ struct dp_ctl {
 void dp_add_u64(json_object *j, const char *key, uint64_t v);
 /* {"ok": true} with the replies' common fields. */
 json_object *dp_reply_ok(struct dp_app *app);
+
+/* capture.c: the stream handler of "capture" */
+void dp_ctl_capture(void *ctx, int cmd, json_object *req, int fd);
 
 /* report.c */
 json_object *dp_stats(struct dp_app *app);

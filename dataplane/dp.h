@@ -16,6 +16,7 @@
  *             secrets, signatures
  *   ctl.c     the control socket's handlers on the shared command table, the
  *             control thread's loop
+ *   capture.c moatctl capture: the workers' copies, streamed to the client
  */
 #ifndef MOAT_DATAPLANE_DP_H
 #define MOAT_DATAPLANE_DP_H
@@ -29,6 +30,7 @@
 #include <rte_launch.h>
 #include <rte_mbuf.h>
 
+#include "core/capture.h"
 #include "core/cookie.h"
 #include "core/engine_types.h"
 #include "core/limits.h"
@@ -103,6 +105,9 @@ struct dp_worker {
 	/* Packets of each reason until the next sampled one (0: start a new count). */
 	uint32_t ev_left[MOAT_R_COUNT];
 	uint32_t ev_left_alert;
+	/* moatctl capture: packets until the next sampled one, copies the ring refused. */
+	uint32_t cap_left;
+	volatile uint64_t cap_lost;
 	struct moat_sig_matcher *sigm; /* this burst's, from app->sigs */
 	volatile uint64_t sig_alerts;
 	uint64_t next_sweep_ns;
@@ -168,7 +173,14 @@ struct dp_app {
 	struct dp_sig_total *sig_totals;
 	size_t n_sig_totals;
 	uint64_t sig_updates;
-	bool outside[RTE_MAX_ETHPORTS]; /* frames arriving here go to the servers */
+	/*
+	 * moatctl capture (capture.c): the control thread writes the filter, then
+	 * on; workers test on per packet and copy what it wants into cap_ring.
+	 * A line of its own: workers read it on every packet.
+	 */
+	struct moat_capture_cfg capture __rte_cache_aligned;
+	struct rte_ring *cap_ring;
+	bool outside[RTE_MAX_ETHPORTS] __rte_cache_aligned; /* frames arriving here go to the servers */
 	struct dp_pair pairs[DP_MAX_PAIRS];
 	int n_pairs;
 	uint16_t peer[RTE_MAX_ETHPORTS]; /* the port each port forwards to */
@@ -230,6 +242,11 @@ void dp_publish_config(struct dp_app *app, struct moat_config *next);
 void dp_install_secrets(struct dp_app *app, const struct moat_cookie_secrets *s);
 int dp_install_sigs(struct dp_app *app, struct moat_sig_set *set);
 void dp_free_sigs(struct dp_app *app);
+
+/* capture.c (the control thread's side; workers fill app->cap_ring). */
+int dp_capture_open(struct dp_app *app);
+void dp_capture_poll(struct dp_app *app);
+void dp_capture_end(struct dp_app *app, const char *why);
 
 /* ctl.c: the control thread, from config load to the last totals. */
 int dp_ctl_open(struct dp_app *app);

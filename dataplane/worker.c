@@ -44,6 +44,38 @@ static void dp_event(struct dp_app *app, struct dp_worker *w, const struct moat_
 	rte_ring_mp_enqueue_elem(app->ev_ring, &ev, sizeof(ev)); /* full: the sample is lost */
 }
 
+/*
+ * moatctl capture: a bounded copy of the frame as it arrived (before any
+ * answer is written over it), handed to the control thread; a full ring loses it.
+ */
+static void dp_capture(struct dp_app *app, struct dp_worker *w, const struct rte_mbuf *m,
+		       enum moat_reason r)
+{
+	const struct moat_capture_cfg *cfg = &app->capture;
+	struct moat_capture_rec rec;
+	uint32_t caplen;
+
+	if (!moat_capture_wants(cfg, r))
+		return;
+	if (cfg->sample > 1) {
+		if (!w->cap_left || w->cap_left > cfg->sample)
+			w->cap_left = cfg->sample;
+		if (--w->cap_left)
+			return;
+	}
+	caplen = moat_capture_caplen(cfg, rte_pktmbuf_data_len(m));
+	rec.ts_ns = w->eng.now_ns;
+	rec.where = m->port;
+	rec.cpu = w->lcore;
+	rec.len = rte_pktmbuf_pkt_len(m);
+	rec.caplen = (uint16_t)caplen;
+	rec.reason = (uint8_t)r;
+	rec.pad = 0;
+	rte_memcpy(rec.data, rte_pktmbuf_mtod(m, const void *), caplen);
+	if (rte_ring_mp_enqueue_elem(app->cap_ring, &rec, sizeof(rec)))
+		w->cap_lost++;
+}
+
 /* An answer (MOAT_TX): queued back out of the port it came in on, or 1 (dropped). */
 static int answer(struct dp_worker *w, struct rte_mbuf *m, struct moat_pkt *pkt,
 		  enum moat_reason r, const struct moat_result *res, struct dp_out *back)
@@ -93,6 +125,9 @@ static void process(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 								    &sv);
 	}
 	w->reasons[r]++;
+	/* One predictable branch while no capture runs. */
+	if (unlikely(__atomic_load_n(&app->capture.on, __ATOMIC_ACQUIRE)))
+		dp_capture(app, w, m, r);
 	w->sig_alerts += sv.action == MOAT_SIG_ALERT;
 	if (app->ev_ring && (moat_reason_verdict(r) != MOAT_PASS || sv.action >= 0))
 		dp_event(app, w, pkt, r, &sv);
