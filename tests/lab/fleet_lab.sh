@@ -17,7 +17,8 @@
 # is absorbed by both nodes while requests succeed; drain/undrain withdraws and
 # announces B; kill -9 of A's moatd plus its XDP detached withdraws A's route
 # within 5 s (time printed) while >= 99% of requests succeed through B; A's
-# moatd started again announces again; a SIGTERM of B's moatd withdraws B's; a
+# moatd started again announces again; B with its XDP detached under a running
+# moatd is withdrawn within a tick; a SIGTERM of B's moatd withdraws B's; a
 # hung node is withdrawn by the router's hold time; a
 # moatctl block on B is a FlowSpec discard rule at the router, withdrawn on
 # unblock and on ttl expiry; the sources dropped most by source_rate go out too.
@@ -312,6 +313,19 @@ node_moatd "$LAB_SRV" a
 check $? "moatd restarted on A"
 t=$(wait_hops "$A4 $B4" 10 "$t0")
 check $? "A announced again ${t} s after its moatd was started again"
+
+# ---- B unhealthy (its XDP program detached under a running moatd), then B started again --
+t0=$(date +%s.%N)
+ip -n "$LAB_B" link set dev n0 xdp off
+t=$(wait_hops "$A4" 3 "$t0")
+check $? "B's XDP detached under its running moatd: B unhealthy, withdrawn ${t} s later (the next tick)"
+moatctl b status -j | $PY -c 'import json,sys; b=json.load(sys.stdin)["bgp"]; print("#  B says:", b["state"], "-", b["why"])'
+kill -TERM "$MOATD_B"
+wait "$MOATD_B"
+node_moatd "$LAB_B" b
+MOATD_B=$LAB_LAST_PID
+t=$(wait_hops "$A4 $B4" 10)
+check $? "B's moatd started again: attached and announced after ${t} s"
 
 # ---- SIGTERM of B's moatd: withdrawn as it stops, before its XDP goes ---------------
 t0=$(date +%s.%N)
