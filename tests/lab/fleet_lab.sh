@@ -53,14 +53,16 @@ import json, sys
 r = json.load(sys.stdin)
 hops = [h["gateway"] for x in r for h in x.get("nexthops", [])] + [x["gateway"] for x in r if "gateway" in x]
 print(" ".join(sorted(hops)))'; }
+# Seconds from T0 to T1 (date +%s.%N; T1 default now), 3 decimals.
+since() { awk -v a="$1" -v b="${2:-$(date +%s.%N)}" 'BEGIN { printf "%.3f\n", b - a }'; }
 # Until the router's next hops are WANT (at most LIMIT s): the seconds it took
 # since T0 (a date +%s.%N taken before the cause; default now), or "never".
 wait_hops() { # WANT LIMIT [T0]
 	local t0=${3:-$(date +%s.%N)} now
 	while :; do
 		now=$(date +%s.%N)
-		[ "$(vip_hops)" = "$1" ] && { printf '%.3f\n' "$(echo "$now - $t0" | bc)"; return 0; }
-		[ "$(echo "$now - $t0 > $2" | bc)" = 1 ] && { echo never; return 1; }
+		[ "$(vip_hops)" = "$1" ] && { since "$t0" "$now"; return 0; }
+		awk -v a="$(since "$t0" "$now")" -v l="$2" 'BEGIN { exit !(a > l) }' && { echo never; return 1; }
 		sleep 0.02
 	done
 }
@@ -252,14 +254,14 @@ check $(( ok * 100 >= total * 99 ? 0 : 1 )) "requests during the flood: $ok/$tot
 # ---- FlowSpec: a block on B is a discard rule at the router --------------------------
 flow_has() { rtr_birdc show route table moat_flow4 all | grep -A8 "src $1" | grep -q "0x80060000"; }
 wait_flow() { # SRC present(1)/absent(0) LIMIT: seconds taken or "never"
-	local t0=$SECONDS.$(date +%N) i
+	local t0 i
 	t0=$(date +%s.%N)
 	for i in $(seq 1 $(( $3 * 20 ))); do
 		if flow_has "$1"; then [ "$2" = 1 ] && break; else [ "$2" = 0 ] && break; fi
 		sleep 0.05
 	done
 	if flow_has "$1"; then [ "$2" = 1 ]; else [ "$2" = 0 ]; fi || { echo never; return 1; }
-	printf '%.2f\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
+	since "$t0"
 }
 moatctl b block 192.0.2.66 >/dev/null
 t=$(wait_flow 192.0.2.66/32 1 5)
@@ -305,7 +307,7 @@ check $? "kill -9 of moatd on A (+ XDP detached): its route withdrawn ${t} s aft
 wait $LOOP
 out=$(cat "$LAB_DIR/kill.out")
 ok=${out% *} total=${out#* }
-check $(( ok * 100 >= total * 99 ? 0 : 1 )) "requests across A's failure: $ok/$total (>= 99%), all through B after the withdrawal"
+check $(( ok * 100 >= total * 99 ? 0 : 1 )) "requests across A's failure (one every 20 ms from 1 s before the kill): $ok/$total (>= 99%)"
 
 # ---- A's moatd started again: attached again and announced again ------------------
 t0=$(date +%s.%N)
