@@ -31,6 +31,8 @@
 #include "core/siphash.h"
 #include "flow/sigs.h"
 
+pthread_mutex_t dp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void dp_add_u64(json_object *j, const char *key, uint64_t v)
 {
 	json_object_object_add(j, key, json_object_new_int64((int64_t)v));
@@ -476,16 +478,21 @@ void dp_ctl_loop(struct dp_app *app)
 	struct pollfd p = { .fd = c->listen_fd, .events = POLLIN };
 
 	while (!dp_quit) {
+		pthread_mutex_lock(&dp_ctl_lock);
 		expire_ttls(app);
 		drain_events(app);
 		rotate_secrets(app);
 		dp_capture_poll(app);
+		pthread_mutex_unlock(&dp_ctl_lock);
 		/* A capture's ring is drained every 10 ms: 1024 records hold 100k packets/s. */
 		if (poll(&p, 1, moat_capture_stream_on(&c->cap) ? 10 : 200) > 0) {
 			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-			if (fd >= 0)
-				serve_client(app, &srv, fd);
+			if (fd < 0)
+				continue;
+			pthread_mutex_lock(&dp_ctl_lock);
+			serve_client(app, &srv, fd);
+			pthread_mutex_unlock(&dp_ctl_lock);
 		}
 	}
 }

@@ -3,6 +3,7 @@
 #ifndef MOAT_DATAPLANE_CTL_H
 #define MOAT_DATAPLANE_CTL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,13 @@ struct dp_ctl {
 void dp_add_u64(json_object *j, const char *key, uint64_t v);
 /* {"ok": true} with the replies' common fields. */
 json_object *dp_reply_ok(struct dp_app *app);
+
+/*
+ * Held by the control thread while it serves a client or changes what the
+ * workers run, and by the threads that read its reports besides (telemetry,
+ * metrics), so a report never reads what a change is freeing.
+ */
+extern pthread_mutex_t dp_ctl_lock;
 
 /* capture.c: the stream handler of "capture" */
 void dp_ctl_capture(void *ctx, int cmd, json_object *req, int fd);

@@ -17,6 +17,8 @@
  *   ctl.c     the control socket's handlers on the shared command table, the
  *             control thread's loop
  *   capture.c moatctl capture: the workers' copies, streamed to the client
+ *   report.c  what it reports (stats, status, flows); telemetry.c the same
+ *             through DPDK telemetry
  */
 #ifndef MOAT_DATAPLANE_DP_H
 #define MOAT_DATAPLANE_DP_H
@@ -247,6 +249,10 @@ void dp_free_sigs(struct dp_app *app);
 int dp_capture_open(struct dp_app *app);
 void dp_capture_poll(struct dp_app *app);
 void dp_capture_end(struct dp_app *app, const char *why);
+
+/* telemetry.c: the /moat/ commands of DPDK telemetry; stopped before the teardown. */
+void dp_telemetry_start(struct dp_app *app);
+void dp_telemetry_stop(void);
 
 /* ctl.c: the control thread, from config load to the last totals. */
 int dp_ctl_open(struct dp_app *app);

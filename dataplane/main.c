@@ -157,8 +157,10 @@ int main(int argc, char **argv)
 	if (dp_ctl_open(&app) || dp_ports_setup(&app) || dp_workers_setup(&app) ||
 	    dp_ctl_start(&app) || dp_launch(&app))
 		goto out;
+	dp_telemetry_start(&app);
 	moat_notify("READY=1\nSTATUS=forwarding");
 	dp_ctl_loop(&app);
+	dp_telemetry_stop();
 	moat_notify("STOPPING=1");
 	rte_eal_mp_wait_lcore();
 	dp_ctl_finish(&app);

@@ -70,6 +70,24 @@ check $(( rc == 0 && n == 50 ? 0 : 1 )) "capture --verdict tx --snaplen 54 --sam
 rc=$?
 check $(( rc == 1 ? 0 : 1 )) "capture of an unknown reason is refused (exit $rc: $(cat "$work/bad.err"))"
 
+# ---- DPDK telemetry -----------------------------------------------------------
+/usr/bin/python3 "$here/telemetry_check.py" "$prefix" >"$work/tel.out" 2>&1
+rc=$?
+grep -v '^{' "$work/tel.out"
+tel_rx=$(tail -n 1 "$work/tel.out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rx"])' 2>/dev/null)
+ctl_rx=$("$ctl" stats -j --socket "$sock" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rx"])')
+check $(( rc == 0 && ${tel_rx:-0} > 0 && ctl_rx >= ${tel_rx:-0} ? 0 : 1 )) "telemetry's rx $tel_rx, then moatctl stats' $ctl_rx: the same counters"
+if [ -x /usr/bin/dpdk-telemetry.py ]; then
+	echo /moat/stats | /usr/bin/dpdk-telemetry.py -f "$prefix" >"$work/tel.py.out" 2>&1
+	/usr/bin/python3 -c '
+import json, sys
+text = open(sys.argv[1]).read()
+st = json.loads(text[text.index("{"):])["/moat/stats"]
+print(st["reasons/syn_cookie"])
+sys.exit(not st["reasons/syn_cookie"] > 0)' "$work/tel.py.out" >"$work/tel.py.check" 2>&1
+	check $? "dpdk-telemetry.py -f $prefix reads /moat/stats (reasons/syn_cookie $(tail -n 1 "$work/tel.py.check"))"
+fi
+
 # The same through moatd (mode dpdk, driving this moat-dp): it relays moat-dp's stream.
 moatd=$build/control/moatd
 if [ -x "$moatd" ]; then
