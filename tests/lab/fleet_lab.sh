@@ -130,25 +130,11 @@ node_nginx "$LAB_SRV" a || exit 1
 node_nginx "$LAB_B" b || exit 1
 
 # ---- BIRD: the router and the nodes (own config, socket and pid paths) ----------
-cat >"$LAB_DIR/rtr-bird.conf" <<EOC
-router id 10.92.0.1;
-log "$LAB_DIR/rtr-bird.log" all;
-protocol device { scan time 10; }
-flow4 table moat_flow4;
-protocol kernel {
-	ipv4 { import none; export where source = RTS_BGP; };
-	merge paths on;
-}
-template bgp fleet_node {
-	local as 65000;
-	hold time 3; keepalive time 1; connect delay time 1; connect retry time 1;
-	ipv4 { import all; export none; };
-	flow4 { table moat_flow4; import all; export none; };
-}
-protocol bgp node_a from fleet_node { neighbor $A4 as 65001; }
-protocol bgp node_b from fleet_node { neighbor $B4 as 65001; }
-EOC
-# deploy/bird/moat-node.conf as shipped, with this lab's addresses and paths.
+# deploy/bird/moat-router.conf and moat-node.conf as shipped, with this lab's
+# addresses and paths.
+sed -e "s#192\.0\.2\.1;#10.92.0.1;#" -e "s#192\.0\.2\.11 as#$A4 as#" -e "s#192\.0\.2\.12 as#$B4 as#" \
+	-e "s#^log syslog all;#log \"$LAB_DIR/rtr-bird.log\" all;#" \
+	"$here/../../deploy/bird/moat-router.conf" >"$LAB_DIR/rtr-bird.conf"
 node_bird() { # NS NAME ADDR ROUTER
 	sed -e "s#192\.0\.2\.11#$3#g" -e "s#192\.0\.2\.1 as#$4 as#" \
 		-e "s#/etc/bird/moat.conf#$LAB_DIR/$2-moat.inc#" \
