@@ -153,38 +153,39 @@ struct {
 	__uint(max_entries, 4 << 20);
 } moat_capture SEC(".maps");
 
-/* Records the ring had no room for, per CPU: moatd reports them as lost. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u64);
-} moat_capture_lost SEC(".maps");
+/*
+ * Records the ring had no room for: moatd reports them as lost. A global, not
+ * a per-CPU map: counted without a key on the stack (moat_g_syn, which
+ * captures inline, runs near the 512-byte combined stack limit), and only
+ * ever added to while a capture overflows.
+ */
+u64 moat_capture_lost;
 
-/* The frame as it arrived (before any answer is written over it), if the capture wants it. */
-__attribute__((noinline)) int moat_g_capture(struct xdp_md *ctx, u32 reason)
+/*
+ * The frame as it arrived (before any answer is written over it), if the
+ * capture wants it. Inline in moat_g_syn (a call from there would be a third
+ * frame on the stack), behind moat_g_capture everywhere else.
+ */
+MOAT_INLINE void moat_capture_frame(struct xdp_md *ctx, u32 reason)
 {
 	struct moat_capture_rec *rec;
-	u32 len, caplen, zero = 0;
-	u64 *lost;
+	u32 len, caplen;
 
-	if (!ctx || !moat_capture_wants(&moat_capture_cfg, (enum moat_reason)reason))
-		return 0;
+	if (!moat_capture_wants(&moat_capture_cfg, (enum moat_reason)reason))
+		return;
 	/* bpf_xdp_load_bytes is 5.18+: on an older kernel capture finds nothing. */
 	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_xdp_load_bytes))
-		return 0;
+		return;
 	if (moat_capture_cfg.sample > 1 && bpf_get_prandom_u32() % moat_capture_cfg.sample)
-		return 0;
+		return;
 	len = (u32)(ctx->data_end - ctx->data);
 	caplen = moat_capture_caplen(&moat_capture_cfg, len);
 	if (caplen < 1 || caplen > MOAT_CAPTURE_SNAP_MAX)
-		return 0;
+		return;
 	rec = bpf_ringbuf_reserve(&moat_capture, sizeof(*rec), 0);
 	if (!rec) {
-		lost = bpf_map_lookup_elem(&moat_capture_lost, &zero);
-		if (lost)
-			++*lost;
-		return 0;
+		__sync_fetch_and_add(&moat_capture_lost, 1);
+		return;
 	}
 	/*
 	 * 1..MOAT_CAPTURE_SNAP_MAX by arithmetic on the register the helper gets
@@ -192,7 +193,7 @@ __attribute__((noinline)) int moat_g_capture(struct xdp_md *ctx, u32 reason)
 	 */
 	if (bpf_xdp_load_bytes(ctx, 0, rec->data, ((caplen - 1) & (MOAT_CAPTURE_SNAP_MAX - 1)) + 1)) {
 		bpf_ringbuf_discard(rec, 0);
-		return 0;
+		return;
 	}
 	rec->ts_ns = bpf_ktime_get_ns();
 	rec->where = ctx->ingress_ifindex;
@@ -202,6 +203,12 @@ __attribute__((noinline)) int moat_g_capture(struct xdp_md *ctx, u32 reason)
 	rec->reason = (u8)reason;
 	rec->pad = 0;
 	bpf_ringbuf_submit(rec, 0);
+}
+
+__attribute__((noinline)) int moat_g_capture(struct xdp_md *ctx, u32 reason)
+{
+	if (ctx)
+		moat_capture_frame(ctx, reason);
 	return 0;
 }
 
@@ -353,7 +360,7 @@ __attribute__((noinline)) int moat_g_syn(struct xdp_md *ctx, const struct moat_p
 	/* Without the TC half a cookie could not complete: SYNs are left to the kernel. */
 	r = moat_host_syn(&e, pkt, clk->slot, have_reqsk, &res);
 	if (r == MOAT_R_SYN_COOKIE && moat_capture_cfg.on)
-		moat_g_capture(ctx, r);
+		moat_capture_frame(ctx, r);
 	if (r == MOAT_R_SYN_COOKIE)
 		return MOAT_SYN_RESULT(r, moat_answer_syn(ctx, pkt, &res.cookie, e.pol->synack_wscale));
 	return MOAT_SYN_RESULT(r, moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS);

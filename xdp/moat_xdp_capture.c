@@ -27,21 +27,10 @@ static int on_record(void *ctx, void *data, size_t len)
 	return c->discard ? 0 : c->fn(c->ctx, data, len);
 }
 
-/* Records the ring had no room for, since the object was loaded (summed over CPUs). */
+/* Records the ring had no room for, since the object was loaded. */
 static u64 lost_total(struct moat_xdp *x)
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
-	u64 *v, sum = 0;
-	u32 zero = 0;
-
-	if (ncpu <= 0)
-		return 0;
-	v = calloc((size_t)ncpu, sizeof(*v));
-	if (v && !bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.moat_capture_lost), &zero, v))
-		for (i = 0; i < ncpu; i++)
-			sum += v[i];
-	free(v);
-	return sum;
+	return __atomic_load_n(&x->skel->bss->moat_capture_lost, __ATOMIC_RELAXED);
 }
 
 int moat_xdp_capture_start(struct moat_xdp *x, const struct moat_capture_cfg *cfg,
