@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "daemon/metrics.h"
+#include "control/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

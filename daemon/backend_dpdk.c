@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "control/capture.h"
+#include "control/metrics.h"
 #include "control/server.h"
 #include "daemon/dplink.h"
-#include "daemon/metrics.h"
 #include "daemon/moatd.h"
 #include "flow/sigs.h"
 
@@ -416,107 +416,11 @@ static json_object *dpdk_limits(struct moatd *d, json_object *req)
 	return forward(d, "limits", req);
 }
 
-static u64 json_u64(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? (u64)json_object_get_int64(v) : 0;
-}
-
-/* moat-dp's workers ("workers" of its stats), none when it did not answer. */
-static size_t workers(json_object *st, json_object **ws)
-{
-	return json_object_object_get_ex(st, "workers", ws) ? json_object_array_length(*ws) : 0;
-}
-
-/* Packets per lcore, reason and verdict. */
-static void fill_metrics_dpdk_packets(struct moat_text *t, json_object *st)
-{
-	json_object *ws;
-	size_t k, n = workers(st, &ws);
-	int r;
-
-	moat_text_family(t, "moat_packets_total", "counter",
-			 "Packets decided by moat, by reason, verdict and worker lcore.");
-	for (k = 0; k < n; k++) {
-		json_object *w = json_object_array_get_idx(ws, k), *rs;
-		u64 lcore = json_u64(w, "lcore");
-
-		if (!json_object_object_get_ex(w, "reasons", &rs))
-			continue;
-		for (r = 0; r < MOAT_R_COUNT; r++)
-			moat_text_printf(t, "moat_packets_total{reason=\"%s\",verdict=\"%s\",lcore=\"%llu\"} %llu\n",
-					 moat_reason_name(r), moat_verdict_name(moat_reason_verdict(r)),
-					 (unsigned long long)lcore,
-					 (unsigned long long)json_u64(rs, moat_reason_name(r)));
-	}
-}
-
-/* Each lcore's table occupancy: flows and limiter records. */
-static void fill_metrics_dpdk_tables(struct moat_text *t, json_object *st)
-{
-	json_object *ws;
-	size_t k, n = workers(st, &ws);
-
-	moat_text_family(t, "moat_table_entries", "gauge",
-			 "Entries in moat-dp's tables per worker lcore: flows and limiter records.");
-	for (k = 0; k < n; k++) {
-		json_object *w = json_object_array_get_idx(ws, k);
-
-		moat_text_printf(t, "moat_table_entries{table=\"flows\",lcore=\"%llu\"} %llu\n",
-				 (unsigned long long)json_u64(w, "lcore"),
-				 (unsigned long long)json_u64(w, "flows"));
-		moat_text_printf(t, "moat_table_entries{table=\"sources\",lcore=\"%llu\"} %llu\n",
-				 (unsigned long long)json_u64(w, "lcore"),
-				 (unsigned long long)json_u64(w, "sources"));
-	}
-}
-
-/* Payload signature hits by id and action, and alerts. */
-static void fill_metrics_dpdk_signatures(struct moat_text *t, json_object *st)
-{
-	json_object *sigs = NULL, *hits = NULL;
-	size_t k;
-
-	json_object_object_get_ex(st, "signatures", &sigs);
-	moat_text_family(t, "moat_signature_hits_total", "counter",
-			 "Packets a payload signature matched, by signature id and action.");
-	if (sigs && json_object_object_get_ex(sigs, "hits", &hits))
-		for (k = 0; k < json_object_array_length(hits); k++) {
-			json_object *h = json_object_array_get_idx(hits, k), *a;
-
-			moat_text_printf(t, "moat_signature_hits_total{id=\"%llu\",action=\"%s\"} %llu\n",
-					 (unsigned long long)json_u64(h, "id"),
-					 json_object_object_get_ex(h, "action", &a) ? json_object_get_string(a) : "",
-					 (unsigned long long)json_u64(h, "hits"));
-		}
-	moat_text_family(t, "moat_signature_alerts_total", "counter",
-			 "Packets passed with an alert signature's match.");
-	moat_text_printf(t, "moat_signature_alerts_total %llu\n",
-			 (unsigned long long)(sigs ? json_u64(sigs, "alerts") : 0));
-}
-
-/*
- * moat-dp's counters per lcore and reason, its flows per state and table
- * occupancy, asked over its socket at scrape time.
- */
 static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
 {
-	json_object *st = forward(d, "stats", NULL), *fl = forward(d, "flows", NULL), *v;
+	json_object *st = forward(d, "stats", NULL), *fl = forward(d, "flows", NULL);
 
-	fill_metrics_dpdk_packets(t, st);
-	fill_metrics_dpdk_signatures(t, st);
-	moat_text_family(t, "moat_flows", "gauge", "Tracked flows by TCP state (moat-dp).");
-	if (json_object_object_get_ex(fl, "flows", &v)) {
-		json_object_object_foreach(v, state, n)
-		{
-			moat_text_printf(t, "moat_flows{state=\"%s\"} %lld\n", state,
-					 (long long)json_object_get_int64(n));
-		}
-	}
-	fill_metrics_dpdk_tables(t, st);
-	moat_text_family(t, "moat_flow_capacity", "gauge", "Flow table capacity, all workers.");
-	moat_text_printf(t, "moat_flow_capacity %llu\n", (unsigned long long)json_u64(fl, "capacity"));
+	moat_metrics_dataplane(t, st, fl);
 	moat_text_family(t, "moat_dataplane_up", "gauge", "1 when moat-dp answers moatd.");
 	moat_text_printf(t, "moat_dataplane_up %d\n", json_object_object_get_ex(st, "workers", NULL));
 	moat_text_family(t, "moat_dataplane_restarts_total", "counter", "Restarts of moat-dp by moatd.");

@@ -24,9 +24,9 @@
 #include <net/if.h>
 
 #include "control/capture.h"
+#include "control/metrics.h"
 #include "control/server.h"
 #include "core/flowkey.h"
-#include "daemon/metrics.h"
 #include "daemon/moatd.h"
 #include "daemon/sockdiag.h"
 #include "flow/backend.h"

@@ -23,10 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/metrics.h"
 #include "control/notify.h"
 #include "control/server.h"
 #include "daemon/bgp.h"
-#include "daemon/metrics.h"
 #include "daemon/moatd.h"
 #include "flow/sigs.h"
 

@@ -17,8 +17,8 @@
  *   ctl.c     the control socket's handlers on the shared command table, the
  *             control thread's loop
  *   capture.c moatctl capture: the workers' copies, streamed to the client
- *   report.c  what it reports (stats, status, flows); telemetry.c the same
- *             through DPDK telemetry
+ *   report.c  what it reports (stats, status, flows); telemetry.c and
+ *             metrics.c the same through DPDK telemetry and Prometheus
  */
 #ifndef MOAT_DATAPLANE_DP_H
 #define MOAT_DATAPLANE_DP_H
@@ -253,6 +253,10 @@ void dp_capture_end(struct dp_app *app, const char *why);
 /* telemetry.c: the /moat/ commands of DPDK telemetry; stopped before the teardown. */
 void dp_telemetry_start(struct dp_app *app);
 void dp_telemetry_stop(void);
+
+/* metrics.c: Prometheus on dpdk.metrics (moat-dp run alone); stopped before the teardown. */
+void dp_metrics_start(struct dp_app *app);
+void dp_metrics_stop(void);
 
 /* ctl.c: the control thread, from config load to the last totals. */
 int dp_ctl_open(struct dp_app *app);

@@ -158,8 +158,10 @@ int main(int argc, char **argv)
 	    dp_ctl_start(&app) || dp_launch(&app))
 		goto out;
 	dp_telemetry_start(&app);
+	dp_metrics_start(&app);
 	moat_notify("READY=1\nSTATUS=forwarding");
 	dp_ctl_loop(&app);
+	dp_metrics_stop();
 	dp_telemetry_stop();
 	moat_notify("STOPPING=1");
 	rte_eal_mp_wait_lcore();

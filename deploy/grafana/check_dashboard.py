@@ -4,7 +4,8 @@
 
 The metric names, their labels and the literal label values are read from
 fill_metrics*() in daemon/*.c: moatd.c's shared families and each backend's
-(backend_xdp.c, backend_dpdk.c); reason and verdict values from core/reason.h.
+(backend_xdp.c, backend_dpdk.c, and moat-dp's in control/metrics_dp.c); reason and
+verdict values from core/reason.h.
 Every PromQL expression of the dashboard (panel targets and template queries)
 may then only name those metrics, match those labels (plus Prometheus' own
 instance/job) and, for = and simple |-alternations under =~, those values.
@@ -38,6 +39,8 @@ def emitted_metrics():
     daemon = os.path.join(ROOT, "daemon")
     src = "".join(open(os.path.join(daemon, f)).read()
                   for f in sorted(os.listdir(daemon)) if f.endswith(".c"))
+    # moat-dp's families, written for moatd (mode dpdk) and moat-dp alike.
+    src += open(os.path.join(ROOT, "control", "metrics_dp.c")).read()
     # fill_metrics() (moatd.c) and the backends' (fill_metrics_xdp(), fill_metrics_dpdk(), ...).
     bodies = re.findall(r"\nstatic void fill_metrics\w*\([^)]*\)\n\{\n(.*?)\n\}\n", src, re.S)
     if not bodies:

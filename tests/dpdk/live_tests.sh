@@ -88,6 +88,16 @@ sys.exit(not st["reasons/syn_cookie"] > 0)' "$work/tel.py.out" >"$work/tel.py.ch
 	check $? "dpdk-telemetry.py -f $prefix reads /moat/stats (reasons/syn_cookie $(tail -n 1 "$work/tel.py.check"))"
 fi
 
+# ---- moat-dp's own metrics (dpdk.metrics) ---------------------------------------
+"$ctl" stats -j --socket "$sock" >"$work/m0.json"
+curl -fsS -m 5 -o "$work/metrics.txt" "http://127.0.0.1:$port/metrics"
+check $? "moat-dp serves metrics on 127.0.0.1:$port/metrics ($(grep -c . "$work/metrics.txt") lines)"
+/usr/bin/python3 "$here/../lab/check_metrics.py" "$work/metrics.txt" "$work/m0.json" >"$work/metrics.check" 2>&1
+check $? "its metrics parse strictly and cover moatctl stats' counters ($(tail -n 1 "$work/metrics.check"))"
+grep -q '^moat_packets_total{reason="syn_cookie",verdict="tx",lcore="1"} [1-9]' "$work/metrics.txt" &&
+	grep -q '^moat_flow_capacity [1-9]' "$work/metrics.txt" && grep -q '^moat_flows{state="ESTABLISHED"} 0' "$work/metrics.txt"
+check $? "the same names as moatd's: $(grep '^moat_packets_total{reason="syn_cookie"' "$work/metrics.txt")"
+
 # The same through moatd (mode dpdk, driving this moat-dp): it relays moat-dp's stream.
 moatd=$build/control/moatd
 if [ -x "$moatd" ]; then
