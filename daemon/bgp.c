@@ -9,6 +9,7 @@
 #include "daemon/bgp.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct bgp_rule {
 struct moatd_bgp {
 	char link[16];
 	int link_fd;
+	int link_err;	/* the last failure on the link, logged once */
 	bool up;	/* the link is up: BIRD announces */
 	bool healthy;
 	bool drained;
@@ -102,6 +104,29 @@ static bool node_healthy(struct moatd *d, char *why, size_t len)
 	return d->cfg.mode == MOAT_MODE_DPDK ? dpdk_healthy(d, why, len) : xdp_healthy(d, why, len);
 }
 
+/*
+ * The link deleted under moatd (ip link del): BIRD withdrew with it. Made again,
+ * down; 0, or -errno logged once per cause.
+ */
+static int relink(struct moatd_bgp *b)
+{
+	char err[160];
+	int fd;
+
+	if (if_nametoindex(b->link))
+		return 0;
+	b->up = false;
+	close(b->link_fd);
+	fd = bgp_link_open(b->link, err, sizeof(err));
+	b->link_fd = fd < 0 ? -1 : fd;
+	if (fd < 0 && fd != b->link_err)
+		logmsg("bgp: link %s is gone and cannot be made again: %s", b->link, err);
+	else if (fd >= 0)
+		logmsg("bgp: link %s was gone (withdrawn): made again", b->link);
+	b->link_err = fd < 0 ? fd : 0;
+	return fd < 0 ? fd : 0;
+}
+
 /* The link up exactly when healthy, not drained and bgp: still configured. */
 static void decide(struct moatd *d)
 {
@@ -110,6 +135,8 @@ static void decide(struct moatd *d)
 	bool want;
 	int r;
 
+	if (relink(b))
+		return;
 	b->healthy = node_healthy(d, why, sizeof(why));
 	if (d->cfg.bgp.daemon == MOAT_BGP_NONE)
 		snprintf(why, sizeof(why), "bgp: left the config");
@@ -121,10 +148,13 @@ static void decide(struct moatd *d)
 	if (want != b->up) {
 		r = bgp_link_set(b->link, want);
 		if (r) {
-			logmsg("bgp: cannot set link %s %s: %s", b->link, want ? "up" : "down",
-			       strerror(-r));
+			if (r != b->link_err)
+				logmsg("bgp: cannot set link %s %s: %s (tried again every second)",
+				       b->link, want ? "up" : "down", strerror(-r));
+			b->link_err = r;
 			return;
 		}
+		b->link_err = 0;
 		b->up = want;
 		b->changed = time(NULL);
 		b->withdrawals += !want;
@@ -438,7 +468,8 @@ void moatd_bgp_stop(struct moatd *d)
 	if (b->up)
 		logmsg("bgp: withdrawn: moatd stops");
 	bgp_link_set(b->link, false);
-	close(b->link_fd); /* the kernel removes the link */
+	if (b->link_fd >= 0)
+		close(b->link_fd); /* the kernel removes the link */
 	free(b->written);
 	free(b);
 	d->bgp = NULL;
