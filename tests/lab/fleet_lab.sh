@@ -280,6 +280,13 @@ moatctl b undrain >/dev/null
 t=$(wait_hops "$A4 $B4" 5 "$t0")
 check $? "moatctl undrain on B: both nodes again after ${t} s"
 
+# ---- B's link deleted by hand: withdrawn, made again by moatd at its next tick ---------
+t0=$(date +%s.%N)
+ip -n "$LAB_B" link del moat-bgp
+for i in $(seq 1 30); do grep -q 'link moat-bgp was gone' "$LAB_DIR/b-moatd.log" && break; sleep 0.1; done
+t=$(wait_hops "$A4 $B4" 4 "$t0") && grep -q 'link moat-bgp was gone' "$LAB_DIR/b-moatd.log"
+check $? "B's moat-bgp link deleted by hand: moatd made it again, announced again ${t} s after the deletion"
+
 # ---- kill -9 of A's moatd, its XDP detached: A's route withdrawn -------------------------
 request_loop "$REQUESTS" 0.02 >"$LAB_DIR/kill.out" &
 LOOP=$!
