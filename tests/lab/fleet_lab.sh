@@ -18,8 +18,10 @@
 # announces B; kill -9 of A's moatd plus its XDP detached withdraws A's route
 # within 5 s (time printed) while >= 99% of requests succeed through B; A's
 # moatd started again announces again; B with its XDP detached under a running
-# moatd is withdrawn within a tick; a SIGTERM of B's moatd withdraws B's; a
-# hung node is withdrawn by the router's hold time; a
+# moatd is withdrawn within a tick; a SIGTERM of B's moatd withdraws B's; B in
+# mode dpdk (moat-dp on net_null ports) is announced while moat-dp answers and
+# withdrawn when it hangs (SIGSTOP); a hung node is withdrawn by the router's
+# hold time; a
 # moatctl block on B is a FlowSpec discard rule at the router, withdrawn on
 # unblock and on ttl expiry; the sources dropped most by source_rate go out too.
 set -uo pipefail
@@ -39,8 +41,10 @@ REQUESTS=${REQUESTS:-200}
 T0=$SECONDS
 
 fleet_down() {
+	[ -n "${DP_PID:-}" ] && kill -CONT "$DP_PID" 2>/dev/null
 	lab_down
 	ip netns del "$LAB_B" 2>/dev/null || true
+	rm -rf "/var/run/dpdk/$LAB-dp"
 }
 trap 'fleet_down' EXIT INT TERM
 
@@ -330,6 +334,49 @@ check $? "SIGTERM of moatd on B: its route withdrawn in ${t} s; A's stays"
 wait "$MOATD_B"
 grep -q "bgp: withdrawn: moatd stops" "$LAB_DIR/b-moatd.log"
 check $? "B's moatd logged its withdrawal"
+
+# ---- mode dpdk on B: moat-dp (net_null ports) supervised by moatd, announced while it answers --
+dp=$build/dataplane/moat-dp
+if [ -x "$dp" ]; then
+	cat >"$LAB_DIR/b-dpdk.yaml" <<EOC
+mode: dpdk
+metrics: ""
+dpdk:
+  socket: $LAB_DIR/b-dp.sock
+  command: [$dp, --no-huge, --no-shconf, --no-pci, --file-prefix, $LAB-dp, -l, "0,1",
+            --log-level=lib.eal:error, --vdev, net_null0, --vdev, net_null1, --, --pair, "0:1"]
+bgp:
+  control: $LAB_DIR/b-bird.ctl
+  include: $LAB_DIR/b-moat.inc
+  announce: [$VIP/32]
+EOC
+	lab_bg "$LAB_B" "$build/control/moatd" --config "$LAB_DIR/b-dpdk.yaml" --socket "$LAB_DIR/b.sock" \
+		>"$LAB_DIR/b-dpdk.out" 2>"$LAB_DIR/b-dpdk.log" # moat-dp's totals at its end go to stdout
+	MOATD_B=$LAB_LAST_PID
+	t=$(wait_hops "$A4 $B4" 30)
+	check $? "mode dpdk on B: moatd started moat-dp; B announced after ${t} s"
+	DP_PID=$(moatctl b status -j | $PY -c 'import json,sys; print(json.load(sys.stdin)["moat_dp"].get("pid", ""))')
+	if [ -n "$DP_PID" ]; then
+		LAB_PIDS+=("$DP_PID")
+		t0=$(date +%s.%N)
+		kill -STOP "$DP_PID"
+		t=$(wait_hops "$A4" 6 "$t0")
+		check $? "moat-dp stopped (hung): B withdrawn ${t} s later (status bounded at 2 s)"
+		moatctl b status -j | $PY -c 'import json,sys; b=json.load(sys.stdin)["bgp"]; print("#  B says:", b["state"], "-", b["why"])'
+		t0=$(date +%s.%N)
+		kill -CONT "$DP_PID"
+		t=$(wait_hops "$A4 $B4" 6 "$t0")
+		check $? "moat-dp continued: B announced again ${t} s later"
+	fi
+	t0=$(date +%s.%N)
+	kill -TERM "$MOATD_B"
+	t=$(wait_hops "$A4" 5 "$t0")
+	check $? "SIGTERM of moatd (mode dpdk) on B: withdrawn in ${t} s"
+	wait "$MOATD_B"
+	DP_PID=""
+else
+	echo "# no $dp (built without DPDK): mode dpdk's health is not tried here"
+fi
 
 # ---- a hung node (its BIRD stopped, no keepalives): the router's hold time (3 s) --------
 t0=$(date +%s.%N)
