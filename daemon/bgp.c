@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -329,25 +330,43 @@ static char *render(struct moatd *d, unsigned int *rules)
 	return text;
 }
 
+/* text into f, closed: 0 or -errno. */
+static int put_text(FILE *f, const char *text)
+{
+	int r = fputs(text, f) == EOF ? -EIO : 0;
+
+	if (fclose(f) && !r)
+		r = -errno;
+	return r;
+}
+
+/*
+ * The include file replaced whole (a file beside it, renamed over it), readable
+ * by BIRD's own user (Debian runs BIRD as bird). Where moatd may not write the
+ * folder (systemd's ReadWritePaths= naming the file alone: a bind mount), it is
+ * rewritten in place instead; BIRD reads it only when moatd says configure.
+ */
 static int write_file(const char *path, const char *text)
 {
 	char tmp[300];
 	FILE *f;
-	int r = 0;
+	int r;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
+	if (f) {
+		fchmod(fileno(f), 0644);
+		r = put_text(f, text);
+		if (!r && rename(tmp, path))
+			r = -errno;
+		if (!r)
+			return 0;
+		unlink(tmp);
+	}
+	f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	if (fputs(text, f) == EOF)
-		r = -EIO;
-	if (fclose(f) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	return r;
+	return put_text(f, text);
 }
 
 /* The include file as it should be, written and configured when it differs. */
