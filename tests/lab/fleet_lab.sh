@@ -176,7 +176,11 @@ bgp:
   flowspec_top: 5
   flowspec_top_rate: 500
 EOC
-	lab_bg "$1" "$build/control/moatd" --config "$LAB_DIR/$2.yaml" --socket "$LAB_DIR/$2.sock" \
+	# B's moatd sees its include file as systemd's ReadWritePaths= would show it (a
+	# bind mount of the file alone): it cannot rename over it, it rewrites it.
+	local wrap=()
+	[ "$2" = b ] && wrap=(unshare -m sh -c 'mount --bind "$0" "$0" && exec "$@"' "$LAB_DIR/b-moat.inc")
+	lab_bg "$1" "${wrap[@]}" "$build/control/moatd" --config "$LAB_DIR/$2.yaml" --socket "$LAB_DIR/$2.sock" \
 		2>"$LAB_DIR/$2-moatd.log"
 	lab_wait_ready "$LAB_LAST_PID" "$LAB_DIR/$2.sock" "$build/control/moatctl" "$LAB_DIR/$2-moatd.log"
 }
@@ -193,6 +197,9 @@ check $? "the router has an ECMP route to $VIP over both nodes (after ${t} s): $
 [ "$fail" -eq 0 ] || { tail -n 5 "$LAB_DIR"/*-bird.log "$LAB_DIR"/*-moatd.log; exit 1; }
 moatctl b status -j | $PY -c 'import json,sys; b=json.load(sys.stdin)["bgp"]; sys.exit(b["state"] != "announced")'
 check $? "moatctl status on B: bgp announced"
+[ "$(stat -c %a "$LAB_DIR/a-moat.inc")" = 644 ] && grep -q moat_announce4 "$LAB_DIR/b-moat.inc" &&
+	! grep -q "did not take" "$LAB_DIR/b-moatd.log"
+check $? "include files written readable by BIRD's user (A: $(stat -c %a "$LAB_DIR/a-moat.inc")), B's rewritten in place under a bind mount"
 
 # ---- new connections spread over both nodes --------------------------------------
 na=0 nb=0
