@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Stateless SYN cookies.
+ * Stateless SYN cookies, in two layouts told apart by the timestamp option (a
+ * client that sent one in its SYN sends one in every segment, RFC 7323):
  *
- * ISN (32 bits) = slot[3] | mss index[2] | MAC[27], where slot counts 64-second
- * periods and MAC = SipHash-2-4(secret; addresses, ports, client ISN, full slot,
- * MSS index, option bits) truncated to 27 bits. A cookie is valid in the slot it
- * was made and the next one (64..128 s), checked against the current secret and
- * then the previous one, so a rotation breaks no handshake in flight.
+ *   with a timestamp:    ISN = slot[3] | mss index[2] | MAC[27]; window scale
+ *                        (4 bits), SACK-permitted and ECN ride in the low 6 bits
+ *                        of our TSval and come back in the ACK's TSecr;
+ *   without (Windows' default, tcp_timestamps=0):
+ *                        ISN = slot[2] | mss index[2] | options[6] | MAC[22].
  *
- * When the client sent a timestamp, window scale (4 bits), SACK-permitted and
- * ECN ride in the low 6 bits of our TSval and come back in the ACK's TSecr. They
- * are inputs of the MAC, so a client cannot tamper with them either.
+ * slot counts 64-second periods of Unix time (CLOCK_REALTIME), so that every
+ * node of a fleet whose clocks NTP keeps together makes and checks the same
+ * slots whatever its boot time. MAC = SipHash-2-4(secret; addresses, ports,
+ * client ISN, full slot, layout, MSS index, option bits), truncated. A cookie
+ * is valid in the slot it was made, the next one, and the one before it (a
+ * checking node whose clock is up to a slot behind the node that made it),
+ * against the current secret and then the previous one, so a rotation breaks
+ * no handshake in flight. docs/engine.md gives the forgery odds of each layout.
  */
 #ifndef MOAT_CORE_COOKIE_H
 #define MOAT_CORE_COOKIE_H
@@ -20,8 +26,10 @@
 
 #define MOAT_COOKIE_SLOT_SHIFT 6 /* seconds per slot = 64 */
 #define MOAT_COOKIE_MAX_AGE 1	 /* slots before the current one still accepted */
-#define MOAT_COOKIE_MAC_BITS 27
+#define MOAT_COOKIE_MAC_BITS 27 /* with a timestamp */
 #define MOAT_COOKIE_MAC_MASK ((1u << MOAT_COOKIE_MAC_BITS) - 1)
+#define MOAT_COOKIE_NOTS_MAC_BITS 22 /* without: the options take 6 bits of the ISN */
+#define MOAT_COOKIE_NOTS_MAC_MASK ((1u << MOAT_COOKIE_NOTS_MAC_BITS) - 1)
 #define MOAT_COOKIE_OPTBITS_MASK 0x3F
 #define MOAT_COOKIE_NO_WSCALE 0x0F
 #define MOAT_TCP_MAX_WSCALE 14
@@ -77,13 +85,12 @@ MOAT_INLINE u32 moat_cookie_mss_index(u8 family, u16 client_mss)
 	return idx;
 }
 
+/* Window scale (4 bits; 15: none), SACK-permitted (bit 4), ECN setup (bit 5). */
 MOAT_INLINE u32 moat_cookie_optbits(const struct moat_pkt *syn)
 {
 	const struct moat_tcp_opts *o = &syn->opt;
 	u32 bits;
 
-	if (!(o->present & MOAT_OPT_TS))
-		return MOAT_COOKIE_NO_WSCALE;
 	bits = (o->present & MOAT_OPT_WSCALE) ?
 		       (o->wscale > MOAT_TCP_MAX_WSCALE ? MOAT_TCP_MAX_WSCALE : o->wscale) :
 		       MOAT_COOKIE_NO_WSCALE;
@@ -112,30 +119,33 @@ MOAT_INLINE u32 moat_cookie_slot(u64 now_ns)
 
 /*
  * The MAC over the connection as the client names it (client -> server): the
- * addresses and ports, the client's ISN, and 5 bytes of slot, MSS index and
- * option bits that ride in SipHash's final block.
+ * addresses and ports, the client's ISN, and 6 bytes of slot, layout (has_ts),
+ * MSS index and option bits that ride in SipHash's final block. The layout bit
+ * keeps a 27-bit MAC of one layout from serving as the 22 bits of the other.
  */
-MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct moat_pkt *p,
-				u32 client_isn, u32 slot, u32 mss_idx, u32 optbits)
+MOAT_INLINE u64 moat_cookie_meta(u32 slot, mbool has_ts, u32 mss_idx, u32 optbits)
 {
-	u64 w[5];
-	u64 tail = (u64)p->sport << 48 | (u64)p->dport << 32 | client_isn;
-	u64 meta = (u64)slot << 8 | mss_idx << 6 | optbits;
-	u32 n;
+	return (u64)slot << 9 | (u64)(has_ts ? 1 : 0) << 8 | mss_idx << 6 | optbits;
+}
 
-	if (p->family == 6) {
-		w[0] = (u64)p->saddr.w[0] << 32 | p->saddr.w[1];
-		w[1] = (u64)p->saddr.w[2] << 32 | p->saddr.w[3];
-		w[2] = (u64)p->daddr.w[0] << 32 | p->daddr.w[1];
-		w[3] = (u64)p->daddr.w[2] << 32 | p->daddr.w[3];
-		w[4] = tail;
-		n = 5;
-	} else {
-		w[0] = (u64)p->saddr.w[0] << 32 | p->daddr.w[0];
-		w[1] = tail;
-		n = 2;
+MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct moat_pkt *p,
+				u32 client_isn, u64 meta)
+{
+	u64 ports = (u64)p->sport << 48 | (u64)p->dport << 32 | client_isn;
+	struct moat_sipstate s;
+
+	moat_sip_init(&s, key);
+	if (p->family != 6) {
+		moat_sip_absorb(&s, (u64)p->saddr.w[0] << 32 | p->daddr.w[0]);
+		moat_sip_absorb(&s, ports);
+		return (u32)moat_sip_final(&s, 2, meta, 6);
 	}
-	return (u32)moat_siphash24_tail(key, w, n, meta, 5) & MOAT_COOKIE_MAC_MASK;
+	moat_sip_absorb(&s, (u64)p->saddr.w[0] << 32 | p->saddr.w[1]);
+	moat_sip_absorb(&s, (u64)p->saddr.w[2] << 32 | p->saddr.w[3]);
+	moat_sip_absorb(&s, (u64)p->daddr.w[0] << 32 | p->daddr.w[1]);
+	moat_sip_absorb(&s, (u64)p->daddr.w[2] << 32 | p->daddr.w[3]);
+	moat_sip_absorb(&s, ports);
+	return (u32)moat_sip_final(&s, 5, meta, 6);
 }
 
 /*
@@ -150,14 +160,18 @@ MOAT_INLINE void moat_cookie_make_slot(const struct moat_siphash_key *key,
 			 (syn->family == 6 ? 1220 : 536);
 	u32 idx = moat_cookie_mss_index(syn->family, client_mss);
 	u32 optbits = moat_cookie_optbits(syn);
-	u32 mac = moat_cookie_mac(key, syn, syn->seq, slot, idx, optbits);
+	mbool has_ts = (syn->opt.present & MOAT_OPT_TS) != 0;
+	u32 nots = !has_ts; /* the layouts of the header comment, without branches */
+	u32 mac = moat_cookie_mac(key, syn, syn->seq, moat_cookie_meta(slot, has_ts, idx, optbits));
 
-	out->isn = (slot & 7) << 29 | idx << MOAT_COOKIE_MAC_BITS | mac;
+	out->isn = slot << (29 + nots) | idx << (27 + nots) |
+		   ((optbits << MOAT_COOKIE_NOTS_MAC_BITS) & (0u - nots)) |
+		   (mac & (MOAT_COOKIE_MAC_MASK >> (5 * nots)));
 	out->tsval = (ts_clock & ~(u32)MOAT_COOKIE_OPTBITS_MASK) | optbits;
 	out->mss = moat_cookie_mss_value(syn->family, idx);
 }
 
-/* Cookie for a SYN at time now_ns; ts_clock is the value our TSval counts in (ms). */
+/* Cookie for a SYN at Unix time now_ns; ts_clock is the value our TSval counts in (ms). */
 MOAT_INLINE void moat_cookie_make(const struct moat_siphash_key *key, const struct moat_pkt *syn,
 				  u64 now_ns, u32 ts_clock, struct moat_cookie *out)
 {
@@ -170,41 +184,56 @@ MOAT_INLINE void moat_cookie_decode_opts(u8 family, u32 idx, u32 optbits, mbool 
 	o->mss = moat_cookie_mss_value(family, idx);
 	o->has_ts = has_ts;
 	o->wscale = (u8)(optbits & 0x0F);
-	o->has_wscale = has_ts && o->wscale != MOAT_COOKIE_NO_WSCALE;
+	o->has_wscale = o->wscale != MOAT_COOKIE_NO_WSCALE;
 	if (!o->has_wscale)
 		o->wscale = 0;
-	o->sack_ok = has_ts && (optbits & (1u << 4));
-	o->ecn = has_ts && (optbits & (1u << 5));
+	o->sack_ok = (optbits & (1u << 4)) != 0;
+	o->ecn = (optbits & (1u << 5)) != 0;
 }
 
 /*
- * Check the ACK that completes a cookie handshake. Returns 0 and the decoded
- * options when valid, -MOAT_ETIME when the slot is outside the validity window,
- * -MOAT_EACCES when the MAC matches neither secret, -MOAT_EINVAL for option bits
- * no cookie of ours can hold.
+ * The slot a cookie was made in, from its low slot bits (field, bits wide) and
+ * the checking node's slot: this one, the one before (MAX_AGE), or the one
+ * after (a checking clock behind the making one's). MOAT_COOKIE_NO_SLOT: none.
+ */
+#define MOAT_COOKIE_NO_SLOT 0xFFFFFFFFu
+MOAT_INLINE u32 moat_cookie_slot_of(u32 now_slot, u32 field, u32 bits)
+{
+	u32 mask = (1u << bits) - 1, age = (now_slot - field) & mask;
+
+	if (age == mask)
+		return now_slot + 1;
+	return age > MOAT_COOKIE_MAX_AGE ? MOAT_COOKIE_NO_SLOT : now_slot - age;
+}
+
+/*
+ * Check the ACK that completes a cookie handshake at Unix time now_ns. Returns
+ * 0 and the decoded options when valid, -MOAT_ETIME when the slot is outside
+ * the validity window, -MOAT_EACCES when the MAC matches neither secret,
+ * -MOAT_EINVAL for option bits no cookie of ours can hold.
  */
 MOAT_INLINE int moat_cookie_check(const struct moat_cookie_secrets *sec, const struct moat_pkt *ack,
 				  u64 now_ns, struct moat_syn_opts *out)
 {
 	u32 cookie = ack->ack - 1;
-	u32 client_isn = ack->seq - 1;
-	u32 now_slot = moat_cookie_slot(now_ns);
-	u32 age = (now_slot - (cookie >> 29)) & 7;
-	u32 idx = (cookie >> MOAT_COOKIE_MAC_BITS) & 3;
-	u32 mac = cookie & MOAT_COOKIE_MAC_MASK;
 	mbool has_ts = (ack->opt.present & MOAT_OPT_TS) != 0;
-	u32 optbits = has_ts ? (ack->opt.tsecr & MOAT_COOKIE_OPTBITS_MASK) : MOAT_COOKIE_NO_WSCALE;
-	u32 slot;
+	u32 bits = has_ts ? 3 : 2;
+	u32 mac_mask = has_ts ? MOAT_COOKIE_MAC_MASK : MOAT_COOKIE_NOTS_MAC_MASK;
+	u32 optbits = (has_ts ? ack->opt.tsecr : cookie >> MOAT_COOKIE_NOTS_MAC_BITS) &
+		      MOAT_COOKIE_OPTBITS_MASK;
+	u32 slot = moat_cookie_slot_of(moat_cookie_slot(now_ns), cookie >> (32 - bits), bits);
+	u64 meta;
 
-	if (age > MOAT_COOKIE_MAX_AGE)
+	if (slot == MOAT_COOKIE_NO_SLOT)
 		return -MOAT_ETIME;
-	if (has_ts && (optbits & 0x0F) > MOAT_TCP_MAX_WSCALE && (optbits & 0x0F) != MOAT_COOKIE_NO_WSCALE)
+	if ((optbits & 0x0F) > MOAT_TCP_MAX_WSCALE && (optbits & 0x0F) != MOAT_COOKIE_NO_WSCALE)
 		return -MOAT_EINVAL;
-	slot = now_slot - age;
-	if (moat_cookie_mac(&sec->cur, ack, client_isn, slot, idx, optbits) != mac &&
-	    moat_cookie_mac(&sec->prev, ack, client_isn, slot, idx, optbits) != mac)
+	meta = moat_cookie_meta(slot, has_ts, (cookie >> (30 - bits)) & 3, optbits);
+	if ((moat_cookie_mac(&sec->cur, ack, ack->seq - 1, meta) ^ cookie) & mac_mask &&
+	    (moat_cookie_mac(&sec->prev, ack, ack->seq - 1, meta) ^ cookie) & mac_mask)
 		return -MOAT_EACCES;
-	moat_cookie_decode_opts(ack->family, idx, optbits, has_ts, out);
+	moat_cookie_decode_opts(ack->family, (u32)(meta >> 6) & 3,
+				(u32)meta & MOAT_COOKIE_OPTBITS_MASK, has_ts, out);
 	return 0;
 }
 

@@ -88,20 +88,25 @@ MOAT_INLINE u32 moat_proxy_syn_build(u8 *out, const u8 *in, const struct moat_pk
 	t[n++] = 4;
 	moat_put_be16(t + n, o->mss);
 	n += 2;
-	if (o->has_ts) {
+	if (o->has_ts || o->sack_ok) {
 		t[n++] = o->sack_ok ? MOAT_TCPOPT_SACK_PERM : MOAT_TCPOPT_NOP;
 		t[n++] = o->sack_ok ? 2 : MOAT_TCPOPT_NOP;
+	}
+	if (o->has_ts) {
 		t[n++] = MOAT_TCPOPT_TS;
 		t[n++] = 10;
 		moat_put_be32(t + n, ack->opt.tsval);
 		moat_put_be32(t + n + 4, 0);
 		n += 8;
-		if (o->has_wscale) {
-			t[n++] = MOAT_TCPOPT_NOP;
-			t[n++] = MOAT_TCPOPT_WSCALE;
-			t[n++] = 3;
-			t[n++] = o->wscale;
-		}
+	} else if (o->sack_ok) {
+		t[n++] = MOAT_TCPOPT_NOP; /* SACK-permitted padded to a word */
+		t[n++] = MOAT_TCPOPT_NOP;
+	}
+	if (o->has_wscale) {
+		t[n++] = MOAT_TCPOPT_NOP;
+		t[n++] = MOAT_TCPOPT_WSCALE;
+		t[n++] = 3;
+		t[n++] = o->wscale;
 	}
 	moat_tcp_hdr(t, ack->sport, ack->dport, ack->seq - 1, 0,
 		     MOAT_TCP_SYN | (o->ecn ? MOAT_TCP_ECE | MOAT_TCP_CWR : 0),

@@ -63,9 +63,10 @@ MOAT_INLINE void moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 
 }
 
 /*
- * SYN-ACK options: MSS; then SACK-permitted + timestamps + window scale only
- * when the client sent a timestamp (the cookie can carry them only through it).
- * wscale is the scale we announce on behalf of the protected stack.
+ * SYN-ACK options: MSS, then SACK-permitted, timestamps and window scale as
+ * the client offered them (the cookie carries them: in our TSval with a
+ * timestamp, in the ISN without). wscale is the scale we announce on behalf of
+ * the protected stack. ECE answers an ECN-setup SYN.
  */
 MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *syn,
 				   const struct moat_cookie *c, u8 wscale)
@@ -73,30 +74,32 @@ MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *
 	const struct moat_tcp_opts *o = &syn->opt;
 	u8 *t = r->tcp;
 	u32 n = 24;
+	u32 sack = o->present & MOAT_OPT_SACK_PERM ? (u32)MOAT_TCPOPT_SACK_PERM << 24 | 2 << 16 :
+						     (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16;
 
 	__builtin_memset(r, 0, sizeof(*r));
 	moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
 	if (o->present & MOAT_OPT_TS) {
-		moat_reply_put32(t + 24, (o->present & MOAT_OPT_SACK_PERM ?
-						  (u32)MOAT_TCPOPT_SACK_PERM << 24 | 2 << 16 :
-						  (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16) |
-					     MOAT_TCPOPT_TS << 8 | 10);
+		moat_reply_put32(t + 24, sack | MOAT_TCPOPT_TS << 8 | 10);
 		moat_reply_put32(t + 28, c->tsval);
 		moat_reply_put32(t + 32, o->tsval);
 		n = 36;
-		if (o->present & MOAT_OPT_WSCALE) {
-			moat_reply_put32(t + 36, (u32)MOAT_TCPOPT_NOP << 24 |
-							 MOAT_TCPOPT_WSCALE << 16 | 3 << 8 | wscale);
-			n = 40;
-		}
+	} else if (o->present & MOAT_OPT_SACK_PERM) {
+		moat_reply_put32(t + 24, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16 |
+						 MOAT_TCPOPT_SACK_PERM << 8 | 2);
+		n = 28;
+	}
+	if (o->present & MOAT_OPT_WSCALE) {
+		moat_reply_put32(t + n, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_WSCALE << 16 |
+						3 << 8 | wscale);
+		n += 4;
 	}
 	moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1,
 		     MOAT_TCP_SYN | MOAT_TCP_ACK |
 			     ((syn->tcp_flags & (MOAT_TCP_ECE | MOAT_TCP_CWR)) ==
-					      (MOAT_TCP_ECE | MOAT_TCP_CWR) &&
-				      (o->present & MOAT_OPT_TS) ?
-			      MOAT_TCP_ECE :
-			      0),
+					      (MOAT_TCP_ECE | MOAT_TCP_CWR) ?
+				      MOAT_TCP_ECE :
+				      0),
 		     MOAT_SYNACK_WINDOW, n);
 	r->tcp_len = (u8)n;
 }

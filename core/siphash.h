@@ -48,6 +48,32 @@ MOAT_INLINE void moat_sip_absorb(struct moat_sipstate *s, u64 m)
 	s->v0 ^= m;
 }
 
+MOAT_INLINE void moat_sip_init(struct moat_sipstate *s, const struct moat_siphash_key *key)
+{
+	s->v0 = key->k0 ^ 0x736f6d6570736575ULL;
+	s->v1 = key->k1 ^ 0x646f72616e646f6dULL;
+	s->v2 = key->k0 ^ 0x6c7967656e657261ULL;
+	s->v3 = key->k1 ^ 0x7465646279746573ULL;
+}
+
+/*
+ * The final block after nwords absorbed words: tail_len (0..7) bytes of tail
+ * beside the message length, then the finalization. For callers that absorb
+ * their words one by one (no array on the stack: BPF counts every byte).
+ */
+MOAT_INLINE u64 moat_sip_final(struct moat_sipstate *s, u32 nwords, u64 tail, u32 tail_len)
+{
+	u64 mask = tail_len ? (~0ULL >> (64 - 8 * (tail_len & 7))) : 0;
+
+	moat_sip_absorb(s, (u64)((nwords * 8 + (tail_len & 7)) & 0xFF) << 56 | (tail & mask));
+	s->v2 ^= 0xff;
+	moat_sipround(s);
+	moat_sipround(s);
+	moat_sipround(s);
+	moat_sipround(s);
+	return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+}
+
 /*
  * SipHash-2-4 of the message words[0..nwords) || tail, where tail holds
  * tail_len (0..7) more bytes, little-endian: the bytes go in the final block
@@ -58,28 +84,17 @@ MOAT_INLINE void moat_sip_absorb(struct moat_sipstate *s, u64 m)
 MOAT_INLINE u64 moat_siphash24_tail(const struct moat_siphash_key *key, const u64 *words,
 				    u32 nwords, u64 tail, u32 tail_len)
 {
-	struct moat_sipstate s = {
-		.v0 = key->k0 ^ 0x736f6d6570736575ULL,
-		.v1 = key->k1 ^ 0x646f72616e646f6dULL,
-		.v2 = key->k0 ^ 0x6c7967656e657261ULL,
-		.v3 = key->k1 ^ 0x7465646279746573ULL,
-	};
-	u64 mask = tail_len ? (~0ULL >> (64 - 8 * (tail_len & 7))) : 0;
+	struct moat_sipstate s;
 	u32 i;
 
+	moat_sip_init(&s, key);
 	MOAT_UNROLL
 	for (i = 0; i < MOAT_SIPHASH_MAX_WORDS; i++) {
 		if (i >= nwords)
 			break;
 		moat_sip_absorb(&s, words[i]);
 	}
-	moat_sip_absorb(&s, (u64)((nwords * 8 + (tail_len & 7)) & 0xFF) << 56 | (tail & mask));
-	s.v2 ^= 0xff;
-	moat_sipround(&s);
-	moat_sipround(&s);
-	moat_sipround(&s);
-	moat_sipround(&s);
-	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+	return moat_sip_final(&s, nwords, tail, tail_len);
 }
 
 /* SipHash-2-4 of whole 64-bit words. */

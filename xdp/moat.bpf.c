@@ -551,13 +551,26 @@ MOAT_INLINE int moat_fast_syn(struct xdp_md *ctx, struct moat_engine *e, struct 
 	return moat_answer_syn_fast(ctx, pkt, &res.cookie, e->pol->synack_wscale);
 }
 
+/*
+ * The parsed packet lives here, not on moat_xdp's stack: the verifier adds the
+ * stack of every frame along a call chain (512 bytes at most), and moat_xdp's
+ * frame is under each of the steps it calls. XDP runs one packet at a time on
+ * a CPU, so one per CPU will do.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_pkt);
+} moat_pkt_scratch SEC(".maps");
+
 SEC("xdp")
 int moat_xdp(struct xdp_md *ctx)
 {
 	struct moat_be be = {};
 	struct moat_engine e = { .be = &be };
 	const struct moat_runtime *rt;
-	struct moat_pkt pkt;
+	struct moat_pkt *pkt;
 	enum moat_reason r;
 	u32 zero = 0;
 	int st, step, act;
@@ -568,27 +581,28 @@ int moat_xdp(struct xdp_md *ctx)
 	e.pol = be.pol;
 	rt = be.rt;
 	e.sec = bpf_map_lookup_elem(&moat_secrets, &zero);
-	if (!e.sec || !rt)
+	pkt = bpf_map_lookup_elem(&moat_pkt_scratch, &zero);
+	if (!e.sec || !rt || !pkt)
 		return XDP_PASS;
-	act = moat_fast_syn(ctx, &e, &pkt, &r);
+	act = moat_fast_syn(ctx, &e, pkt, &r);
 	if (act >= 0)
 		goto out;
 	/* The clock is read only by the steps that need it: most packets never do. */
-	st = moat_g_parse(ctx, &pkt);
-	step = moat_host_triage(&e, st, &pkt, &r);
+	st = moat_g_parse(ctx, pkt);
+	step = moat_host_triage(&e, st, pkt, &r);
 	if (step == MOAT_HOST_SYN) {
-		act = moat_g_syn(ctx, &pkt, be.set);
+		act = moat_g_syn(ctx, pkt, be.set);
 		r = (enum moat_reason)(act >> 8);
 		act &= 0xFF;
 		goto out;
 	}
 	if (step == MOAT_HOST_SOCKET)
-		r = moat_host_tcp(ctx, &e, &pkt);
+		r = moat_host_tcp(ctx, &e, pkt);
 	/* In-window RSTs and SYNs on live connections: the kernel sends the challenge ACK. */
 	act = moat_reason_verdict(r) == MOAT_DROP ? XDP_DROP : XDP_PASS;
 out:
 	moat_count(r);
-	moat_emit(ctx, &pkt, r, rt);
+	moat_emit(ctx, pkt, r, rt);
 	/* A cookie SYN-ACK is written over its SYN: that SYN was captured before. */
 	if (moat_capture_cfg.on && r != MOAT_R_SYN_COOKIE)
 		moat_g_capture(ctx, r);

@@ -68,6 +68,21 @@ static long processed_insns(const char *log)
 	return -1;
 }
 
+/*
+ * The log's "stack depth A+B+..." (main, then each subprogram): the other limit
+ * a change can hit, 512 bytes summed along any call chain.
+ */
+static void print_stack_depth(const char *log)
+{
+	const char *p = strstr(log, "stack depth ");
+	int len;
+
+	if (!p)
+		return;
+	len = (int)strcspn(p, "\n");
+	printf("      %.*s (bytes per function; 512 at most along a call chain)\n", len, p);
+}
+
 /* The log's last `lines` lines, indented under the failure. */
 static void print_tail(const char *log, int lines)
 {
@@ -241,6 +256,7 @@ static int check_prog(const char *path, const char *name, struct const_set *sets
 	       n > MOAT_BUDGET_FAIL  ? " (over 80% of the 1M budget)"
 	       : n > MOAT_BUDGET_AIM ? " (over half the budget: the design wants less)"
 				     : "");
+	print_stack_depth(log);
 	return n > MOAT_BUDGET_FAIL;
 }
 

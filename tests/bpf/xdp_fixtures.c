@@ -373,12 +373,13 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 	const struct pkt_spec *s = arg;
 	int v6 = s->family == 6;
 	size_t l2 = 14 + 4 * (size_t)s->vlans, iplen = v6 ? 40 : 20, alen = v6 ? 16 : 4;
-	size_t want_tcp = 20 + 4 + (s->ts ? 12 + (s->has_ws ? 4 : 0) : 0);
+	/* MSS; TS (with SACK_PERM in its padding), or SACK_PERM padded alone; WSCALE */
+	size_t want_tcp = 20 + 4 + (s->ts ? 12 : s->sack ? 4 : 0) + (s->has_ws ? 4 : 0);
 	size_t in_iplen = v6 ? 40 + (s->hbh ? 8 : 0) : 20 + (size_t)s->ip_opts;
 	const u8 *iin = in + l2, *ip = out + l2, *tin = iin + in_iplen, *tcp = ip + iplen;
 	const u8 *osrc = ip + (v6 ? 8 : 12), *odst = ip + (v6 ? 24 : 16);
 	const u8 *isrc = iin + (v6 ? 8 : 12), *idst = iin + (v6 ? 24 : 16);
-	u8 want_flags = 0x12 | (s->ts && (s->flags & 0xC0) == 0xC0 ? 0x40 : 0);
+	u8 want_flags = 0x12 | ((s->flags & 0xC0) == 0xC0 ? 0x40 : 0);
 	u16 client_mss = s->mss ? s->mss : (v6 ? 1220 : 536);
 	struct seen_opts so;
 	struct moat_pkt ack_pkt;
@@ -432,19 +433,16 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 		    client_mss);
 	if (so.other)
 		BAD("unexpected options in the SYN-ACK");
-	if (s->ts) {
-		if (so.ts != 1 || so.tsecr != s->tsval)
-			BAD("TS option x%d TSecr %u, want the client's TSval %u", so.ts, so.tsecr,
-			    s->tsval);
-		if (so.sack != !!s->sack)
-			BAD("SACK_PERM x%d, want %d", so.sack, !!s->sack);
-		if (so.ws != !!s->has_ws || (s->has_ws && so.ws_val != cur_pol.synack_wscale))
-			BAD("WSCALE x%d value %u, want x%d value %u (policy synack_wscale)", so.ws,
-			    so.ws_val, !!s->has_ws, cur_pol.synack_wscale);
-	} else if (so.ts || so.sack || so.ws) {
-		BAD("client sent no TS but the SYN-ACK has TS x%d SACK_PERM x%d WSCALE x%d", so.ts,
-		    so.sack, so.ws);
-	}
+	if (s->ts && (so.ts != 1 || so.tsecr != s->tsval))
+		BAD("TS option x%d TSecr %u, want the client's TSval %u", so.ts, so.tsecr, s->tsval);
+	if (!s->ts && so.ts)
+		BAD("client sent no TS but the SYN-ACK has TS x%d", so.ts);
+	/* Offered without a timestamp too: the cookie carries them in its ISN. */
+	if (so.sack != !!s->sack)
+		BAD("SACK_PERM x%d, want %d", so.sack, !!s->sack);
+	if (so.ws != !!s->has_ws || (s->has_ws && so.ws_val != cur_pol.synack_wscale))
+		BAD("WSCALE x%d value %u, want x%d value %u (policy synack_wscale)", so.ws,
+		    so.ws_val, !!s->has_ws, cur_pol.synack_wscale);
 
 	/* The client's ACK completing the handshake, as core sees it. */
 	out_seq = get32(tcp + 4);
@@ -474,8 +472,8 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 		BAD("moat_cookie_check of the client's ACK (seq %u ack %u tsecr %u): %d", ack.seq,
 		    ack.ack, ack.tsecr, err);
 	if (dec.mss != s->want_mss || dec.has_ts != !!s->ts ||
-	    dec.has_wscale != (s->ts && s->has_ws) || (dec.has_wscale && dec.wscale != s->ws) ||
-	    dec.sack_ok != (s->ts && s->sack) || dec.ecn != (s->ts && (s->flags & 0xC0) == 0xC0))
+	    dec.has_wscale != !!s->has_ws || (dec.has_wscale && dec.wscale != s->ws) ||
+	    dec.sack_ok != !!s->sack || dec.ecn != ((s->flags & 0xC0) == 0xC0))
 		BAD("cookie decodes mss %u ts %u ws %u/%u sack %u ecn %u; the SYN asked mss %u ts %d ws %d/%u sack %d",
 		    dec.mss, dec.has_ts, dec.has_wscale, dec.wscale, dec.sack_ok, dec.ecn,
 		    s->want_mss, s->ts, s->has_ws, s->ws, s->sack);
@@ -602,7 +600,7 @@ static const struct fixture fixtures[] = {
 	  build_tcp_row, &syn4_vlan, tw_wscale9, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
 	{ "QinQ IPv6 SYN MSS 1440 TS -> cookie SYN-ACK, tags kept", build_tcp_row, &syn6_qinq,
 	  NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
-	{ "IPv4 SYN without TS (MSS 1400 WSCALE SACK_PERM) -> SYN-ACK with MSS 1300 only",
+	{ "IPv4 SYN without TS (MSS 1400 WSCALE SACK_PERM) -> SYN-ACK with MSS 1300, SACK_PERM, WSCALE",
 	  build_tcp_row, &syn4_nots, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },
 	{ "IPv4 SYN without options -> SYN-ACK with MSS 536 (frame grows)", build_tcp_row,
 	  &syn4_noopt, NULL, {}, XDP_TX, MOAT_R_SYN_COOKIE, check_synack },

@@ -622,8 +622,9 @@ def cookie_ack(outdir, cookie):
     f.c_rcv = f.s_nxt
     bad = f.c("A", ack=cookie + 2, advance=False)
     cap.add(bad, "drop", "cookie_invalid", "ACK of cookie+1 (off by one)")
+    # No timestamp: window scale and SACK-permitted ride in the cookie's ISN.
     cap.add(f.c("A"), "pass", "cookie_valid", "ACK seq=isn+1 ack=cookie+1",
-            {"mss": 1460, "wscale": None, "sack": False, "state": "ESTABLISHED", "flows": 1})
+            {"mss": 1460, "wscale": 7, "sack": True, "state": "ESTABLISHED", "flows": 1})
     cap.add(f.c("PA", b"GET / HTTP/1.1\r\nHost: moat\r\n\r\n"), "pass", "established", "client data")
     cap.add(f.s("A"), "pass", "established", "server ACK")
     cap.add(f.s("PA", b"HTTP/1.1 200 OK\r\n\r\n"), "pass", "established", "server data")

@@ -137,13 +137,16 @@ static void round_trip(u8 family, const struct synopt *o, u32 isn)
 	struct moat_pkt syn, ack;
 	struct moat_cookie c;
 	struct moat_syn_opts d;
-	int r, want_ws = o->ts && o->ws >= 0;
+	int r, want_ws = o->ws >= 0;
 
 	mk_syn(&syn, family, isn, o);
 	moat_cookie_make(&secA.cur, &syn, T0, TS_CLOCK, &c);
 	cr_assert_eq(c.mss, expect_mss(family, o->mss), "v%u mss %d: cookie mss %u", family, o->mss,
 		     c.mss);
-	cr_assert_eq(c.isn >> 29, (u32)(SLOT_START_S / 64) & 7);
+	if (o->ts)
+		cr_assert_eq(c.isn >> 29, (u32)(SLOT_START_S / 64) & 7);
+	else
+		cr_assert_eq(c.isn >> 30, (u32)(SLOT_START_S / 64) & 3);
 	if (o->ts)
 		cr_assert_eq(c.tsval & ~0x3Fu, TS_CLOCK & ~0x3Fu);
 	mk_ack(&ack, &syn, &c);
@@ -156,8 +159,8 @@ static void round_trip(u8 family, const struct synopt *o, u32 isn)
 	cr_assert_eq(d.has_wscale, want_ws, "ws %d ts %d", o->ws, o->ts);
 	cr_assert_eq(d.wscale, want_ws ? (o->ws > 14 ? 14 : o->ws) : 0, "ws %d -> %u", o->ws,
 		     d.wscale);
-	cr_assert_eq(d.sack_ok, o->ts && o->sack);
-	cr_assert_eq(d.ecn, o->ts && o->ecn);
+	cr_assert_eq(d.sack_ok, !!o->sack);
+	cr_assert_eq(d.ecn, !!o->ecn);
 }
 
 Test(cookie, round_trip_all_option_combinations)
@@ -237,12 +240,138 @@ Test(cookie, expiry)
 	cr_assert_eq(check_at(start, start + SEC(127)), 0);
 	cr_assert_eq(check_at(start, start + SEC(128)), -MOAT_ETIME, "2 slots later");
 	cr_assert_eq(check_at(start + SEC(63), start + SEC(128)), -MOAT_ETIME);
-	cr_assert_eq(check_at(start, start + SEC(7 * 64)), -MOAT_ETIME);
+	cr_assert_eq(check_at(start, start + SEC(6 * 64)), -MOAT_ETIME);
+	/* 7 slots later the 3-bit slot reads as one ahead: the MAC (full slot) refuses it */
+	cr_assert_neq(check_at(start, start + SEC(7 * 64)), 0);
 	/* 8 slots later the 3-bit slot aliases age 0: the MAC (full slot) refuses it */
 	cr_assert_neq(check_at(start, start + SEC(8 * 64)), 0);
 	cr_assert_neq(check_at(start, start + SEC(9 * 64)), 0);
-	/* a clock that went back one slot */
-	cr_assert_neq(check_at(start, start - SEC(1)), 0);
+	/* a checking clock up to a slot behind the making one's (a fleet's skew) */
+	cr_assert_eq(check_at(start, start - SEC(1)), 0);
+	cr_assert_eq(check_at(start + SEC(63), start - SEC(1)), 0);
+	cr_assert_eq(check_at(start, start - SEC(65)), -MOAT_ETIME, "two slots behind");
+}
+
+/* The same without a timestamp: 2 slot bits, the options in the ISN. */
+static int check_at_nots(u64 made, u64 at, struct moat_syn_opts *d)
+{
+	struct synopt o = { .mss = 1460, .ws = 8, .sack = 1, .ecn = 1 };
+	struct moat_pkt syn, ack;
+	struct moat_cookie c;
+
+	mk_syn(&syn, 4, 12345, &o);
+	moat_cookie_make(&secA.cur, &syn, made, TS_CLOCK, &c);
+	mk_ack(&ack, &syn, &c);
+	return moat_cookie_check(&secA, &ack, at, d);
+}
+
+Test(cookie, expiry_without_timestamp)
+{
+	u64 start = SEC(SLOT_START_S);
+	struct moat_syn_opts d;
+
+	cr_assert_eq(check_at_nots(start, start + SEC(127), &d), 0);
+	cr_assert_eq(d.wscale, 8);
+	cr_assert(d.has_wscale && d.sack_ok && d.ecn && !d.has_ts);
+	cr_assert_eq(check_at_nots(start, start - SEC(1), &d), 0, "a slot behind");
+	cr_assert_eq(check_at_nots(start, start + SEC(128), &d), -MOAT_ETIME, "2 slots later");
+	/* 3 slots later the 2-bit slot reads as one ahead: the MAC (full slot) refuses it */
+	cr_assert_neq(check_at_nots(start, start + SEC(3 * 64), &d), 0);
+	cr_assert_neq(check_at_nots(start, start + SEC(4 * 64), &d), 0);
+}
+
+/*
+ * A fleet: each node's cookie clock is its boot time plus its monotonic clock
+ * (what moatd's offset and moat-dp's anchor give), so nodes booted 10 minutes,
+ * a day or a year apart agree; clocks apart by less than a slot always do.
+ */
+struct node {
+	u64 boot_unix_ns; /* CLOCK_REALTIME at CLOCK_MONOTONIC 0 */
+};
+
+static u64 node_clock(const struct node *n, u64 unix_ns)
+{
+	u64 mono = unix_ns - n->boot_unix_ns; /* what the node's monotonic clock reads */
+
+	return n->boot_unix_ns + mono;
+}
+
+static int fleet_check(const struct node *a, const struct node *b, u64 made_unix, s64 skew_ns,
+		       int ts)
+{
+	struct synopt o = { .mss = 1460, .ws = 7, .sack = 1, .ts = ts };
+	struct moat_pkt syn, ack;
+	struct moat_cookie c;
+	struct moat_syn_opts d;
+
+	mk_syn(&syn, 4, 0xfeed, &o);
+	moat_cookie_make(&secA.cur, &syn, node_clock(a, made_unix), TS_CLOCK, &c);
+	mk_ack(&ack, &syn, &c);
+	return moat_cookie_check(&secA, &ack, node_clock(b, made_unix + SEC(1)) + (u64)skew_ns, &d);
+}
+
+Test(cookie, fleet_boot_times_do_not_matter)
+{
+	const u64 now = SEC(SLOT_START_S);
+	const struct node a = { now - SEC(3600) };
+	const u64 apart[] = { SEC(600), SEC(86400), SEC(365ULL * 86400) };
+	unsigned int i, ph, ts;
+
+	for (i = 0; i < 3; i++) {
+		struct node b = { a.boot_unix_ns - apart[i] };
+
+		for (ts = 0; ts < 2; ts++)
+			for (ph = 0; ph < 64; ph += 7)
+				cr_assert_eq(fleet_check(&a, &b, now + SEC(ph), 0, (int)ts), 0,
+					     "boots %llu s apart, phase %u, ts %u",
+					     (unsigned long long)(apart[i] / MOAT_NSEC_PER_SEC), ph, ts);
+	}
+}
+
+Test(cookie, fleet_skew_tolerance)
+{
+	const u64 now = SEC(SLOT_START_S);
+	const struct node a = { now - SEC(100) }, b = { now - SEC(86400) };
+	const s64 inside[] = { -SEC(62), -SEC(30), -SEC(1), SEC(1), SEC(30), SEC(62) };
+	const s64 outside[] = { -SEC(130), SEC(130), -SEC(600), SEC(600) };
+	unsigned int i, ph, ts;
+
+	for (ts = 0; ts < 2; ts++)
+		for (ph = 0; ph < 64; ph += 3) {
+			for (i = 0; i < 6; i++)
+				cr_assert_eq(fleet_check(&a, &b, now + SEC(ph), inside[i], (int)ts), 0,
+					     "skew %lld s, phase %u, ts %u",
+					     (long long)(inside[i] / (s64)MOAT_NSEC_PER_SEC), ph, ts);
+			for (i = 0; i < 4; i++)
+				cr_assert_neq(fleet_check(&a, &b, now + SEC(ph), outside[i], (int)ts), 0,
+					      "skew %lld s, phase %u, ts %u",
+					      (long long)(outside[i] / (s64)MOAT_NSEC_PER_SEC), ph, ts);
+		}
+}
+
+/* Every option bit without a timestamp is covered by the MAC. */
+Test(cookie, tampered_isn_options_rejected)
+{
+	struct synopt o = { .mss = 1460, .ws = 7, .sack = 1, .ecn = 1 };
+	struct moat_pkt syn, ack, a;
+	struct moat_cookie c;
+	struct moat_syn_opts d;
+	u32 bit;
+
+	mk_syn(&syn, 4, 4242, &o);
+	moat_cookie_make(&secA.cur, &syn, T0, TS_CLOCK, &c);
+	mk_ack(&ack, &syn, &c);
+	cr_assert_eq(moat_cookie_check(&secA, &ack, T0, &d), 0);
+	for (bit = 0; bit < 32; bit++) {
+		a = ack;
+		a.ack ^= 1u << bit;
+		cr_assert_neq(moat_cookie_check(&secA, &a, T0, &d), 0, "ISN bit %u flipped", bit);
+	}
+	/* adding a timestamp reads the other layout: refused */
+	a = ack;
+	a.opt.present = MOAT_OPT_TS;
+	a.opt.tsecr = c.tsval;
+	cr_assert_neq(moat_cookie_check(&secA, &a, T0, &d), 0);
 }
 
 struct cookie_case {
