@@ -158,6 +158,8 @@ cap_rc=$?
 tshark -r "$LAB_DIR/rst.pcapng" -T fields -e frame.comment -e tcp.flags.reset -e ip.src 2>/dev/null >"$LAB_DIR/rst.fields"
 crst=$(grep -c "^reason=rst_out_of_window verdict=drop if=s0 cpu=[0-9]*	1	$CLI4\$" "$LAB_DIR/rst.fields")
 check $(( cap_rc == 0 && crst == 50 ? 0 : 1 )) "capture -c 50 --reason rst_out_of_window: tshark reads $crst RSTs from $CLI4 with their reason in the comment ($(cat "$LAB_DIR/cap_rst.json"))"
+tshark -r "$LAB_DIR/rst.pcapng" -c 3 2>/dev/null | sed 's/^/  /'
+tshark -r "$LAB_DIR/rst.pcapng" -c 3 -T fields -e frame.comment 2>/dev/null | sed 's/^/  /'
 moatctl stats -j >"$LAB_DIR/r1.json"
 oow=$(( $(reason "$LAB_DIR/r1.json" rst_out_of_window) - $(reason "$LAB_DIR/r0.json" rst_out_of_window) ))
 chal=$(( $(reason "$LAB_DIR/r1.json" challenge_ack) - $(reason "$LAB_DIR/r0.json" challenge_ack) ))
