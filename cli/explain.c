@@ -3,7 +3,9 @@
  * Replays a capture, in order, through the engine with inline semantics (both
  * directions of every flow visible) and the capture's timestamps as the clock.
  * Cookies use a fixed secret so every run of the same capture gives the same
- * lines. A frame a snapshot length cut (caplen < len) is judged on the
+ * lines, unless the config names a fleet's secret_file: then each frame's
+ * secrets are derived for its timestamp's period, as every node derives them,
+ * so the ACKs that carry a real cookie of that fleet show cookie_valid. A frame a snapshot length cut (caplen < len) is judged on the
  * headers it kept, its lengths taken from them (moat_parse_snap), and marked
  * truncated.
  */
@@ -17,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "control/config.h"
+#include "control/secrets.h"
 #include "flow/backend.h"
 #include "flow/sigs.h"
 #include "core/engine_types.h"
@@ -37,6 +40,8 @@ struct explain_run {
 	struct moat_config cfg;
 	struct moat_be be;
 	struct moat_engine eng;
+	struct moat_secret_source fleet; /* fleet.fleet: secrets from the config's secret_file */
+	struct moat_cookie_secrets secrets;
 	struct moat_sig_set *sigs;
 	struct moat_sig_matcher *matcher;
 	struct moat_sig_verdict sigv; /* the current frame's */
@@ -248,6 +253,8 @@ static void run_frame(struct explain_run *x, const struct pcap_pkthdr *h, const 
 	x->last_ns = ts_ns;
 	x->eng.now_ns = ts_ns;
 	x->eng.ts_clock = (u32)(ts_ns / 1000000);
+	if (x->fleet.fleet)
+		moat_secrets_update(&x->fleet, ts_ns / MOAT_NSEC_PER_SEC, &x->secrets);
 	len = to_ethernet(x, data, h->caplen);
 	x->cut = len && h->caplen < h->len;
 	x->truncated += x->cut;
@@ -415,11 +422,21 @@ int moat_explain(const struct explain_opts *o, FILE *out, FILE *err)
 	moat_be_use(&x.be, &x.cfg.pol, &x.cfg.allow, &x.cfg.deny);
 	x.eng.pol = &x.cfg.pol;
 	x.eng.sec = &explain_secrets;
+	if (x.cfg.secret_file[0]) {
+		if (moat_secrets_open(&x.fleet, x.cfg.secret_file, x.cfg.cookie_rotate_s, cerr,
+				      sizeof(cerr))) {
+			fprintf(err, "moatctl explain: %s: key 'secret_file': %s\n", o->config, cerr);
+			rc = EXPLAIN_ERR_USAGE;
+			goto out_be;
+		}
+		x.eng.sec = &x.secrets;
+	}
 	x.eng.be = &x.be;
 	if (replay(&x, err))
 		rc = EXPLAIN_ERR_INPUT;
 	if (!o->json)
 		print_summary(&x);
+out_be:
 	moat_be_free(&x.be);
 out_pcap:
 	pcap_close(x.pcap);

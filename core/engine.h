@@ -31,6 +31,12 @@
 
 struct moat_be;
 
+/* The cookie clock: Unix time, in ns. */
+MOAT_INLINE u64 moat_cookie_now(const struct moat_engine *e)
+{
+	return e->now_ns + (u64)e->wall_off_ns;
+}
+
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family);
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
 						 u32 *dir);
@@ -203,7 +209,8 @@ MOAT_INLINE enum moat_reason moat_engine_syn(const struct moat_engine *e, const 
 		if (r)
 			return r;
 		if (moat_cookies_engaged(e, pkt, 1)) {
-			moat_cookie_make(&e->sec->cur, pkt, e->now_ns, e->ts_clock, &res->cookie);
+			moat_cookie_make(&e->sec->cur, pkt, moat_cookie_now(e), e->ts_clock,
+					 &res->cookie);
 			return MOAT_R_SYN_COOKIE;
 		}
 	}
@@ -228,7 +235,7 @@ MOAT_INLINE enum moat_reason moat_engine_cookie_ack(const struct moat_engine *e,
 
 	if (e->pol->syn_cookies == MOAT_COOKIES_OFF || !moat_port_protected(e->pol, pkt->dport))
 		return MOAT_R_ACK_NO_FLOW;
-	err = moat_cookie_check(e->sec, pkt, e->now_ns, &res->opts);
+	err = moat_cookie_check(e->sec, pkt, moat_cookie_now(e), &res->opts);
 	if (err)
 		return moat_cookies_engaged(e, pkt, 0) ? MOAT_R_COOKIE_INVALID : MOAT_R_ACK_NO_FLOW;
 	r = moat_completion_limits(e, pkt);

@@ -15,6 +15,12 @@ struct moat_engine {
 	const struct moat_cookie_secrets *sec;
 	struct moat_be *be;
 	u64 now_ns;
+	/*
+	 * Unix time minus now_ns's clock: cookie slots count Unix time, so that the
+	 * nodes of a fleet agree whatever their boot times (0 where now_ns is Unix
+	 * time already: explain's capture timestamps).
+	 */
+	s64 wall_off_ns;
 	u32 ts_clock; /* ms clock for our TSval */
 };
 

@@ -43,6 +43,7 @@ struct xdp_backend {
 	struct moat_xdp_opts xopts;
 	FILE *events;	   /* the event log, NULL when none */
 	struct moat_ttls ttls; /* list entries added with a time to live */
+	unsigned int wall_warned; /* the cookie clock's write failed: said once */
 	/* moatctl capture: one at a time. */
 	struct moat_xdp_capture *cap;
 	struct moat_capture_stream cs;
@@ -616,6 +617,8 @@ static void xdp_tick(struct moatd *d)
 
 	refresh_conns(d);
 	expire_ttls(d);
+	if (moat_xdp_set_wall_clock(x->xdp) && !x->wall_warned++)
+		logmsg("cannot write the cookie clock (moat_wall): cookies count the last offset written");
 	if (x->cap) {
 		x->cs.src_lost = moat_xdp_capture_lost(x->cap);
 		if (moat_capture_stream_beat(&x->cs))

@@ -478,6 +478,7 @@ void dp_ctl_loop(struct dp_app *app)
 	struct pollfd p = { .fd = c->listen_fd, .events = POLLIN };
 
 	while (!dp_quit) {
+		dp_anchor_wall_clock(app);
 		pthread_mutex_lock(&dp_ctl_lock);
 		expire_ttls(app);
 		drain_events(app);

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -195,6 +196,12 @@ struct dp_app {
 	volatile uint64_t dispatch_drops;
 	uint64_t hash_seed;
 	uint64_t tsc_hz;
+	/*
+	 * Unix time minus dp_now_ns(), anchored again by the control thread every
+	 * pass (a clock step or the TSC's drift reaches the workers within 200 ms):
+	 * cookie slots count Unix time, as every node of a fleet does.
+	 */
+	volatile int64_t wall_off_ns;
 };
 
 extern volatile bool dp_quit; /* SIGINT/SIGTERM: every loop ends */
@@ -205,6 +212,16 @@ static inline uint64_t dp_now_ns(const struct dp_app *app)
 
 	return (tsc / app->tsc_hz) * MOAT_NSEC_PER_SEC +
 	       (tsc % app->tsc_hz) * MOAT_NSEC_PER_SEC / app->tsc_hz;
+}
+
+/* Anchor the cookie clock: CLOCK_REALTIME against dp_now_ns(), read back to back. */
+static inline void dp_anchor_wall_clock(struct dp_app *app)
+{
+	struct timespec real;
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	app->wall_off_ns = (int64_t)real.tv_sec * 1000000000LL + real.tv_nsec -
+			   (int64_t)dp_now_ns(app);
 }
 
 static inline void dp_out_push(struct dp_out *o, struct rte_mbuf *m)

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN); /* a control client gone before its answer must not end us */
 	app.tsc_hz = rte_get_tsc_hz();
+	dp_anchor_wall_clock(&app);
 	if (dp_ctl_open(&app) || dp_ports_setup(&app) || dp_workers_setup(&app) ||
 	    dp_ctl_start(&app) || dp_launch(&app))
 		goto out;

@@ -225,6 +225,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	dp_live_load(app, w);
 	/* One clock read per burst: every packet in it arrived "now". */
 	w->eng.now_ns = dp_now_ns(app);
+	w->eng.wall_off_ns = app->wall_off_ns;
 	w->eng.ts_clock = (uint32_t)(w->eng.now_ns / 1000000);
 	moat_be_set_clock(&w->be, w->eng.now_ns);
 	/*

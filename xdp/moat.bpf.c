@@ -74,7 +74,7 @@ struct moat_clock {
 	u64 jiffies;
 	u64 now_ns;
 	u32 ts_ms; /* the ms clock our TSval counts in */
-	u32 slot;  /* moat_cookie_slot(now_ns) */
+	u32 slot;  /* moat_cookie_slot(now_ns + moat_wall_off()): Unix time */
 };
 
 struct {
@@ -96,7 +96,7 @@ MOAT_INLINE const struct moat_clock *moat_clock_get(void)
 		return c;
 	c->now_ns = bpf_ktime_get_coarse_ns();
 	c->ts_ms = (u32)(c->now_ns / 1000000);
-	c->slot = moat_cookie_slot(c->now_ns);
+	c->slot = moat_cookie_slot(c->now_ns + (u64)moat_wall_off());
 	c->jiffies = j;
 	return c;
 }
@@ -291,7 +291,7 @@ MOAT_INLINE enum moat_reason moat_host_listener_ack(const struct moat_engine *e,
 
 	if (e->pol->syn_cookies == MOAT_COOKIES_OFF || !have_reqsk)
 		return MOAT_R_ACK_NO_FLOW;
-	if (moat_cookie_check(e->sec, pkt, e->now_ns, &res->opts))
+	if (moat_cookie_check(e->sec, pkt, moat_cookie_now(e), &res->opts))
 		return moat_cookies_engaged(e, pkt, 0) ? MOAT_R_COOKIE_INVALID : MOAT_R_ACK_NO_FLOW;
 	r = moat_completion_limits(e, pkt);
 	if (r)
@@ -381,6 +381,7 @@ __attribute__((noinline)) int moat_g_listener_ack(const struct moat_pkt *pkt, u6
 	if (!pkt || !e.sec)
 		return MOAT_R_ACK_NO_FLOW;
 	e.now_ns = now;
+	e.wall_off_ns = moat_wall_off();
 	return moat_host_listener_ack(&e, pkt, &res);
 }
 

@@ -53,6 +53,22 @@ struct {
 	__type(value, struct moat_cookie_secrets);
 } moat_secrets SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct moat_wall);
+} moat_wall SEC(".maps");
+
+/* The cookie clock's offset from bpf_ktime_get_ns (struct moat_wall). */
+static __always_inline s64 moat_wall_off(void)
+{
+	u32 zero = 0;
+	const struct moat_wall *w = bpf_map_lookup_elem(&moat_wall, &zero);
+
+	return w ? w->off_ns : 0;
+}
+
 /* moatd's record of limits set live (struct moat_live_limits); no program reads it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

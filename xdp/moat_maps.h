@@ -66,6 +66,16 @@ struct moat_live_val {
 };
 
 /*
+ * Unix time minus CLOCK_MONOTONIC (bpf_ktime_get_ns's clock), in ns: map
+ * moat_wall, written by moatd at load and every second. Cookie slots count
+ * Unix time with it, so the nodes of a fleet agree whatever their boot times;
+ * a clock step reaches the programs within a second.
+ */
+struct moat_wall {
+	s64 off_ns;
+};
+
+/*
  * The limits changed live (moatctl limits set) since the file was last loaded,
  * as the JSON object of the request ({"source_syn_rate": 50, ...}, the changes
  * merged): map moat_live_limits, one entry, pinned and read by no program, so

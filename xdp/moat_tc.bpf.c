@@ -97,7 +97,7 @@ int moat_tc_cookie(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if ((pkt.tcp_flags & (MOAT_TCP_SYN | MOAT_TCP_RST | MOAT_TCP_ACK)) != MOAT_TCP_ACK)
 		return TC_ACT_OK;
-	if (moat_cookie_check(sec, &pkt, bpf_ktime_get_ns(), &opts))
+	if (moat_cookie_check(sec, &pkt, bpf_ktime_get_ns() + (u64)moat_wall_off(), &opts))
 		return TC_ACT_OK;
 	moat_tuple(&pkt, &tuple, &size);
 	skc = bpf_skc_lookup_tcp(skb, &tuple, size, BPF_F_CURRENT_NETNS, 0);

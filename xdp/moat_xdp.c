@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xdp/moat_xdp_int.h"
@@ -268,6 +269,9 @@ int moat_xdp_load(struct moat_xdp **out, struct moat_xdp_opts *o)
 	}
 	if (x->have_carried && (err = moat_xdp_set_secrets(x, &x->carried)))
 		note(o, "cannot carry the cookie secrets over: %s", strerror(-err));
+	/* Before any attach: the first cookie is made on Unix time already. */
+	if ((err = moat_xdp_set_wall_clock(x)))
+		note(o, "cannot write the cookie clock (moat_wall): %s", strerror(-err));
 	err = moat_adopt_live_set(x);
 	if (err) {
 		fail(o, err, "cannot read the live policy set in %s: %s", o->pin_dir, strerror(-err));
@@ -423,6 +427,20 @@ void moat_xdp_close(struct moat_xdp *x)
 	moat_lset_free(&x->sets[0]);
 	moat_lset_free(&x->sets[1]);
 	free(x);
+}
+
+int moat_xdp_set_wall_clock(struct moat_xdp *x)
+{
+	struct timespec real, mono;
+	struct moat_wall w;
+	__u32 zero = 0;
+
+	/* Read back to back: the two readings are within a microsecond of each other. */
+	if (clock_gettime(CLOCK_REALTIME, &real) || clock_gettime(CLOCK_MONOTONIC, &mono))
+		return -errno;
+	w.off_ns = ((s64)real.tv_sec - (s64)mono.tv_sec) * 1000000000LL +
+		   ((s64)real.tv_nsec - (s64)mono.tv_nsec);
+	return bpf_map__update_elem(x->skel->maps.moat_wall, &zero, sizeof(zero), &w, sizeof(w), 0);
 }
 
 int moat_xdp_set_secrets(struct moat_xdp *x, const struct moat_cookie_secrets *s)

@@ -107,6 +107,11 @@ int moat_xdp_live_note(struct moat_xdp *x, const struct moat_xdp_live *l);
 /* fn for every record until it returns non-zero (returned). */
 int moat_xdp_live_each(struct moat_xdp *x, int (*fn)(const struct moat_xdp_live *l, void *ctx),
 		       void *ctx);
+/*
+ * The cookie clock: Unix time minus CLOCK_MONOTONIC into map moat_wall, at
+ * load and every second (a clock step reaches the programs within a second).
+ */
+int moat_xdp_set_wall_clock(struct moat_xdp *x);
 /* Forget them all, and the limits set live: the file is the policy again (a reload). */
 int moat_xdp_live_clear(struct moat_xdp *x);
 /*

@@ -349,13 +349,21 @@ static int walk_opts(const u8 *o, size_t n, struct seen_opts *s)
 	return 0;
 }
 
-static u64 mono_ns(void)
+static u64 clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (u64)ts.tv_sec * 1000000000ULL + (u64)ts.tv_nsec;
 }
+
+static u64 mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* The cookie clock the program is given (map moat_wall), as moatd writes it. */
+static struct moat_wall wall;
 
 #define BAD(...)                                                                                   \
 	do {                                                                                       \
@@ -467,7 +475,8 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 	if (s->ts && now_ms - (so.tsval & ~0x3Fu) > 10000)
 		BAD("TSval %u is not the millisecond clock (now %u ms)", so.tsval, now_ms);
 	memset(&dec, 0xEE, sizeof(dec));
-	err = moat_cookie_check(&secrets, &ack_pkt, now, &dec);
+	/* Slots count Unix time: a checker on another node reads its own realtime clock. */
+	err = moat_cookie_check(&secrets, &ack_pkt, clock_ns(CLOCK_REALTIME), &dec);
 	if (err)
 		BAD("moat_cookie_check of the client's ACK (seq %u ack %u tsecr %u): %d", ack.seq,
 		    ack.ack, ack.tsecr, err);
@@ -479,7 +488,7 @@ static int check_synack(const void *arg, const u8 *in, size_t inlen, const u8 *o
 		    s->want_mss, s->ts, s->has_ws, s->ws, s->sack);
 	/* And a forged one does not validate. */
 	ack_pkt.ack += 1;
-	if (!moat_cookie_check(&secrets, &ack_pkt, now, &dec))
+	if (!moat_cookie_check(&secrets, &ack_pkt, clock_ns(CLOCK_REALTIME), &dec))
 		BAD("an ACK acknowledging cookie + 2 validates too");
 	return 0;
 }
@@ -898,8 +907,10 @@ int main(void)
 	}
 	prog_fd = bpf_program__fd(skel->progs.moat_xdp);
 	memset(&rt, 0, sizeof(rt)); /* no events */
+	wall.off_ns = (s64)(clock_ns(CLOCK_REALTIME) - mono_ns());
 	if (write_zero_key(skel->maps.moat_secrets, &secrets) ||
-	    write_zero_key(skel->maps.moat_runtime, &rt)) {
+	    write_zero_key(skel->maps.moat_runtime, &rt) ||
+	    write_zero_key(skel->maps.moat_wall, &wall)) {
 		fprintf(stderr, "cannot write the secrets/runtime maps: %s\n", strerror(errno));
 		moat_bpf__destroy(skel);
 		return 1;

@@ -102,6 +102,24 @@ syns = [p for p in rdpcap(sys.argv[2]) if TCP in p and p[TCP].flags & 0x12 == 0x
 print("cookie_valid %d, cookie_invalid %d, SYNs to the server %d" % (t["cookie_valid"], t["cookie_invalid"], len(syns)))
 sys.exit(not (t["cookie_valid"] == 1 and len(syns) == 1))' "$work/node_b.totals" "$work/node_b.out1.pcap" >"$work/fleet.check" 2>&1
 check $? "fleet: node B (same secret_file) took node A's cookie and opened the connection to the server ($(cat "$work/fleet.check"))"
+# explain validates a node's real cookies: the SYN, node A's SYN-ACK and the client's
+# ACK as one capture timed by the SYN-ACK's capture time; with the fleet's
+# secret_file the ACK is cookie_valid, with explain's own secrets it is not.
+/usr/bin/python3 - "$work/syn.pcap" "$work/node_a.out0.pcap" "$work/ack.pcap" "$work/fleet_seen.pcap" <<'PY'
+import sys
+from scapy.all import rdpcap, wrpcap
+syn, synack, ack = (rdpcap(f)[0] for f in sys.argv[1:4])
+t = float(synack.time)
+syn.time, ack.time = t - 0.0005, t + 0.0005
+wrpcap(sys.argv[4], [syn, synack, ack])
+PY
+printf 'syn_cookies: always\n' >"$work/own.yaml"
+for cfg in fleet own; do
+	"$ctl" explain --json --config "$work/$cfg.yaml" "$work/fleet_seen.pcap" >"$work/$cfg.explain" 2>&1
+	tail -n 1 "$work/$cfg.explain" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["reason"])' >"$work/$cfg.reason" 2>&1
+done
+[ "$(cat "$work/fleet.reason")" = cookie_valid ] && [ "$(cat "$work/own.reason")" = cookie_invalid ]
+check $? "explain --config with the fleet's secret_file: node A's cookie ACK is $(cat "$work/fleet.reason"); with explain's own secrets: $(cat "$work/own.reason")"
 printf 'mode: dpdk\nsyn_cookies: always\n' >"$work/lone.yaml"
 run_dp node_c "$work/lone.yaml" "$work/ack.pcap"
 /usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["reasons"]; sys.exit(t["cookie_invalid"] != 1)' "$work/node_c.totals"
