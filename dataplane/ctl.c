@@ -392,6 +392,7 @@ int dp_ctl_open(struct dp_app *app)
 	app->live = malloc(sizeof(*app->live));
 	if (!app->live || moat_config_clone(app->live, &c->cfg))
 		return -ENOMEM;
+	dp_lists_first(app);
 	if (open_events(app))
 		return -EIO;
 	if (dp_capture_open(app)) {
@@ -525,6 +526,7 @@ void dp_ctl_close(struct dp_app *app)
 		unlink(app->socket_path);
 	}
 	moat_feed_free(&c->feed);
+	dp_free_lists(app);
 	moat_config_free(&c->cfg);
 	app->cfg = NULL;
 	app->ctl = NULL;

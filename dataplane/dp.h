@@ -58,6 +58,7 @@
 struct dp_app;
 struct dp_worker;
 struct dp_ctl;
+struct dp_lists;
 struct moat_config;
 struct moat_reply;
 struct moat_sig_set;
@@ -159,6 +160,7 @@ struct dp_app {
 	 * state after it; the old copy is freed once every worker has (RCU, QSBR).
 	 */
 	struct moat_config *live;
+	struct dp_lists *lists; /* live's lists as LPM tables (lists.h), or NULL */
 	struct rte_rcu_qsbr *qsv;
 	uint64_t updates;
 	/* Sampled events: workers enqueue, the control thread writes JSON lines. */
@@ -258,6 +260,8 @@ void dp_proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now);
 int dp_live_tables(struct dp_app *app, struct dp_worker *w, uint64_t seed);
 void dp_live_load(struct dp_app *app, struct dp_worker *w);
 void dp_publish_config(struct dp_app *app, struct moat_config *next);
+void dp_lists_first(struct dp_app *app);
+void dp_free_lists(struct dp_app *app);
 void dp_install_secrets(struct dp_app *app, const struct moat_cookie_secrets *s);
 int dp_install_sigs(struct dp_app *app, struct moat_sig_set *set);
 void dp_free_sigs(struct dp_app *app);

@@ -7,11 +7,14 @@
  * report, after which the old copies may be freed or reused.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_rcu_qsbr.h>
 
 #include "dataplane/dp.h"
+#include "dataplane/lists.h"
 
 #include "control/config.h"
 #include "flow/sigs.h"
@@ -32,20 +35,61 @@ void dp_live_load(struct dp_app *app, struct dp_worker *w)
 	struct dp_sigs *sg = __atomic_load_n(&app->sigs, __ATOMIC_ACQUIRE);
 
 	w->eng.pol = &live->pol;
+	struct dp_lists *lists = __atomic_load_n(&app->lists, __ATOMIC_ACQUIRE);
+
 	moat_be_use(&w->be, &live->pol, &live->allow, &live->deny);
+	/* Tables of another config (a publish under way): this burst scans the lists. */
+	if (lists && lists->owner == live)
+		moat_be_use_lookup(&w->be, dp_lists_decide, lists);
 	w->eng.sec = __atomic_load_n(&app->secrets, __ATOMIC_ACQUIRE);
 	w->sigm = sg ? sg->m[w->id] : NULL;
 }
 
-/* Publish a new live config; the old one is freed once no worker can hold it. */
+/*
+ * The LPM tables of cfg's lists, or NULL: none to make, or no memory for them
+ * (said once; the workers then scan the lists, slower but the same answers).
+ */
+static struct dp_lists *lists_for(const struct moat_config *cfg)
+{
+	struct dp_lists *l;
+	int ret = dp_lists_build(&cfg->allow, &cfg->deny, cfg, &l);
+
+	if (ret)
+		fprintf(stderr, "moat-dp: allow/deny lists of %zu prefixes scanned, not looked up: "
+			"LPM tables: %s\n", cfg->allow.n + cfg->deny.n, strerror(-ret));
+	return l;
+}
+
+/* The tables of the config moat-dp starts with (EAL up, no worker yet). */
+void dp_lists_first(struct dp_app *app)
+{
+	app->lists = lists_for(app->live);
+}
+
+/*
+ * Publish a new live config and its lists' tables, built here off the fast
+ * path; the old ones are freed once no worker can hold them. A worker pairs
+ * tables with the config they were built from (dp_live_load).
+ */
 void dp_publish_config(struct dp_app *app, struct moat_config *next)
 {
-	struct moat_config *old = __atomic_exchange_n(&app->live, next, __ATOMIC_ACQ_REL);
+	struct dp_lists *lists = lists_for(next), *old_lists;
+	struct moat_config *old;
 
+	old_lists = __atomic_exchange_n(&app->lists, lists, __ATOMIC_ACQ_REL);
+	old = __atomic_exchange_n(&app->live, next, __ATOMIC_ACQ_REL);
 	rte_rcu_qsbr_synchronize(app->qsv, RTE_QSBR_THRID_INVALID);
+	dp_lists_free(old_lists);
 	moat_config_free(old);
 	free(old);
 	app->updates++;
+}
+
+/* At exit, the workers stopped. */
+void dp_free_lists(struct dp_app *app)
+{
+	dp_lists_free(app->lists);
+	app->lists = NULL;
 }
 
 /* Swap in new secrets: the old buffer is reused only after every worker let go of it. */

@@ -17,6 +17,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/dp.h"
+#include "dataplane/lists.h"
 
 #include "core/event.h"
 #include "core/proxy.h"
@@ -201,6 +202,21 @@ static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
 	return moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
 }
 
+/*
+ * The lists' LPM entries of the burst's IPv4 sources (a random source's is a
+ * line of its own); destinations are the few protected addresses, in cache.
+ */
+static void prefetch_lists(const struct dp_worker *w, const int *st, const struct moat_pkt *pkts,
+			   uint16_t n)
+{
+	const struct dp_lists *l = w->be.list_ctx;
+	uint16_t i;
+
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP && pkts[i].family == 4)
+			dp_lists_prefetch4(l, pkts[i].saddr.w[0]);
+}
+
 static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, struct dp_outs *outs)
 {
 	struct dp_out *o = &outs->port[port];
@@ -240,8 +256,12 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 		if (st[i] == MOAT_PARSE_TCP)
 			keys[i].swapped = moat_flow_key_make(&pkts[i], &keys[i].k);
 	for (i = 0; i < n; i++)
-		if (st[i] == MOAT_PARSE_TCP)
-			stab_prefetch(&w->be.flows, &keys[i].k);
+		if (st[i] == MOAT_PARSE_TCP) {
+			keys[i].hash = stab_hash(&w->be.flows, &keys[i].k);
+			stab_prefetch_h(&w->be.flows, keys[i].hash);
+		}
+	if (w->be.list_fn)
+		prefetch_lists(w, st, pkts, n);
 	for (i = 0; i < n; i++)
 		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
 			outs);

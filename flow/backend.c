@@ -237,6 +237,8 @@ MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 f
 {
 	if (!be->allow->n && !be->deny->n)
 		return MOAT_LIST_NONE;
+	if (be->list_fn)
+		return be->list_fn(be->list_ctx, a, family);
 	return moat_lists_decide(be->allow, be->deny, a, family);
 }
 
@@ -257,6 +259,12 @@ MOAT_INLINE const struct moat_flow_key *moat_be_key(const struct moat_be *be,
 	return local;
 }
 
+/* Its hash in the flow table: the caller's, made with the key, or made now. */
+MOAT_INLINE u64 moat_be_key_hash(const struct moat_be *be, const struct moat_flow_key *k)
+{
+	return be->key ? be->key->hash : stab_hash(&be->flows, k);
+}
+
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
 						 u32 *dir)
 {
@@ -265,13 +273,14 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 	struct moat_flow *f;
 	u32 swapped;
 	const struct moat_flow_key *k = moat_be_key(be, pkt, &local, &swapped);
+	u64 h = moat_be_key_hash(be, k);
 
-	f = stab_find(&be->flows, k, &orig_is_b);
+	f = stab_find_h(&be->flows, k, h, &orig_is_b);
 	if (!f)
 		return NULL;
 	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, &be->pol->timeouts, be->now_ns)) {
 		release_counted(be, k, f, orig_is_b);
-		stab_remove(&be->flows, k);
+		stab_remove_h(&be->flows, k, h);
 		return NULL;
 	}
 	/* dir 0 is the originator: compare this packet's source with it. */
@@ -287,15 +296,16 @@ MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct 
 	int created;
 	u32 swapped;
 	const struct moat_flow_key *k = moat_be_key(be, pkt, &local, &swapped);
+	u64 h = moat_be_key_hash(be, k);
 
 	/* A stale entry of the same tuple gives back its count, then makes way. */
-	f = stab_find(&be->flows, k, &orig_is_b);
+	f = stab_find_h(&be->flows, k, h, &orig_is_b);
 	if (f) {
 		release_counted(be, k, f, orig_is_b);
-		stab_remove(&be->flows, k);
+		stab_remove_h(&be->flows, k, h);
 	}
 	/* The packet that adds a flow comes from its originator: the slot's mark. */
-	return stab_insert(&be->flows, k, swapped, &created);
+	return stab_insert_h(&be->flows, k, h, swapped, &created);
 }
 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,

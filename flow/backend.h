@@ -19,11 +19,22 @@
 struct moat_engine;
 struct moat_result;
 
-/* A packet's flow key (moat_flow_key_make), made by a caller ahead of the engine. */
+/*
+ * A packet's flow key (moat_flow_key_make), made by a caller ahead of the
+ * engine, and its hash in the flow table (stab_hash(&be->flows, &k)): the one
+ * hash of the packet, for the caller's prefetch and the table's lookup and insert.
+ */
 struct moat_be_key {
 	struct moat_flow_key k;
 	u32 swapped; /* what moat_flow_key_make returned */
+	u64 hash;
 };
+
+/*
+ * A faster way to the allow/deny decision than scanning the lists (moat-dp's
+ * LPM tables): the same answer as moat_lists_decide over them, for ctx.
+ */
+typedef int moat_be_list_fn(const void *ctx, const struct moat_addr *a, u8 family);
 
 struct moat_be {
 	/*
@@ -38,6 +49,8 @@ struct moat_be {
 	const struct moat_policy *pol;
 	const struct moat_cidr_list *allow;
 	const struct moat_cidr_list *deny;
+	moat_be_list_fn *list_fn; /* NULL: the lists are scanned (explain) */
+	const void *list_ctx;
 	u32 now_s;
 	u64 now_ns; /* flow expiry compares nanoseconds */
 	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
@@ -61,6 +74,14 @@ static inline void moat_be_use(struct moat_be *be, const struct moat_policy *pol
 	be->pol = pol;
 	be->allow = allow;
 	be->deny = deny;
+	be->list_fn = NULL;
+}
+
+/* After moat_be_use: fn decides for these lists from now on (NULL: scan them). */
+static inline void moat_be_use_lookup(struct moat_be *be, moat_be_list_fn *fn, const void *ctx)
+{
+	be->list_fn = fn;
+	be->list_ctx = ctx;
 }
 /* Called once per packet before the engine runs: the clock for expiry decisions. */
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);

@@ -68,7 +68,7 @@ static int bytes_eq(const void *x, const void *y, size_t len)
 	return !diff_bytes(x, y, len);
 }
 
-static int key_is_wide(const struct stab *t, const void *key)
+MOAT_INLINE int key_is_wide(const struct stab *t, const void *key)
 {
 	const unsigned char *k = key;
 	size_t i, end = t->key_size;
@@ -120,17 +120,22 @@ static uint32_t fastrange(uint32_t x, uint32_t n)
  * the top of its product with an odd constant (all of its bits, so it does not
  * repeat the bits that chose the bucket).
  */
-static void probe_make(const struct stab *t, const void *key, struct probe *p)
+static void probe_of(const struct stab *t, uint64_t h, struct probe *p)
 {
-	uint64_t h;
-
-	p->wide = (uint8_t)key_is_wide(t, key);
-	h = key_hash(t, key, p->wide ? t->key_size : t->head_size);
+	p->wide = (uint8_t)(h & 1);
 	p->b[0] = fastrange((uint32_t)h, t->nbuckets);
 	p->b[1] = fastrange((uint32_t)(h >> 32), t->nbuckets);
 	p->fp = (uint16_t)((h * 0xD6E8FEB86659FD93ULL) >> 49);
 	if (!p->fp)
 		p->fp = 1;
+}
+
+/* The key's hash, its lowest bit replaced by whether it takes two slots. */
+uint64_t stab_hash(const struct stab *t, const void *key)
+{
+	uint64_t wide = (uint64_t)key_is_wide(t, key);
+
+	return (key_hash(t, key, wide ? t->key_size : t->head_size) & ~1ULL) | wide;
 }
 
 static uint16_t *row_of(const struct stab *t, uint32_t b)
@@ -203,24 +208,26 @@ static int slot_eq(const struct stab *t, uint32_t b, unsigned int w, const void 
 }
 
 /*
- * The way of the key in bucket b, or -1. Half a row (one cache line of tags)
- * at a time: a key found in the first half never reads the second.
+ * The way of the key in bucket b, or -1. The whole row's tags compared at once,
+ * straight-line for the 64-slot rows: both of its lines were prefetched with
+ * the key's hash, and a miss (a new flow, a flood's SYN) reads all of them.
  */
 static int find_in(const struct stab *t, uint32_t b, const struct probe *p, const void *key)
 {
 	const uint16_t *row = row_of(t, b);
-	unsigned int from, n = t->ways < 32 ? t->ways : 32;
+	uint64_t m;
 
-	for (from = 0; from < t->ways; from += n) {
-		uint32_t m = tags_match(row + from, n, TAG_FP, p->fp);
+	if (t->ways == 64)
+		m = tags_match(row, 32, TAG_FP, p->fp) |
+		    (uint64_t)tags_match(row + 32, 32, TAG_FP, p->fp) << 32;
+	else
+		m = row_match(t, row, TAG_FP, p->fp);
+	while (m) {
+		unsigned int w = (unsigned int)__builtin_ctzll(m);
 
-		while (m) {
-			unsigned int w = from + (unsigned int)__builtin_ctz(m);
-
-			if (slot_eq(t, b, w, key, p->wide))
-				return (int)w;
-			m &= m - 1;
-		}
+		if (slot_eq(t, b, w, key, p->wide))
+			return (int)w;
+		m &= m - 1;
 	}
 	return -1;
 }
@@ -345,22 +352,24 @@ static void row_prefetch(const struct stab *t, uint32_t b)
 		__builtin_prefetch(row + 32);
 }
 
-void stab_prefetch(const struct stab *t, const void *key)
+void stab_prefetch_h(const struct stab *t, uint64_t h)
 {
-	struct probe p;
-
-	probe_make(t, key, &p);
-	row_prefetch(t, p.b[0]);
-	row_prefetch(t, p.b[1]);
+	row_prefetch(t, fastrange((uint32_t)h, t->nbuckets));
+	row_prefetch(t, fastrange((uint32_t)(h >> 32), t->nbuckets));
 }
 
-void *stab_find(struct stab *t, const void *key, unsigned int *mark)
+void stab_prefetch(const struct stab *t, const void *key)
+{
+	stab_prefetch_h(t, stab_hash(t, key));
+}
+
+void *stab_find_h(struct stab *t, const void *key, uint64_t h, unsigned int *mark)
 {
 	struct probe p;
 	uint32_t b;
 	int w;
 
-	probe_make(t, key, &p);
+	probe_of(t, h, &p);
 	w = locate(t, &p, key, &b);
 	if (w < 0)
 		return NULL;
@@ -369,18 +378,28 @@ void *stab_find(struct stab *t, const void *key, unsigned int *mark)
 	return slot_of(t, b, (unsigned int)w) + t->val_off;
 }
 
-int stab_remove(struct stab *t, const void *key)
+void *stab_find(struct stab *t, const void *key, unsigned int *mark)
+{
+	return stab_find_h(t, key, stab_hash(t, key), mark);
+}
+
+int stab_remove_h(struct stab *t, const void *key, uint64_t h)
 {
 	struct probe p;
 	uint32_t b;
 	int w;
 
-	probe_make(t, key, &p);
+	probe_of(t, h, &p);
 	w = locate(t, &p, key, &b);
 	if (w < 0)
 		return -ENOENT;
 	remove_at(t, b, (unsigned int)w);
 	return 0;
+}
+
+int stab_remove(struct stab *t, const void *key)
+{
+	return stab_remove_h(t, key, stab_hash(t, key));
 }
 
 /* Where a key of this size fits: a free slot (pair) in the emptier bucket, or -1. */
@@ -511,14 +530,14 @@ static void *place(struct stab *t, const struct probe *p, const void *key, unsig
 	return s + t->val_off;
 }
 
-void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *created)
+void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int mark, int *created)
 {
 	struct probe p;
 	uint32_t b;
 	int w;
 
 	*created = 0;
-	probe_make(t, key, &p);
+	probe_of(t, h, &p);
 	row_prefetch(t, p.b[0]);
 	row_prefetch(t, p.b[1]);
 	w = locate(t, &p, key, &b);
@@ -537,6 +556,11 @@ void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *creat
 	}
 	*created = 1;
 	return place(t, &p, key, mark, b, (unsigned int)w);
+}
+
+void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *created)
+{
+	return stab_insert_h(t, key, stab_hash(t, key), mark, created);
 }
 
 void stab_sweep(struct stab *t, stab_visit_fn fn, void *ctx)

@@ -98,6 +98,15 @@ int stab_remove(struct stab *t, const void *key);
 /* Start loading the key's buckets (the tag rows) ahead of a find or insert. */
 void stab_prefetch(const struct stab *t, const void *key);
 /*
+ * The same calls with the key's hash made once (stab_hash) and given to each:
+ * a packet's key hashed once for its prefetch, lookup, removal and insert.
+ */
+uint64_t stab_hash(const struct stab *t, const void *key);
+void stab_prefetch_h(const struct stab *t, uint64_t h);
+void *stab_find_h(struct stab *t, const void *key, uint64_t h, unsigned int *mark);
+void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int mark, int *created);
+int stab_remove_h(struct stab *t, const void *key, uint64_t h);
+/*
  * Visit every entry (its whole key and its mark: enough to list flows with
  * their endpoints, originator first); a non-zero return from fn removes it.
  */

@@ -31,6 +31,16 @@ established: 64 legitimate connections interleaved (handshake, 80 data segments 
   `established` lookups-and-updates of a live flow, 3.5% handshake (checked below from
   the reasons counted in the window). 64 flows: the table stays in cache; the
   flow_table part measures lookups at 1M flows.
+syn_flood_lists: the SYN flood with 100,000 IPv4 and 20,000 IPv6 deny prefixes loaded
+  (gen_dp.deny_lists: host routes, /24s, /16 to /31), none covering a flood source or
+  the destination: every SYN is still answered, after two list lookups. Target: >= 0.95
+  x syn_flood.
+dp_mem (rss_mb_1m, rss_mb_10m): moat-dp's resident memory (VmRSS, MiB) once it has
+  taken a flood of 1M, then 10M SYNs from as many distinct sources (gen_dp.distinct,
+  read once from a file, not replayed), syn_cookies: off so that every SYN makes a flow:
+  the tables are fixed-size, the two figures must agree within 5%.
+
+EAL memory: -m 1024 (no hugepages) for every run, the lists' LPM tables need ~300 MB.
 """
 import argparse
 import json
@@ -50,10 +60,11 @@ FLOOD_SYNS, CONV_FLOWS, CONV_SEGMENTS = 4096, 64, 80
 POOL, CACHE = 8191, 256  # moat-dp's DP_MBUFS, DP_MBUF_CACHE
 
 
-def eal(prefix, pcap):
-    return ["--no-huge", "--no-shconf", "--no-pci", "--file-prefix", prefix, "-l", "0,1",
-            "--log-level=lib.eal:error",
-            "--vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1",
+def eal(prefix, pcap, replay=True):
+    rx = f"net_pcap0,rx_pcap={pcap}" + (",infinite_rx=1" if replay else "")
+    return ["--no-huge", "-m", "1024", "--no-shconf", "--no-pci", "--file-prefix", prefix,
+            "-l", "0,1", "--log-level=lib.eal:error",
+            "--vdev", rx,
             "--vdev", "net_null0,no-rx=1"]
 
 
@@ -140,6 +151,49 @@ def run_moat_dp(dp, name, work, cfg, pcap, warmup, window):
     return max(slices), detail
 
 
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def run_moat_dp_mem(dp, name, work, cfg, pcap, frames):
+    """VmRSS of moat-dp once it has read all of pcap (frames) and passed it on."""
+    prefix = f"moatbench{os.getpid()}{name}"
+    sock = os.path.join(work, f"{name}.sock")
+    err = open(os.path.join(work, f"{name}.err"), "w")
+    p = subprocess.Popen([dp] + eal(prefix, pcap, replay=False) +
+                         ["--", "--config", cfg, "--pair", "1:0", "--socket", sock],
+                         stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        deadline, last, rss, st = time.monotonic() + 600, -1, None, {}
+        while time.monotonic() < deadline and p.poll() is None:
+            time.sleep(1)
+            try:
+                st = ask(sock)
+            except (OSError, ValueError):
+                continue
+            if st["rx"] >= frames or (st["rx"] == last and last > 0):
+                time.sleep(1)  # the last burst's flows in the table
+                rss = rss_mb(p.pid)
+                break
+            last = st["rx"]
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        try:
+            p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+        err.close()
+        drop_runtime_dir(prefix)
+    if rss is None:
+        raise RuntimeError(f"moat-dp ({name}) did not take the flood: {last_line(err.name)}")
+    return round(rss, 1), {"rx": st.get("rx"), "frames": frames}
+
+
 def run_testpmd(testpmd, mode, work, pcap, warmup, window):
     prefix = f"moatbench{os.getpid()}tp{mode}"
     log = os.path.join(work, f"testpmd-{mode}.log")
@@ -191,11 +245,15 @@ def main():
     ap.add_argument("--window", type=float, default=5)
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--testpmd", default=shutil.which("dpdk-testpmd"))
+    ap.add_argument("--only", help="comma-separated runs (syn_flood,...,testpmd_io): the rest left out")
+    ap.add_argument("--no-mem", dest="mem", action="store_false",
+                    help="leave out dp_mem (two floods of 1M and 10M sources, ~3 min)")
     a = ap.parse_args()
+    only = set(a.only.split(",")) if a.only else None
     # The machine may be shared: the load when we start, for the reader to judge.
     out = {"dp_mpps": {}, "dp_detail": {"loadavg_1m": os.getloadavg()[0]}, "notes": []}
     flood, conv = os.path.join(a.work, "dp-flood.pcap"), os.path.join(a.work, "dp-conv.pcap")
-    gen_dp.flood(flood, FLOOD_SYNS)
+    flood_srcs = gen_dp.flood(flood, FLOOD_SYNS)
     gen_dp.conv(conv, CONV_FLOWS, CONV_SEGMENTS)
     mix = os.path.join(a.work, "dp-payload.pcap")
     gen_dp.conv(mix, CONV_FLOWS, 40, (gen_dp.REQUEST, gen_dp.RESPONSE))
@@ -204,6 +262,8 @@ def main():
         path = os.path.join(a.work, f"dp-sigs{n}.yaml")
         gen_dp.signatures(path, n)
         sig_cfgs.append((f"payload_{n}_sigs", path, mix))
+    lists = os.path.join(a.work, "dp-lists.yaml")
+    gen_dp.deny_lists(lists, flood_srcs, 100000, 20000)
     cookies, off = os.path.join(a.work, "dp-always.yaml"), os.path.join(a.work, "dp-off.yaml")
     open(cookies, "w").write("mode: dpdk\nsyn_cookies: always\n")
     open(off, "w").write("mode: dpdk\nsyn_cookies: off\n")
@@ -212,18 +272,35 @@ def main():
     if not os.access(dp, os.X_OK):
         out["notes"].append("moat-dp part left out: not built (libdpdk-dev missing)")
     else:
-        for name, cfg, pcap in [("syn_flood", cookies, flood), ("established", off, conv)] + sig_cfgs:
+        runs = [("syn_flood", cookies, flood), ("syn_flood_lists", lists, flood),
+                ("established", off, conv)] + sig_cfgs
+        for name, cfg, pcap in runs:
+            if only and name not in only:
+                continue
             try:
                 mpps, d = run_moat_dp(dp, name, a.work, cfg, pcap, a.warmup, a.window)
                 out["dp_mpps"][name] = round(mpps, 3)
                 out["dp_detail"][name] = d
             except RuntimeError as e:
                 out["notes"].append(f"moat-dp {name} left out: {e}")
+    if a.mem and (not only or "dp_mem" in only) and os.access(dp, os.X_OK):
+        out["dp_mem"] = {}
+        for n, key in ((1000000, "rss_mb_1m"), (10000000, "rss_mb_10m")):
+            pcap = os.path.join(a.work, "dp-distinct.pcap")
+            gen_dp.distinct(pcap, n)
+            try:
+                out["dp_mem"][key], out["dp_detail"][key] = run_moat_dp_mem(
+                    dp, key, a.work, off, pcap, n)
+            except RuntimeError as e:
+                out["notes"].append(f"dp_mem {key} left out: {e}")
+            os.unlink(pcap)
     if not a.testpmd:
         out["notes"].append("testpmd baselines left out: dpdk-testpmd not installed "
                             "(Debian package dpdk-dev; run as root to have it installed)")
     else:
         for mode in ("io", "macswap"):
+            if only and f"testpmd_{mode}" not in only:
+                continue
             try:
                 mpps, d = run_testpmd(a.testpmd, mode, a.work, flood, a.warmup, a.window)
                 out["dp_mpps"][f"testpmd_{mode}"] = round(mpps, 3)

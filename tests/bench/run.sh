@@ -108,6 +108,8 @@ if "xdp_ns" in xdp:
     out["xdp_ns"] = xdp["xdp_ns"]
 if dpm:
     out["dp_mpps"] = dpm
+if dp.get("dp_mem"):
+    out["dp_mem"] = dp["dp_mem"]
 if "lookup_ns" in ft:
     out["flow_table"] = {k: ft[k] for k in (
         "lookup_ns", "insert_ns", "bytes_per_flow", "random_read_ns", "flows", "capacity",
@@ -146,6 +148,7 @@ else:
         base = f"testpmd macswap {mac:.2f}" if mac else "(no testpmd)"
         print(f"\n{'benchmark':44} {'Mpps':>10} {'baseline (same run)':>28}")
         rows = [("moat-dp 1 lcore, SYN flood, cookies always", "syn_flood", base),
+                ("moat-dp, SYN flood, 100k+20k deny prefixes", "syn_flood_lists", "syn_flood"),
                 ("moat-dp 1 lcore, established connections", "established", base),
                 ("moat-dp, 256-byte payload mix, 0 signatures", "payload_0_sigs", ""),
                 ("moat-dp, same mix, 100 signatures", "payload_100_sigs", "0 signatures"),
@@ -156,6 +159,8 @@ else:
             if k in dpm:
                 if b == "0 signatures" and "payload_0_sigs" in dpm:
                     b = f"0 signatures {dpm['payload_0_sigs']:.2f}"
+                if b == "syn_flood" and "syn_flood" in dpm:
+                    b = f"{dpm[k] / dpm['syn_flood']:.2f}x syn_flood (>= 0.95)"
                 print(f"{name:44} {dpm[k]:10.2f} {b:>28}")
         det = dp.get("dp_detail", {})
         means = ", ".join(f"{k} {det[k]['mean_mpps']:.2f}" for k in
@@ -169,6 +174,10 @@ else:
             print(f"(established: 64 connections replayed whole, each pass reopening the flows from "
                   f"TIME_WAIT: {100 * est:.1f}% of frames established, the rest handshake and close)")
         print("(targets: SYN flood >= 14.88 Mpps and >= half of testpmd macswap)")
+    mem = dp.get("dp_mem", {})
+    if "rss_mb_1m" in mem and "rss_mb_10m" in mem:
+        print(f"{'moat-dp RSS (MiB) after 1M / 10M sources':44} {mem['rss_mb_1m']:10.1f} "
+              f"{'10M: ' + format(mem['rss_mb_10m'], '.1f') + ' (within 5%)':>28}")
     if dp.get("notes"):
         print("(" + "; ".join(dp["notes"]) + ")")
 
