@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
 			"--log-level=lib.eal:error", "--no-telemetry", "--file-prefix", NULL, NULL };
 	char prefix[32];
-	unsigned int r, rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 16;
+	unsigned int r, rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 10;
 	int fails = 0;
 
 	snprintf(prefix, sizeof(prefix), "moatlists%d", (int)getpid());
