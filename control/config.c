@@ -33,6 +33,8 @@ struct key_spec {
 static const char *const mode_names[] = { "xdp", "dpdk", NULL };
 static const char *const cookie_names[] = { "auto", "always", "off", NULL };
 static const char *const rst_names[] = { "rfc5961", "strict", "off", NULL };
+/* In enum moat_pickup_mode's order (core/policy.h). */
+static const char *const pickup_names[] = { "auto", "on", "off", NULL };
 /* In enum moat_xdp_mode's order (xdp/moat_xdp.h): moatd checks it at build time. */
 const char *const moat_xdp_mode_names[] = { "auto", "native", "generic", NULL };
 
@@ -97,6 +99,10 @@ static const struct key_spec top_keys[] = {
 	INT_KEY("cookie_hold", pol.cookie_hold_s, 1, 3600),
 	{ .name = "rst_policy", .type = K_ENUM, .names = rst_names, CFG_FIELD(pol.rst_policy) },
 	INT_KEY("rst_ttl_tolerance", pol.rst_ttl_tolerance, 0, 255),
+	{ .name = "pickup", .type = K_ENUM, .names = pickup_names, CFG_FIELD(pol.pickup) },
+	INT_KEY("pickup_rate", pol.pickup_rate, 1, RATE_MAX),
+	INT_KEY("pickup_burst", pol.pickup_burst, 1, RATE_MAX),
+	INT_KEY("pickup_trigger", pol.pickup_trigger, 1, RATE_MAX),
 	{ .name = "limits", .type = K_MAP, .children = limit_keys },
 	{ .name = "allow", .type = K_CIDRS, .off = offsetof(struct moat_config, allow) },
 	{ .name = "deny", .type = K_CIDRS, .off = offsetof(struct moat_config, deny) },

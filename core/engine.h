@@ -16,6 +16,14 @@
  *   struct moat_source *moat_be_source(struct moat_be *, const struct moat_addr *, u8 family,
  *                                      u32 plen, u64 now_ns);  -> NULL if none can be had
  *   struct moat_trigger *moat_be_dest(struct moat_be *, const struct moat_pkt *);
+ *
+ * A backend with a flow table defines MOAT_BE_PICKUP before including this
+ * header, and one more function: the mid-stream pickup budget of a destination
+ * address (NULL if none can be had). Without it nothing is picked up (host
+ * mode: the kernel's sockets are the state).
+ *
+ *   struct moat_pickup_budget *moat_be_pickup(struct moat_be *, const struct moat_addr *,
+ *                                             u8 family);
  */
 #ifndef MOAT_CORE_ENGINE_H
 #define MOAT_CORE_ENGINE_H
@@ -44,6 +52,19 @@ MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct 
 MOAT_INLINE struct moat_source *moat_be_source(struct moat_be *be, const struct moat_addr *a,
 					       u8 family, u32 plen, u64 now_ns);
 MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct moat_pkt *pkt);
+#ifdef MOAT_BE_PICKUP
+MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const struct moat_addr *a,
+						      u8 family);
+#else
+MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const struct moat_addr *a,
+						      u8 family)
+{
+	(void)be;
+	(void)a;
+	(void)family;
+	return NULL;
+}
+#endif
 
 MOAT_INLINE u32 moat_now_s(const struct moat_engine *e)
 {
@@ -275,10 +296,74 @@ MOAT_INLINE enum moat_reason moat_engine_cookie_ack(const struct moat_engine *e,
 	return MOAT_R_COOKIE_VALID;
 }
 
+/* May one more unconfirmed segment to this destination pass? */
+MOAT_INLINE mbool moat_pickup_allowed(const struct moat_engine *e, const struct moat_pkt *pkt)
+{
+	const struct moat_policy *pol = e->pol;
+	struct moat_pickup_budget *b = moat_be_pickup(e->be, &pkt->daddr, pkt->family);
+	u32 trigger = pol->pickup == MOAT_PICKUP_AUTO ? pol->pickup_trigger : 0;
+
+	if (!b)
+		return 0; /* cannot count: refuse rather than let a flood through */
+	return moat_pickup_take(b, e->now_ns, pol->pickup_rate, pol->pickup_burst, trigger,
+				(u64)pol->cookie_hold_s * MOAT_NSEC_PER_SEC);
+}
+
+/* A segment of a flow the table does not know, and no cookie ACK: a tentative flow. */
+MOAT_INLINE enum moat_reason moat_engine_pickup(const struct moat_engine *e,
+						const struct moat_pkt *pkt, struct moat_result *res)
+{
+	struct moat_flow *f;
+
+	if (e->pol->pickup == MOAT_PICKUP_OFF || !moat_pickup_allowed(e, pkt))
+		return MOAT_R_ACK_NO_FLOW;
+	f = moat_be_flow_add(e->be, pkt);
+	if (!f)
+		return MOAT_R_TABLE_FULL;
+	moat_pickup_new(f, pkt, moat_now_s(e));
+	res->flow = f;
+	res->dir = 0;
+	return MOAT_R_PICKUP;
+}
+
+/*
+ * A segment (no RST) of a tentative flow: its first sender's pass within the
+ * budget; the other side's confirms it, or, not fitting, starts a tentative
+ * flow of its own (e.g. the first side's numbers came from a forger).
+ */
+MOAT_INLINE enum moat_reason moat_engine_pickup_flow(const struct moat_engine *e,
+						     const struct moat_pkt *pkt, struct moat_flow *f,
+						     u32 dir, struct moat_result *res)
+{
+	struct moat_pickup_budget *b;
+	u8 flags = pkt->tcp_flags;
+
+	if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK)) == MOAT_TCP_SYN)
+		return moat_engine_syn(e, pkt, NULL, res); /* a new connection */
+	if (flags & MOAT_TCP_SYN)
+		return MOAT_R_ACK_NO_FLOW;
+	if (dir == 0) {
+		if (!moat_pickup_allowed(e, pkt))
+			return MOAT_R_ACK_NO_FLOW;
+		moat_pickup_more(f, pkt);
+		f->last_seen_s = moat_now_s(e);
+		return MOAT_R_PICKUP;
+	}
+	if (!moat_pickup_confirms(f, pkt))
+		return moat_engine_pickup(e, pkt, res);
+	moat_pickup_confirm(f, pkt);
+	f->last_seen_s = moat_now_s(e);
+	b = moat_be_pickup(e->be, &pkt->saddr, pkt->family); /* the tentative's destination */
+	if (b)
+		moat_pickup_confirmed(b);
+	return MOAT_R_ESTABLISHED;
+}
+
 MOAT_INLINE enum moat_reason moat_engine_no_flow(const struct moat_engine *e, const struct moat_pkt *pkt,
 						 struct moat_result *res)
 {
 	u8 flags = pkt->tcp_flags;
+	enum moat_reason r;
 
 	if (flags & MOAT_TCP_RST)
 		return e->pol->rst_policy == MOAT_RST_OFF ? MOAT_R_NOT_PROTECTED : MOAT_R_RST_NO_FLOW;
@@ -286,7 +371,11 @@ MOAT_INLINE enum moat_reason moat_engine_no_flow(const struct moat_engine *e, co
 		return moat_engine_syn(e, pkt, NULL, res);
 	if (flags & MOAT_TCP_SYN)
 		return MOAT_R_ACK_NO_FLOW; /* SYN-ACK nobody asked for: reflection/backscatter */
-	return moat_engine_cookie_ack(e, pkt, res);
+	/* A cookie ACK first: with cookies engaged, an ACK that is none stays cookie_invalid. */
+	r = moat_engine_cookie_ack(e, pkt, res);
+	if (r != MOAT_R_ACK_NO_FLOW)
+		return r;
+	return moat_engine_pickup(e, pkt, res);
 }
 
 MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, struct moat_pkt *pkt,
@@ -299,6 +388,8 @@ MOAT_INLINE enum moat_reason moat_engine_flow(const struct moat_engine *e, struc
 
 	res->flow = f;
 	res->dir = dir;
+	if (f->state == MOAT_TCPS_PICKUP && !(pkt->tcp_flags & MOAT_TCP_RST))
+		return moat_engine_pickup_flow(e, pkt, f, dir, res);
 	moat_proxy_to_server_view(f, dir, pkt);
 	r = moat_track_packet(f, dir, pkt, &cfg, moat_now_s(e), &ev);
 	switch (ev) {

@@ -110,6 +110,27 @@ MOAT_INLINE void moat_window_add(struct moat_window *w, u64 now_ns, u64 len_ns, 
  * rate over the last second exceeds the trigger, and held for hold_ns after the
  * last second above it, so cookies do not flap at the threshold.
  */
+/*
+ * Mid-stream pickups to one destination address (docs/engine.md; the
+ * backend keeps one per address, moat_be_pickup): a token
+ * bucket of unconfirmed pickups let through, and counts of the last two fixed
+ * seconds, by which a destination whose pickups are not confirmed (an ACK
+ * flood: the server answers spoofed ACKs with RSTs, or not at all) is
+ * suspended.
+ */
+struct moat_pickup_count {
+	u32 attempts;  /* segments of unknown flows */
+	u32 passed;    /* ... of them let through */
+	u32 confirmed; /* flows the other side confirmed */
+};
+
+struct moat_pickup_budget {
+	struct moat_bucket tokens;
+	u64 second_ns; /* start of the current fixed second */
+	u64 suspended_until_ns;
+	struct moat_pickup_count cur, prev;
+};
+
 struct moat_trigger {
 	struct moat_window rate;
 	u64 engaged_until_ns;
@@ -126,6 +147,50 @@ MOAT_INLINE mbool moat_trigger_syn(struct moat_trigger *t, u64 now_ns, u32 trigg
 MOAT_INLINE mbool moat_trigger_engaged(const struct moat_trigger *t, u64 now_ns)
 {
 	return now_ns < t->engaged_until_ns;
+}
+
+/*
+ * Roll the budget's second over and judge the one before: more than `trigger`
+ * segments of unknown flows, and fewer than half of the pickups let through
+ * then confirmed by now (a reply may land in the next second), suspends
+ * pickup for hold_ns, and so does the flood going on while suspended
+ * (trigger 0: never suspended).
+ */
+MOAT_INLINE void moat_pickup_second(struct moat_pickup_budget *b, u64 now_ns, u32 trigger,
+				    u64 hold_ns)
+{
+	const struct moat_pickup_count *p = &b->prev;
+	u32 confirmed = p->confirmed + b->cur.confirmed;
+
+	if (now_ns < b->second_ns + MOAT_NSEC_PER_SEC && now_ns >= b->second_ns)
+		return;
+	if (trigger && p->attempts > trigger &&
+	    (2 * confirmed < p->passed || now_ns < b->suspended_until_ns))
+		b->suspended_until_ns = now_ns + hold_ns;
+	b->prev = b->cur;
+	if (now_ns >= b->second_ns + 2 * MOAT_NSEC_PER_SEC)
+		__builtin_memset(&b->prev, 0, sizeof(b->prev));
+	__builtin_memset(&b->cur, 0, sizeof(b->cur));
+	b->second_ns = now_ns;
+}
+
+/* May one more unconfirmed pickup pass? */
+MOAT_INLINE mbool moat_pickup_take(struct moat_pickup_budget *b, u64 now_ns, u32 rate, u32 burst,
+				   u32 trigger, u64 hold_ns)
+{
+	moat_pickup_second(b, now_ns, trigger, hold_ns);
+	b->cur.attempts++;
+	if (now_ns < b->suspended_until_ns)
+		return 0;
+	if (!moat_bucket_take(&b->tokens, now_ns, rate, burst ? burst : 1))
+		return 0;
+	b->cur.passed++;
+	return 1;
+}
+
+MOAT_INLINE void moat_pickup_confirmed(struct moat_pickup_budget *b)
+{
+	b->cur.confirmed++;
 }
 
 #endif

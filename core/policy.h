@@ -42,6 +42,12 @@ struct moat_source {
 
 enum moat_cookie_mode { MOAT_COOKIES_AUTO = 0, MOAT_COOKIES_ALWAYS, MOAT_COOKIES_OFF };
 
+/*
+ * Mid-stream pickup (inline and explain): auto within the per-destination
+ * budget and suspended under an ACK flood, on within the budget only, off.
+ */
+enum moat_pickup_mode { MOAT_PICKUP_AUTO = 0, MOAT_PICKUP_ON, MOAT_PICKUP_OFF };
+
 #define MOAT_PORT_WORDS (65536 / 64)
 
 struct moat_limits {
@@ -61,8 +67,12 @@ struct moat_policy {
 	u8 prefix_v6;
 	u8 synack_wscale; /* window scale our cookie SYN-ACKs announce for the protected stack */
 	u8 syn_proxy;	  /* inline: a valid cookie opens the connection to the server (moat-dp) */
+	u8 pickup;	  /* enum moat_pickup_mode */
 	u32 syn_trigger;  /* SYN/s per destination that engages cookies in auto mode */
 	u32 cookie_hold_s; /* how long auto cookies stay engaged after the rate falls */
+	u32 pickup_rate;   /* unconfirmed pickups per second per destination address */
+	u32 pickup_burst;
+	u32 pickup_trigger; /* segments of unknown flows/s that, unconfirmed, suspend pickup */
 	struct moat_limits source; /* per source address */
 	struct moat_limits prefix; /* per source prefix */
 	struct moat_timeouts timeouts; /* flow idle timeouts (inline and explain) */
@@ -101,6 +111,10 @@ MOAT_INLINE void moat_policy_defaults(struct moat_policy *pol)
 	pol->synack_wscale = 7;
 	pol->syn_trigger = 1000;
 	pol->cookie_hold_s = 10;
+	pol->pickup = MOAT_PICKUP_AUTO;
+	pol->pickup_rate = 100;
+	pol->pickup_burst = 200;
+	pol->pickup_trigger = 1000;
 	pol->source.new_conn_window_s = 60;
 	pol->prefix.new_conn_window_s = 60;
 	moat_timeouts_defaults(&pol->timeouts);

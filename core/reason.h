@@ -37,7 +37,8 @@ enum moat_verdict {
 	X(RST_OUT_OF_WINDOW, "rst_out_of_window", MOAT_DROP)                                       \
 	X(RST_SUSPECT, "rst_suspect", MOAT_DROP)                                                   \
 	X(SIGNATURE, "signature", MOAT_DROP)                                                       \
-	X(TABLE_FULL, "table_full", MOAT_DROP)
+	X(TABLE_FULL, "table_full", MOAT_DROP)                                                     \
+	X(PICKUP, "pickup", MOAT_PASS)
 
 #define MOAT_REASON_ENUM(e, name, verdict) MOAT_R_##e,
 enum moat_reason { MOAT_REASONS(MOAT_REASON_ENUM) MOAT_R_COUNT };

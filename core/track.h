@@ -35,6 +35,7 @@ enum moat_tcp_state {
 	MOAT_TCPS_TIME_WAIT, /* both FINs acknowledged */
 	MOAT_TCPS_CLOSED,    /* reset; lingers to judge the RST */
 	MOAT_TCPS_PROXY_SYN, /* SYN proxy: the client passed its cookie, our SYN is at the server */
+	MOAT_TCPS_PICKUP,    /* mid-stream: one side seen, waiting for the other to confirm */
 	MOAT_TCPS_COUNT,
 };
 
@@ -56,6 +57,7 @@ enum moat_flow_flag {
 	MOAT_FLOW_RESTORED = 1 << 4, /* a forged RST was seen and overridden */
 	MOAT_FLOW_PROXY = 1 << 5,    /* SYN proxy: sequence (and TS) numbers translated */
 	MOAT_FLOW_PROXY_TS = 1 << 6, /* ... timestamps too */
+	MOAT_FLOW_PICKUP = 1 << 7,   /* picked up mid-stream: window scales unknown */
 };
 
 /*
@@ -172,6 +174,7 @@ MOAT_INLINE const char *moat_tcp_state_name(u8 state)
 	case MOAT_TCPS_TIME_WAIT: return "TIME_WAIT";
 	case MOAT_TCPS_CLOSED: return "CLOSED";
 	case MOAT_TCPS_PROXY_SYN: return "PROXY_SYN";
+	case MOAT_TCPS_PICKUP: return "PICKUP";
 	default: return "NONE";
 	}
 }
@@ -584,6 +587,95 @@ MOAT_INLINE void moat_proxy_to_server_view(const struct moat_flow *f, u32 dir, s
 		pkt->opt.tsecr -= f->ts_delta;
 }
 
+/*
+ * Mid-stream pickup (conntrack's "loose" pickup, made to wait for the other
+ * side): a segment of a flow the table does not know makes a tentative flow
+ * (PICKUP) holding what its sender showed; a segment of the other side whose
+ * numbers fit it confirms the flow, which is then ESTABLISHED (or a FIN state)
+ * with both sides learned. Window scales were in the SYNs nobody saw: both are
+ * taken as 14, the largest, so no segment of a real connection falls outside a
+ * window; the price is windows up to 1 GiB wide (docs/engine.md).
+ */
+#define MOAT_PICKUP_TENTATIVE_NS MOAT_SEC(10) /* a reply comes within an RTT */
+#define MOAT_PICKUP_WSCALE 14
+#define MOAT_PICKUP_MIN_SPAN 0x10000u
+
+/* The tentative flow from the first segment seen; its sender is dir 0. */
+MOAT_INLINE void moat_pickup_new(struct moat_flow *f, const struct moat_pkt *pkt, u32 now_s)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->peer[0].end = pkt->seq + moat_seg_len(pkt);
+	f->peer[0].ack = pkt->ack;
+	f->peer[0].win = pkt->window;
+	f->peer[0].max_win = pkt->window;
+	f->peer[0].ttl = pkt->ttl;
+	f->peer[0].flags = MOAT_PEER_ACKED | ((pkt->tcp_flags & MOAT_TCP_FIN) ? MOAT_PEER_FIN : 0);
+	f->seq_delta = pkt->seq; /* the lowest SEQ seen of dir 0, until confirmed */
+	f->state = MOAT_TCPS_PICKUP;
+	f->last_seen_s = now_s;
+}
+
+/* Another segment of the tentative flow's first sender. */
+MOAT_INLINE void moat_pickup_more(struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	if (moat_seq_lt(pkt->seq, f->seq_delta))
+		f->seq_delta = pkt->seq;
+	moat_peer_update(f, &f->peer[0], pkt);
+}
+
+/* How far a side's numbers may stray: its receive window at the largest scale. */
+MOAT_INLINE u32 moat_pickup_span(u16 win)
+{
+	u32 span = (u32)win << MOAT_PICKUP_WSCALE;
+
+	return span > MOAT_PICKUP_MIN_SPAN ? span : MOAT_PICKUP_MIN_SPAN;
+}
+
+/*
+ * Does a segment of dir 1 answer the tentative flow? Its ACK must fall near
+ * what dir 0 sent (behind by at most dir 1's window: dir 0's data in flight;
+ * ahead by as much: dir 0 retransmitted old data), and its SEQ near what dir 0
+ * acknowledged (within dir 0's window either way). A RST never confirms.
+ */
+MOAT_INLINE mbool moat_pickup_confirms(const struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	const struct moat_peer *p0 = &f->peer[0];
+	u32 span1 = moat_pickup_span(pkt->window);
+	u32 span0 = moat_pickup_span(p0->max_win);
+	u32 lo = f->seq_delta - span1;
+
+	if (!(pkt->tcp_flags & MOAT_TCP_ACK) || (pkt->tcp_flags & (MOAT_TCP_RST | MOAT_TCP_SYN)))
+		return 0;
+	if (pkt->ack - lo > p0->end - f->seq_delta + 2 * span1)
+		return 0;
+	return pkt->seq - (p0->ack - span0) <= 2 * span0;
+}
+
+/*
+ * The confirming segment: dir 1 learned from it, each side's end at least
+ * what the other acknowledged (it sent that much before we saw it).
+ */
+MOAT_INLINE void moat_pickup_confirm(struct moat_flow *f, const struct moat_pkt *pkt)
+{
+	struct moat_peer *p0 = &f->peer[0], *p1 = &f->peer[1];
+
+	p1->end = moat_seq_max(pkt->seq + moat_seg_len(pkt), p0->ack);
+	p1->ack = pkt->ack;
+	p1->win = pkt->window;
+	p1->max_win = pkt->window;
+	p1->ttl = pkt->ttl;
+	p1->flags = MOAT_PEER_ACKED | ((pkt->tcp_flags & MOAT_TCP_FIN) ? MOAT_PEER_FIN : 0);
+	p0->end = moat_seq_max(p0->end, pkt->ack);
+	p0->wscale = MOAT_PICKUP_WSCALE;
+	p1->wscale = MOAT_PICKUP_WSCALE;
+	p0->flags |= MOAT_PEER_WSCALE;
+	p1->flags |= MOAT_PEER_WSCALE;
+	f->flags = MOAT_FLOW_SCALED | MOAT_FLOW_PICKUP;
+	f->seq_delta = 0;
+	f->state = MOAT_TCPS_ESTABLISHED;
+	moat_track_fin_progress(f);
+}
+
 /* The idle timeout of the flow's state, nanoseconds. */
 MOAT_INLINE u64 moat_tcp_state_timeout(const struct moat_flow *f, const struct moat_timeouts *t)
 {
@@ -609,6 +701,8 @@ MOAT_INLINE u64 moat_tcp_state_timeout(const struct moat_flow *f, const struct m
 		return t->closing;
 	case MOAT_TCPS_TIME_WAIT:
 		return t->time_wait;
+	case MOAT_TCPS_PICKUP:
+		return MOAT_PICKUP_TENTATIVE_NS;
 	default:
 		return t->closed;
 	}

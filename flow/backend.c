@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "flow/backend.h"
 
+#define MOAT_BE_PICKUP /* keeps pickup budgets (moat_be_pickup) */
 #include "core/engine.h"
 
 #include <string.h>
@@ -27,6 +28,7 @@ static int flow_rank(const void *key, const void *val, void *ctx)
 	case MOAT_TCPS_TIME_WAIT:
 		return FLOW_RANK_CLOSED;
 	case MOAT_TCPS_SYN_SENT:
+	case MOAT_TCPS_PICKUP: /* unconfirmed: as likely a flood's as a SYN_SENT */
 		return FLOW_RANK_SYN_SENT;
 	case MOAT_TCPS_SYN_RECV:
 		return FLOW_RANK_SYN_RECV;
@@ -127,6 +129,13 @@ int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 		.val_align = _Alignof(struct moat_trigger),
 		.seed = seed ^ 0xaaaa,
 	};
+	const struct stab_conf pickups = {
+		.entries = 4096,
+		.key_size = sizeof(struct moat_dst_key),
+		.val_size = sizeof(struct moat_pickup_budget),
+		.val_align = _Alignof(struct moat_pickup_budget),
+		.seed = seed ^ 0x3333,
+	};
 	int r;
 
 	memset(be, 0, sizeof(*be));
@@ -135,6 +144,8 @@ int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 		r = stab_init(&be->sources, &sources);
 	if (!r)
 		r = stab_init(&be->dests, &dests);
+	if (!r)
+		r = stab_init(&be->pickups, &pickups);
 	if (r) {
 		moat_be_free(be);
 		return r;
@@ -146,6 +157,8 @@ int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 	be->sources.ctx = be;
 	be->dests.rank = dest_rank;
 	be->dests.ctx = be;
+	be->pickups.rank = dest_rank;
+	be->pickups.ctx = be;
 	return 0;
 }
 
@@ -154,6 +167,7 @@ void moat_be_free(struct moat_be *be)
 	stab_free(&be->flows);
 	stab_free(&be->sources);
 	stab_free(&be->dests);
+	stab_free(&be->pickups);
 }
 
 void moat_be_set_clock(struct moat_be *be, u64 now_ns)
@@ -346,6 +360,19 @@ MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct m
 	k.family = pkt->family;
 	t = stab_insert(&be->dests, &k, 0, &created);
 	return t;
+}
+
+/* A destination address's pickup budget: a new one starts full (moat_bucket_refill). */
+MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const struct moat_addr *a,
+						      u8 family)
+{
+	struct moat_dst_key k;
+	int created;
+
+	memset(&k, 0, sizeof(k));
+	k.addr = *a;
+	k.family = family;
+	return stab_insert(&be->pickups, &k, 0, &created);
 }
 
 enum moat_reason moat_be_run(struct moat_be *be, const struct moat_engine *e, const u8 *data,

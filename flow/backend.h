@@ -45,6 +45,7 @@ struct moat_be {
 	struct stab flows;
 	struct stab sources; /* struct moat_src_key -> struct moat_source */
 	struct stab dests;   /* struct moat_dst_key -> struct moat_trigger */
+	struct stab pickups; /* struct moat_dst_key (port 0) -> struct moat_pickup_budget */
 	/* What it reads of the configuration (moat_be_use): the policy and the lists. */
 	const struct moat_policy *pol;
 	const struct moat_cidr_list *allow;

@@ -11,6 +11,7 @@
 static long moat_tcpopt_cb(__u32 i, void *ctx);
 #define MOAT_TCPOPT_LOOP(w) bpf_loop(40, moat_tcpopt_cb, (w), 0)
 
+#define MOAT_BE_PICKUP /* the mid-stream pickup path is verified too */
 #include "../../core/engine.h"
 
 static long moat_tcpopt_cb(__u32 i, void *ctx)
@@ -44,6 +45,13 @@ struct {
 	__type(key, struct moat_flow_key);
 	__type(value, struct moat_trigger);
 } dests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct moat_flow_key);
+	__type(value, struct moat_pickup_budget);
+} pickups SEC(".maps");
 
 struct lpm_key {
 	u32 prefixlen;
@@ -143,6 +151,22 @@ MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct m
 		return t;
 	bpf_map_update_elem(&dests, &k, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&dests, &k);
+}
+
+MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const struct moat_addr *a,
+						      u8 family)
+{
+	struct moat_flow_key k = {};
+	struct moat_pickup_budget *b, fresh = {};
+
+	(void)be;
+	moat_flow_key_side(&k, 0, a, 0);
+	k.v6 = family == 6;
+	b = bpf_map_lookup_elem(&pickups, &k);
+	if (b)
+		return b;
+	bpf_map_update_elem(&pickups, &k, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pickups, &k);
 }
 
 SEC("xdp")

@@ -11,6 +11,7 @@ those); informational lines start with "# ". Standard library only.
     check_explain.py flood-cookies JSONL             real flood, syn_cookies: always
     check_explain.py flood-limits JSONL CAPACITY     real flood, cookies off + prefix limits
     check_explain.py no-synack-pass JSONL LABEL      amp capture: no SYN+ACK passes
+    check_explain.py ack-flood JSONL MAX_PASS MAX_FLOWS  random-source ACK flood: budget, table
 """
 import json
 import sys
@@ -167,11 +168,33 @@ def cmd_no_synack_pass(jsonl, label):
           (tag, len(sa), sum(1 for o in objs if o.get("flags", "").replace("E", "").replace("C", "") == "S")))
 
 
+def cmd_ack_flood(jsonl, max_pass, max_flows):
+    """The generated ACK flood (sources in 11.0.0.0/8) with pickup on its defaults: at most
+    max_pass flood ACKs pass (pickup), the rest are ack_no_flow, and the flow table never
+    holds more than max_flows."""
+    max_pass, max_flows = int(max_pass), int(max_flows)
+    objs, bad = load_lines(jsonl)
+    tag = "ack flood (pickup: auto)"
+    check(not bad, "%s: every line is JSON" % tag, "unparsable lines %s" % bad[:5])
+    flood = [o for o in objs if str(o.get("src", "")).startswith("11.")]
+    passed = [o for o in flood if o.get("verdict") == "pass"]
+    other = [o["frame"] for o in flood
+             if (o.get("verdict"), o.get("reason")) not in (("pass", "pickup"), ("drop", "ack_no_flow"))]
+    peak = max((o.get("flows", -1) for o in objs), default=-1)
+    last = max((o.get("time", 0) for o in passed), default=0) - min(o.get("time", 0) for o in flood)
+    print("# %s: %d flood ACKs, %d passed (the last %.2f s in), peak %d flows" %
+          (tag, len(flood), len(passed), last, peak))
+    check(len(flood) >= 10000, "%s: %d flood frames" % (tag, len(flood)))
+    check(len(passed) <= max_pass, "%s: %d flood ACKs passed <= budget %d" % (tag, len(passed), max_pass))
+    check(not other, "%s: flood ACKs are pass pickup or drop ack_no_flow" % tag, "others: %s" % other[:10])
+    check(0 < peak <= max_flows, "%s: \"flows\" peaks at %d <= %d" % (tag, peak, max_flows))
+
+
 def main(argv):
     cmds = {
         "runs": (cmd_runs, 1), "frames": (cmd_frames, 3), "field": (cmd_field, 3),
         "flood-cookies": (cmd_flood_cookies, 1), "flood-limits": (cmd_flood_limits, 2),
-        "no-synack-pass": (cmd_no_synack_pass, 2),
+        "no-synack-pass": (cmd_no_synack_pass, 2), "ack-flood": (cmd_ack_flood, 3),
     }
     if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
         sys.stderr.write(__doc__)

@@ -281,9 +281,16 @@ def rfc5961(su):
     cap.add(n.c("R", seq=0x1000), "drop", "rst_no_flow", "RST with no flow")
     cap.add(n.c("RA", seq=0x1000, ack=0x2000), "drop", "rst_no_flow", "RST+ACK with no flow")
     m = Flow(cap, 41011, client="10.1.0.4")
-    cap.add(m.c("A", seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "ACK with no flow, cookies off")
-    cap.add(m.c("PA", b"z" * 30, seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "data with no flow")
-    cap.add(m.c("FA", seq=0x1000, ack=0x2000), "drop", "ack_no_flow", "FIN+ACK with no flow")
+    # Picked up mid-stream (unconfirmed, within the budget); `pickup: off` (the
+    # run rfc5961_nopickup) drops them as before.
+    nopickup = []
+    for frame, note in ((m.c("A", seq=0x1000, ack=0x2000), "ACK with no flow, cookies off"),
+                        (m.c("PA", b"z" * 30, seq=0x1000, ack=0x2000), "data with no flow"),
+                        (m.c("FA", seq=0x1000, ack=0x2000), "FIN+ACK with no flow")):
+        n_ = cap.add(frame, "pass", "pickup", note + ": picked up, unconfirmed",
+                     {"state": "PICKUP"})
+        nopickup.append({"frame": n_, "verdict": "drop", "reason": "ack_no_flow",
+                         "note": note + " (pickup: off)"})
     cap.add(m.s("SA", seq=0x3000, ack=0x1001, opts=SYNACK_OPTS), "drop", "ack_no_flow",
             "SYN-ACK from the server nobody asked for")
     r = Flow(cap, 80, dport=41012, client="198.51.100.7", server=SERVER)
@@ -346,6 +353,9 @@ def rfc5961(su):
     cap.add(k.c("PA", b"fine", ack=k.c_rcv - 100), "pass", "established",
             "H: data whose ACK is a little behind (reordering)")
     su.run(cap, "rfc5961", OFF)
+    keep = [e for e in cap.expect if e["frame"] not in {x["frame"] for x in nopickup}]
+    su.run(cap, "rfc5961_nopickup", OFF + "pickup: off\n", expect=keep + nopickup,
+           name="rfc5961_nopickup")
 
 
 def seq_wrap(su):
@@ -835,7 +845,8 @@ def timeouts(su):
     cap.add(d.c("PA", b"x" * 10), "pass", "established", "data 90 s after (timeout 100 s)",
             gap_ns=90 * S)
     # Flow times are kept in whole seconds, rounded in the flow's favour: up to 1 s late.
-    cap.add(d.c("PA", b"y" * 10), "drop", "ack_no_flow", "data 101.5 s after: expired",
+    cap.add(d.c("PA", b"y" * 10), "pass", "pickup",
+            "data 101.5 s after: expired, picked up again (unconfirmed)", {"state": "PICKUP"},
             gap_ns=101 * S + S // 2)
     su.run(cap, "timeout_config",
            "syn_cookies: off\ntimeouts: {established: 100s, time_wait: 2m, closed: 1500ms}\n")
@@ -895,6 +906,161 @@ def snapshots(su):
     su.run(cap, "snap40", OFF)
 
 
+# ---------------------------------------------------------------- mid-stream pickup
+
+def conversations():
+    """Seven whole conversations, each a list of (from_client, frame): HTTP keep-alive,
+    a download, an upload, interactive with a keepalive probe, IPv6, one ending in a
+    RST, one behind a VLAN tag."""
+    dummy = Capture("scratch")
+    convs = []
+
+    def new(sport, **kw):
+        f = Flow(dummy, sport, **kw)
+        out = [(True, f.c("S", opts=SYN_OPTS, win=64240)),
+               (False, f.s("SA", opts=SYNACK_OPTS, win=65160)), (True, f.c("A"))]
+        convs.append(out)
+        return f, out
+
+    f, o = new(46000)                          # HTTP keep-alive, three requests
+    for _ in range(3):
+        o.append((True, f.c("PA", GET)))
+        for _ in range(3):
+            o.append((False, f.s("PA", b"H" * 1200)))
+        o.append((True, f.c("A")))
+    o += [(True, f.c("FA")), (False, f.s("FA")), (True, f.c("A"))]
+
+    f, o = new(46001, dport=443)               # a download
+    o.append((True, f.c("PA", b"Q" * 300)))
+    for i in range(16):
+        o.append((False, f.s("A", b"D" * 1400)))
+        if i & 1:
+            o.append((True, f.c("A")))
+    o += [(False, f.s("FA")), (True, f.c("FA")), (False, f.s("A"))]
+
+    f, o = new(46002, dport=22)                # an upload
+    for i in range(16):
+        o.append((True, f.c("A", b"U" * 1400)))
+        if i & 1:
+            o.append((False, f.s("A")))
+    o += [(True, f.c("FA")), (False, f.s("A")), (False, f.s("FA")), (True, f.c("A"))]
+
+    f, o = new(46003, dport=23)                # interactive, with a keepalive probe
+    for i in range(6):
+        o += [(True, f.c("PA", b"k")), (False, f.s("PA", b"echo k")), (True, f.c("A"))]
+    o.append((True, f.c("A", seq=f.c_nxt - 1, advance=False)))
+    o.append((False, f.s("A")))
+    for i in range(4):
+        o += [(True, f.c("PA", b"l")), (False, f.s("PA", b"echo l")), (True, f.c("A"))]
+
+    f, o = new(46004, client=CLIENT6, server=SERVER6, v6=True)   # IPv6
+    for i in range(6):
+        o += [(True, f.c("PA", GET)), (False, f.s("PA", b"6" * 1000)), (True, f.c("A"))]
+    o += [(False, f.s("FA")), (True, f.c("FA")), (False, f.s("A"))]
+
+    f, o = new(46005)                          # ends in the client's RST
+    for i in range(8):
+        o += [(True, f.c("PA", b"r" * 200)), (False, f.s("A")), (False, f.s("PA", b"R" * 700)),
+              (True, f.c("A"))]
+    o.append((True, f.c("RA", advance=False)))
+
+    f, o = new(46006, vlans=(42,))             # behind a VLAN tag
+    for i in range(8):
+        o += [(False, f.s("PA", b"v" * 900)), (True, f.c("A"))]
+    o += [(True, f.c("FA")), (False, f.s("FA")), (True, f.c("A"))]
+    return convs
+
+
+def interleave(convs):
+    """Round-robin merge: (conversation, from_client, frame) in time order."""
+    out, i = [], 0
+    while any(i < len(c) for c in convs):
+        for k, c in enumerate(convs):
+            if i < len(c):
+                out.append((k, c[i][0], c[i][1]))
+        i += 1
+    return out
+
+
+def midstream(su):
+    """The filter starts while the conversations run: the first 30% of the capture is
+    gone, so no flow's beginning is seen. With pickup (the default) the first side's
+    segments pass as pickup until the other side's confirm the flow, then established;
+    with pickup: off every remaining frame is dropped (ack_no_flow, rst_no_flow)."""
+    merged = interleave(conversations())
+    cut = merged[len(merged) * 3 // 10:]
+    cap = Capture("midstream")
+    with_pickup, without = [], []
+    first_side, confirmed = {}, set()
+    for k, from_client, frame in cut:
+        n = cap.add(frame)
+        rst = "R" in frame[TCP].flags
+        if k not in first_side:
+            first_side[k] = from_client
+        if from_client != first_side[k]:
+            confirmed.add(k)
+        if k in confirmed:
+            want = ("pass", "established", "conversation %d: confirmed" % k)
+        else:
+            want = ("pass", "pickup", "conversation %d: %s side first, unconfirmed" %
+                    (k, "client" if from_client else "server"))
+        with_pickup.append({"frame": n, "verdict": want[0], "reason": want[1], "note": want[2]})
+        without.append({"frame": n, "verdict": "drop",
+                        "reason": "rst_no_flow" if rst else "ack_no_flow",
+                        "note": "conversation %d, pickup: off" % k})
+    su.run(cap, "midstream", "", expect=with_pickup)
+    su.run(cap, "midstream_off", "pickup: off\n", expect=without, name="midstream_off")
+    su.run(cap, "midstream_on", "pickup: on\n",
+           expect=with_pickup, name="midstream_on")
+
+
+FLOOD_NET = "11."
+
+
+def ack_flood(su):
+    """12,000 ACKs from random sources to the server's port 80 over 3 s (4,000 a second),
+    with legitimate traffic beside them: a handshake and exchange made during the flood,
+    and a download that began before the capture (picked up from the server's side,
+    which has its own budget). check_explain.py ack-flood checks the budget and the
+    table; the manifest lists the legitimate frames."""
+    import random
+    rnd = random.Random(12)
+    cap = Capture("ack_flood")
+    legit = Flow(cap, 47000)
+    old = Flow(cap, 47001, dport=443, c_isn=0x33330000, s_isn=0x44440000)
+    old.c_nxt = old.s_rcv = 0x33330000 + 5000
+    old.s_nxt = old.c_rcv = 0x44440000 + 900000
+    base = Ether(src=C_MAC, dst=S_MAC) / IP(dst=SERVER, ttl=50, id=1) / TCP(dport=80, flags="A",
+                                                                           window=1000)
+    script = {}
+    steps = [(lambda: legit.c("S", opts=SYN_OPTS, win=64240), "handshake", "legit SYN"),
+             (lambda: legit.s("SA", opts=SYNACK_OPTS, win=65160), "handshake", "legit SYN-ACK"),
+             (lambda: legit.c("A"), "handshake", "legit last ACK")]
+    for _ in range(5):
+        steps += [(lambda: legit.c("PA", GET), "established", "legit request"),
+                  (lambda: legit.s("PA", b"L" * 1000), "established", "legit reply"),
+                  (lambda: legit.c("A"), "established", "legit ACK")]
+    steps += [(lambda: old.s("A", b"O" * 1400), "pickup", "old download: server data first"),
+              (lambda: old.s("A", b"O" * 1400), "pickup", "old download: unconfirmed yet"),
+              (lambda: old.c("A"), "established", "old download: the client confirms")]
+    for _ in range(4):
+        steps += [(lambda: old.s("A", b"O" * 1400), "established", "old download: data"),
+                  (lambda: old.c("A"), "established", "old download: ACK")]
+    for i, st in enumerate(steps):
+        script[500 + i * 400] = st
+    for i in range(12000):
+        if i in script:
+            make, reason, note = script[i]
+            cap.add(make(), "pass", reason, note + " (during the flood)", gap_ns=250_000)
+        p = base.copy()
+        p[IP].src = "11.%d.%d.%d" % (rnd.randrange(256), rnd.randrange(256), rnd.randrange(1, 255))
+        p[TCP].sport = rnd.randrange(1024, 65536)
+        p[TCP].seq = rnd.getrandbits(32)
+        p[TCP].ack = rnd.getrandbits(32)
+        cap.add(p, gap_ns=250_000)
+    su.run(cap, "ack_flood", "")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--cookie-ack":
         cookie_ack(argv[3], int(argv[2]))
@@ -907,7 +1073,7 @@ def main(argv):
     su = Suite(outdir)
     for scenario in (legit_v4, rfc5961, seq_wrap, rst_ttl, bad_flags, malformed, ipv6_and_vlans,
                      lists, limits, cookies, option_dialects, tfo, rst_after_fin, timeouts,
-                     deep_vlans, snapshots):
+                     deep_vlans, snapshots, midstream, ack_flood):
         scenario(su)
     su.write_manifest()
     return 0

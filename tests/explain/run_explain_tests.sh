@@ -116,6 +116,13 @@ while IFS=$'\t' read -r name pcap cfg; do
 	fi
 done < <("$PY" "$CHECK" runs "$FIX/manifest.json")
 
+# The ACK flood of random sources (pickup's defaults: burst 200, 100/s, suspended after
+# two seconds of unconfirmed pickups): at most burst + 2 s of the rate pass, and the table
+# holds those tentative flows and the two legitimate ones.
+if [ -s "$WORK/ack_flood.jsonl" ]; then
+	checker ack-flood "$WORK/ack_flood.jsonl" 400 402
+fi
+
 # Valid SYN cookie, two passes: read the cookie explain gave the SYN, then build
 # the client's ACK from it (same SYN, same timestamps: same time slot).
 cookie=""

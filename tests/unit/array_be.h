@@ -9,6 +9,7 @@
 #ifndef MOAT_TEST_ARRAY_BE_H
 #define MOAT_TEST_ARRAY_BE_H
 
+#define MOAT_BE_PICKUP
 #include "core/engine.h"
 
 #ifndef NSLOTS
@@ -35,6 +36,12 @@ struct be_dest {
 	struct moat_trigger t;
 };
 
+struct be_pickup {
+	struct moat_addr a;
+	u8 family, used;
+	struct moat_pickup_budget b;
+};
+
 struct be_list {
 	struct moat_addr a; /* masked to plen */
 	u8 family, plen, action;
@@ -45,6 +52,7 @@ struct moat_be {
 	struct be_flow flows[NSLOTS];
 	struct be_source sources[NSLOTS];
 	struct be_dest dests[NSLOTS];
+	struct be_pickup pickups[NSLOTS];
 	struct be_list lists[8];
 	int nlists;
 	int flows_added;
@@ -149,6 +157,26 @@ MOAT_INLINE struct moat_trigger *moat_be_dest(struct moat_be *be, const struct m
 			d->port = pkt->dport;
 			d->a = pkt->daddr;
 			return &d->t;
+		}
+	}
+	return NULL;
+}
+
+MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const struct moat_addr *a,
+						      u8 family)
+{
+	int i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		struct be_pickup *p = &be->pickups[i];
+
+		if (p->used && p->family == family && moat_addr_eq(&p->a, a))
+			return &p->b;
+		if (!p->used) {
+			p->used = 1;
+			p->family = family;
+			p->a = *a;
+			return &p->b;
 		}
 	}
 	return NULL;

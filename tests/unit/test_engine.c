@@ -255,10 +255,15 @@ Test(engine, cookies_auto_engage_above_trigger)
 		cr_assert_eq(c2s((u16)(40000 + i), MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE,
 			     "SYN %d", i);
 	cr_assert_eq(c2s(40003, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_SYN_COOKIE);
-	/* while engaged an unknown ACK is a bad cookie; after the hold it is out of state */
+	/*
+	 * While engaged an unknown ACK is a bad cookie, never picked up; after the
+	 * hold it is picked up mid-stream (unconfirmed), or out of state without pickup.
+	 */
 	cr_assert_eq(c2s(41000, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_COOKIE_INVALID);
 	eng.now_ns += (u64)(pol.cookie_hold_s + 1) * MOAT_NSEC_PER_SEC;
-	cr_assert_eq(c2s(41000, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_ACK_NO_FLOW);
+	cr_assert_eq(c2s(41000, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_PICKUP);
+	pol.pickup = MOAT_PICKUP_OFF;
+	cr_assert_eq(c2s(41001, MOAT_TCP_ACK, 5, 5, &res), MOAT_R_ACK_NO_FLOW);
 	cr_assert_eq(c2s(40010, MOAT_TCP_SYN, 1, 0, &res), MOAT_R_HANDSHAKE);
 }
 
@@ -382,7 +387,11 @@ Test(engine, protect_ports)
 	cr_assert_eq(run4(CLIENT, 40000, SERVER, 22, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
 		     MOAT_R_NOT_PROTECTED);
 	cr_assert_eq(be.flows_added, 1, "unprotected ports are still tracked");
+	/* no cookie to check on an unprotected port: picked up, or out of state without pickup */
 	cr_assert_eq(run4(CLIENT, 40001, SERVER, 22, MOAT_TCP_ACK, 1, 1, NULL, 0, 0, &res, NULL),
+		     MOAT_R_PICKUP);
+	pol.pickup = MOAT_PICKUP_OFF;
+	cr_assert_eq(run4(CLIENT, 40002, SERVER, 22, MOAT_TCP_ACK, 1, 1, NULL, 0, 0, &res, NULL),
 		     MOAT_R_ACK_NO_FLOW);
 	cr_assert_eq(run4(CLIENT, 40000, SERVER, 80, MOAT_TCP_SYN, 1, 0, NULL, 0, 0, &res, NULL),
 		     MOAT_R_SYN_COOKIE);
@@ -395,6 +404,7 @@ Test(engine, no_flow_segments)
 	struct moat_result res;
 
 	pol.syn_cookies = MOAT_COOKIES_OFF;
+	pol.pickup = MOAT_PICKUP_OFF; /* with pickup: test_pickup.c */
 	cr_assert_eq(c2s(40000, MOAT_TCP_RST, 1, 0, &res), MOAT_R_RST_NO_FLOW);
 	cr_assert_eq(c2s(40000, MOAT_TCP_RST | MOAT_TCP_ACK, 1, 1, &res), MOAT_R_RST_NO_FLOW);
 	cr_assert_eq(c2s(40000, MOAT_TCP_ACK, 1, 1, &res), MOAT_R_ACK_NO_FLOW);
