@@ -342,9 +342,8 @@ lab_dp_stop() {
 lab_dp_down() {
 	lab_down
 	ip netns del "$LAB_SW" 2>/dev/null || true
-	if [ -n "$LAB_DP_PREFIX" ]; then
-		rm -rf "/var/run/dpdk/$LAB_DP_PREFIX"
-	fi
+	# Every moat-dp of the lab ran under a prefix $LAB-NAME (lab_dp_start).
+	rm -rf /var/run/dpdk/"$LAB"-*
 }
 
 # Frames the kernel delivered to a moat-dp veth (rx packets of the link).

@@ -34,12 +34,7 @@ finish() {
 	[ "$fail" -eq 0 ]
 	exit
 }
-cleanup() {
-	lab_down
-	ip netns del "$LAB_SW" 2>/dev/null
-	rm -rf /var/run/dpdk/"$LAB"-* # EAL's runtime folders, one per --file-prefix
-}
-trap cleanup EXIT
+trap lab_dp_down EXIT
 trap 'exit 130' INT TERM
 
 MB=20
