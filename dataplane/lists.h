@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * moat-dp's allow/deny lists as DPDK LPM tables: built by the control thread
+ * moat-dp's allow/deny lists as longest-prefix tables (lists.c): built by the control thread
  * beside the config they come from, published with it (live.c) and freed after
  * the workers' grace period. A lookup gives what moat_lists_decide gives over
  * the lists: the longest prefix of both, deny on a tie.
@@ -10,16 +10,31 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include <rte_byteorder.h>
-#include <rte_lpm.h>
 #include <rte_prefetch.h>
 
 #include "flow/cidr.h"
 
+enum {
+	DP_LISTS_TBL24 = 1 << 24, /* IPv4 entries by the address's first 24 bits */
+	DP_LISTS_EXT = 1u << 31,  /* a tbl24 entry naming the tbl8 group of its /24 */
+};
+
 struct dp_lists {
-	const void *owner;  /* the config built from: a worker takes it only with that one */
-	struct rte_lpm *v4; /* NULL: no IPv4 prefix longer than /0 */
-	struct rte_lpm6 *v6;
+	const void *owner; /* the config built from: a worker takes it only with that one */
+	/*
+	 * IPv4, DIR-24-8: tbl24[addr >> 8] is an answer (0: no prefix) or
+	 * DP_LISTS_EXT | g, and then tbl8[g * 256 + (addr & 0xff)] is.
+	 * NULL: no IPv4 prefix longer than /0.
+	 */
+	uint32_t *tbl24;
+	uint32_t *tbl8;
+	uint32_t groups, used;
+	void *map4;
+	size_t map4_len;
+	struct rte_lpm6 *v6; /* NULL: no IPv6 prefix longer than /0 */
 	int any4, any6; /* the /0 prefixes' decision (MOAT_LIST_NONE: none) */
 };
 
@@ -33,11 +48,21 @@ void dp_lists_free(struct dp_lists *l);
 /* moat_be_list_fn over a struct dp_lists. */
 int dp_lists_decide(const void *ctx, const struct moat_addr *a, uint8_t family);
 
+/* The IPv4 entry of addr (host order): an answer, or MOAT_LIST_NONE. tbl24 set. */
+static inline int dp_lists_v4(const struct dp_lists *l, uint32_t addr)
+{
+	uint32_t e = l->tbl24[addr >> 8];
+
+	if (e & DP_LISTS_EXT)
+		e = l->tbl8[(size_t)(e & ~DP_LISTS_EXT) * 256 + (addr & 0xff)];
+	return (int)e;
+}
+
 /* Start the load an IPv4 lookup of addr (network order) makes first. */
 static inline void dp_lists_prefetch4(const struct dp_lists *l, uint32_t addr)
 {
-	if (l->v4)
-		rte_prefetch0(&l->v4->tbl24[rte_be_to_cpu_32(addr) >> 8]);
+	if (l->tbl24)
+		rte_prefetch0(&l->tbl24[rte_be_to_cpu_32(addr) >> 8]);
 }
 
 #endif
