@@ -107,7 +107,7 @@ def run_moat_dp(dp, name, work, cfg, pcap, warmup, window):
                          ["--", "--config", cfg, "--pair", "1:0", "--socket", sock],
                          stdout=subprocess.PIPE, stderr=err, text=True)
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # 120k list prefixes parse and build first
         first = None
         while time.monotonic() < deadline and p.poll() is None:
             try:
