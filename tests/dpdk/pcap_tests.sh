@@ -241,6 +241,25 @@ if /usr/bin/python3 "$here/../explain/gen_captures.py" "$work/dialects" >/dev/nu
 		[ "$DP_RC" -eq 0 ] && [ "$in" -eq $((DP_N - tx)) ] && [ "$back" -eq "$tx" ]
 		check $? "$cap: $((DP_N - tx)) of $DP_N frames crossed ($in did), $tx answered ($back)"
 	done
+	# Mid-stream pickup (issue 12): conversations whose first 30% moat-dp never saw
+	# continue with pickup (the default), and are all dropped with pickup: off; an
+	# ACK flood of random sources gets at most its budget through.
+	printf 'mode: dpdk\n' >"$work/pickup.yaml"
+	printf 'mode: dpdk\npickup: off\n' >"$work/nopickup.yaml"
+	for run in midstream:pickup midstream_off:nopickup; do
+		name=${run%:*} cfg=${run#*:}
+		run_dp "$name" "$work/$cfg.yaml" "$work/dialects/midstream.pcap"
+		in=$(/usr/bin/python3 "$here/check_pcap.py" count "$work/$name.out1.pcap")
+		want=$DP_N
+		[ "$cfg" = nopickup ] && want=0
+		[ "$DP_RC" -eq 0 ] && [ "$in" -eq "$want" ]
+		check $? "$name ($cfg): $want of $DP_N frames cut mid-stream crossed ($in did)"
+	done
+	run_dp ack_flood "$work/pickup.yaml" "$work/dialects/ack_flood.pcap"
+	/usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["reasons"]
+print("pickup %d, established %d, handshake %d, ack_no_flow %d" % (t["pickup"], t["established"], t["handshake"], t["ack_no_flow"]))
+sys.exit(not (t["pickup"] <= 402 and t["ack_no_flow"] >= 11600 and t["handshake"] == 3))' "$work/ack_flood.totals" >"$work/ack_flood.check" 2>&1
+	check $? "ack_flood: at most 400 of 12,000 random-source ACKs passed, the legitimate handshake did ($(cat "$work/ack_flood.check"))"
 else
 	check 1 "gen_captures.py for the dialect captures"
 fi
