@@ -26,7 +26,8 @@
 	"  -s, --socket PATH   the daemon's control socket (default " MOAT_DEFAULT_SOCKET ")\n"    \
 	"  -j, --json          JSON output; an error is one object on stdout,\n"                   \
 	"                      {\"error\": TEXT, \"exit\": CODE}, beside the line on stderr\n"     \
-	"  -h, --help          help, of moatctl or of the command\n"
+	"  -h, --help          help, of moatctl or of the command\n"                             \
+	"  -V, --version       print the version (the command `version`)\n"
 
 struct command;
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -42,7 +43,10 @@ static void usage(FILE *f)
 		"                      lcores; else a dispatcher lcore hashes flows to the\n"
 		"                      workers over rings, EAL needs N + 2 lcores\n"
 		"  -D, --dispatcher    the dispatcher even on ports with RSS\n"
-		"  -h, --help          this text\n\n"
+		"  -h, --help          this text (also as moat-dp's first argument, before EAL)\n"
+		"  -V, --version       print the version (also as the first argument)\n\n"
+		"EAL options (before --): DPDK's, e.g. -l LCORES, --vdev, -a PCI, --file-prefix,\n"
+		"--no-huge; see doc.dpdk.org/guides-22.11/linux_gsg/linux_eal_parameters.html\n\n"
 		"Example, no NIC needed:\n"
 		"  moat-dp --no-huge --no-shconf --file-prefix dp1 --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=a.pcap \\\n"
 		"          --vdev net_pcap1,rx_pcap=empty.pcap,tx_pcap=b.pcap -- --config moat.yaml --pair 1:0\n");
@@ -97,12 +101,13 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "dispatcher", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:s:w:Dh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:s:w:DhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'D':
 			app->force_dispatch = true;
@@ -124,6 +129,9 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case 'V':
+			printf("moat-dp %s\n", MOAT_VERSION);
+			exit(0);
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -137,11 +145,33 @@ static int parse_args(struct dp_app *app, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * `moat-dp --help` and `moat-dp --version` answer before EAL starts: EAL would
+ * take --help as its own (printing only its options) and needs hugepages or
+ * --no-huge just to get that far. 0 when argv asks neither.
+ */
+static int answer_before_eal(int argc, char **argv)
+{
+	if (argc < 2)
+		return 0;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 1;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("moat-dp %s\n", MOAT_VERSION);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp_app app = { .socket_path = "/run/moat/moat-dp.sock", .n_workers = 1 };
 	int n, rc = 1;
 
+	if (answer_before_eal(argc, argv))
+		return 0;
 	n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "moat-dp: EAL init failed: %s (see --help of the EAL options)\n",

@@ -160,6 +160,13 @@ if "$root/usr/sbin/moat-dp" --no-huge --no-shconf --no-pci --file-prefix "moatpk
 else
 	bad "moat-dp -- --help: $(tail -n3 "$work/moat-dp.err")"
 fi
+# ... and as its first argument, before EAL: the same text, no DPDK at all.
+"$root/usr/sbin/moat-dp" --help >"$work/moat-dp.help0" 2>&1 && cmp -s "$work/moat-dp.help" "$work/moat-dp.help0" &&
+	ok "moat-dp --help (before EAL) prints the same usage" || bad "moat-dp --help: $(head -n3 "$work/moat-dp.help0")"
+out=$("$root/usr/sbin/moat-dp" --version 2>&1) && [ "$out" = "moat-dp $version" ] &&
+	ok "moat-dp --version: $out" || bad "moat-dp --version: $out (want moat-dp $version)"
+out=$("$root/usr/bin/moatctl" --version 2>&1) && [ "$out" = "moatctl $version" ] &&
+	ok "moatctl --version: $out" || bad "moatctl --version: $out (want moatctl $version)"
 
 # Man pages: render without a groff warning, and name every option --help lists.
 # Wide, so that no name is hyphenated at a line end.
