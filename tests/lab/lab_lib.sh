@@ -346,6 +346,31 @@ lab_dp_down() {
 	rm -rf /var/run/dpdk/"$LAB"-*
 }
 
+# An inline lab's start: skip (77) without moat-dp or two cores, name the layout
+# (lab_dp_names), and clean up on any exit.
+lab_dp_begin() { # MOAT_DP
+	[ -x "$1" ] || { echo "SKIP: moat-dp not built (libdpdk-dev missing)"; exit 77; }
+	[ "$(nproc)" -ge 2 ] || { echo "SKIP: moat-dp needs two cores (-l 0,1)"; exit 77; }
+	lab_dp_names
+	trap lab_dp_down EXIT
+	trap 'exit 130' INT TERM
+}
+
+# A Linux bridge in moat-dp's place, between d-in and d-out (the baseline).
+lab_dp_bridge() {
+	ip -n "$LAB_RTR" link add brx type bridge &&
+		ip -n "$LAB_RTR" link set d-in master brx &&
+		ip -n "$LAB_RTR" link set d-out master brx &&
+		ip -n "$LAB_RTR" link set brx up
+}
+
+# The closing line; exit 0 only when every check passed.
+lab_finish() {
+	echo "$pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+	exit
+}
+
 # Frames the kernel delivered to a moat-dp veth (rx packets of the link).
 lab_dp_link_rx() { # ns dev
 	ip -n "$1" -s -j link show "$2" |

@@ -25,17 +25,7 @@ LAB=${LAB:-mnt$$}
 dp=$build/dataplane/moat-dp
 ctl=$build/control/moatctl
 lab_require curl ss nsenter sha256sum
-[ -x "$dp" ] || { echo "SKIP: moat-dp not built (libdpdk-dev missing)"; exit 77; }
-[ "$(nproc)" -ge 2 ] || { echo "SKIP: moat-dp needs two cores (-l 0,1)"; exit 77; }
-lab_dp_names
-
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-trap lab_dp_down EXIT
-trap 'exit 130' INT TERM
+lab_dp_begin "$dp"
 
 MB=20
 # download NAME: the file through whatever is in the wire; bytes/s in LAB_DIR/NAME.speed
@@ -64,7 +54,7 @@ a, b = (json.load(open(f))["reasons"] for f in sys.argv[1:3])
 print(b[sys.argv[3]] - a[sys.argv[3]])' "$LAB_DIR/$1.s0" "$LAB_DIR/$1.s1" "$2"
 }
 
-lab_dp_up || { check 1 "lab topology"; finish; }
+lab_dp_up || { check 1 "lab topology"; lab_finish; }
 head -c $((MB * 1024 * 1024)) /dev/urandom >"$LAB_DIR/nots.bin"
 lab_bg "$LAB_SRV" /usr/bin/python3 "$here/tcpinfo_server.py" "$SRV4" 80 "$LAB_DIR/nots.bin" \
 	"$LAB_DIR/tcpinfo.log"
@@ -96,13 +86,9 @@ check $? "the client's socket, answered by moat-dp's cookie SYN-ACK: window scal
 # ---- the baselines: moat-dp forwarding plain, and a Linux bridge -----------------------
 dp_pair off 'syn_cookies: off'
 check $? "through moat-dp (syn_cookies: off): 2 downloads of $MB MB arrive whole (sha256)"
-ip -n "$LAB_RTR" link add brx type bridge &&
-	ip -n "$LAB_RTR" link set d-in master brx &&
-	ip -n "$LAB_RTR" link set d-out master brx &&
-	ip -n "$LAB_RTR" link set brx up &&
-	download bridge.1 && download bridge.2
+lab_dp_bridge && download bridge.1 && download bridge.2
 check $? "through a Linux bridge in moat-dp's place: 2 downloads of $MB MB arrive whole (sha256)"
 always_bps=$(best always.1 always.2) off_bps=$(best off.1 off.2) bridge_bps=$(best bridge.1 bridge.2)
 # Figures, not a check: this machine's 2 cores are shared (speed targets are benchmarks').
 echo "info: download speed, best of 2: cookie + SYN proxy $(mbps "$always_bps"), moat-dp forwarding plain $(mbps "$off_bps"), Linux bridge $(mbps "$bridge_bps")"
-finish
+lab_finish

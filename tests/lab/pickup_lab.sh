@@ -17,25 +17,9 @@ LAB=${LAB:-mpk$$}
 dp=$build/dataplane/moat-dp
 ctl=$build/control/moatctl
 lab_require curl nsenter sha256sum
-[ -x "$dp" ] || { echo "SKIP: moat-dp not built (libdpdk-dev missing)"; exit 77; }
-[ "$(nproc)" -ge 2 ] || { echo "SKIP: moat-dp needs two cores (-l 0,1)"; exit 77; }
-lab_dp_names
-
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-trap lab_dp_down EXIT
-trap 'exit 130' INT TERM
+lab_dp_begin "$dp"
 
 MB=${MB:-24}
-bridge_up() {
-	ip -n "$LAB_RTR" link add brx type bridge &&
-		ip -n "$LAB_RTR" link set d-in master brx &&
-		ip -n "$LAB_RTR" link set d-out master brx &&
-		ip -n "$LAB_RTR" link set brx up
-}
 # A reason's count in moat-dp's stats file NAME.stats.
 reason() {
 	/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reasons"][sys.argv[2]])' \
@@ -47,7 +31,7 @@ reason() {
 midstream() {
 	local name=$1 cpid rc
 	printf 'mode: dpdk\npickup: %s\n' "$2" >"$LAB_DIR/$name.yaml"
-	bridge_up || return 1
+	lab_dp_bridge || return 1
 	in_ns "$LAB_CLI" curl -fs -m 40 --limit-rate 2M --speed-limit 1000 --speed-time 4 \
 		-o "$LAB_DIR/$name.got" "http://$SRV4/big.bin" &
 	cpid=$!
@@ -61,7 +45,7 @@ midstream() {
 	return $rc
 }
 
-lab_dp_up || { check 1 "lab topology"; finish; }
+lab_dp_up || { check 1 "lab topology"; lab_finish; }
 head -c $((MB * 1024 * 1024)) /dev/urandom >"$LAB_DIR/big.bin"
 lab_bg "$LAB_SRV" /usr/bin/python3 "$here/tcpinfo_server.py" "$SRV4" 80 "$LAB_DIR/big.bin" \
 	"$LAB_DIR/tcpinfo.log"
@@ -84,4 +68,4 @@ rc=$?
 drops=$(reason off ack_no_flow) est=$(reason off established)
 [ "$rc" -ne 0 ] && [ "$drops" -ge 1 ] && [ "$est" -eq 0 ]
 check $? "the same with pickup: off: the download stalls (curl $rc, ack_no_flow $drops, established $est)"
-finish
+lab_finish
