@@ -11,6 +11,7 @@
 #include "cli/ctl.h"
 #include "cli/explain.h"
 #include "cli/cmd_fleet.h"
+#include "cli/cmd_restart.h"
 
 /* ---- explain ---------------------------------------------------------------- */
 
@@ -180,6 +181,7 @@ static const struct {
 		"stderr when stdout carries the capture).\n" },
 	[MOAT_CMD_DRAIN] = { cmd_drain, FLEET_DRAIN_HELP },
 	[MOAT_CMD_UNDRAIN] = { cmd_drain, FLEET_UNDRAIN_HELP },
+	[MOAT_CMD_RESTART] = { cmd_restart, RESTART_HELP },
 };
 
 /* A daemon command as moatctl runs it; false for one that is not the operator's. */

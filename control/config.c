@@ -84,6 +84,8 @@ static const struct key_spec table_keys[] = {
 static const struct key_spec dpdk_keys[] = {
 	{ .name = "socket", .type = K_STRING, CFG_FIELD(dp_socket) },
 	{ .name = "command", .type = K_ARGV, CFG_FIELD(dp_command) },
+	/* where moat-dp keeps its tables for the next one to adopt (docs/failure.md) */
+	{ .name = "state", .type = K_STRING, CFG_FIELD(dp_state) },
 	/* moat-dp's own: under moatd, moatd serves metrics: with moat-dp's counters. */
 	{ .name = "metrics", .type = K_STRING, CFG_FIELD(dp_metrics) },
 	{ 0 },

@@ -38,6 +38,7 @@ struct moat_config {
 	char metrics[64];		/* Prometheus listen address, "" for none */
 	char secret_file[256];		/* fleet master key for cookie secrets, "" = random */
 	char dp_socket[108];		/* mode dpdk: moat-dp's control socket */
+	char dp_state[256];		/* moat-dp's flow state file, "off", "" for its default */
 	char dp_metrics[64];		/* moat-dp's own Prometheus address (run alone), "" for none */
 	/* mode dpdk: moat-dp's argv for moatd to start and supervise; words end in '\0' */
 	char dp_command[2048];

@@ -35,6 +35,8 @@ const struct moat_cmd_desc moat_cmds[MOAT_CMD_COUNT] = {
 			       "pcapng of the packets moat decides, live" },
 	[MOAT_CMD_DRAIN] = { "drain", "", "withdraw this node's routes (bgp:), until undrain" },
 	[MOAT_CMD_UNDRAIN] = { "undrain", "", "announce this node's routes again when healthy" },
+	[MOAT_CMD_RESTART] = { "restart", "[--fresh]",
+			       "mode dpdk: a new moat-dp takes over the flows (upgrades)" },
 	[MOAT_CMD_SECRETS] = { "secrets", "", NULL },
 	[MOAT_CMD_SIGNATURES] = { "signatures", "", NULL },
 };

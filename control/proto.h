@@ -15,6 +15,12 @@
 
 #define MOAT_DEFAULT_SOCKET "/run/moat/moatd.sock"
 #define MOAT_PROTO_MAX_LINE (1 << 20)
+/*
+ * moat-dp's exit status when it ends for a restart (the command `restart`):
+ * its flow state is left for the next one, which moatd starts at once.
+ * EX_TEMPFAIL, so a systemd unit can say RestartForceExitStatus=75.
+ */
+#define MOAT_DP_EXIT_RESTART 75
 
 enum moat_cmd {
 	MOAT_CMD_STATUS,
@@ -31,6 +37,7 @@ enum moat_cmd {
 	MOAT_CMD_CAPTURE, /* a stream: control/capture.h */
 	MOAT_CMD_DRAIN,	  /* moatd with bgp: (daemon/bgp.h) */
 	MOAT_CMD_UNDRAIN,
+	MOAT_CMD_RESTART, /* mode dpdk: moat-dp hands its flows to the next one */
 	MOAT_CMD_SECRETS,    /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_SIGNATURES, /* moatd to moat-dp only: not listed by moatctl */
 	MOAT_CMD_COUNT,

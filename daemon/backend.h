@@ -51,6 +51,8 @@ struct moatd_backend_ops {
 	json_object *(*list)(struct moatd *d, int cmd, json_object *req);
 	json_object *(*flows)(struct moatd *d, json_object *req);
 	json_object *(*limits)(struct moatd *d, json_object *req);
+	/* moatctl restart: a new dataplane takes over the flows (NULL: the mode has none). */
+	json_object *(*restart)(struct moatd *d, json_object *req);
 	/*
 	 * moatctl capture (control/capture.h): the backend takes the connection fd
 	 * (a stream, or a refusal line) and closes it when the capture ends.

@@ -397,6 +397,8 @@ static void dpdk_status(struct moatd *d, json_object *j)
 	json_object_object_add(j, "moat_dp_supervised", json_object_new_boolean(b->dp.argv[0] != NULL));
 	json_object_object_add(j, "moat_dp_reattached", json_object_new_boolean(moat_dplink_reattached(&b->dp)));
 	json_object_object_add(j, "moat_dp_restarts", json_object_new_int((int)b->dp.restarts));
+	json_object_object_add(j, "moat_dp_planned_restarts",
+			       json_object_new_int((int)b->dp.planned_restarts));
 	json_object_object_add(j, "moat_dp", dp);
 }
 
@@ -414,6 +416,26 @@ static json_object *dpdk_flows(struct moatd *d, json_object *req)
 static json_object *dpdk_limits(struct moatd *d, json_object *req)
 {
 	return forward(d, "limits", req);
+}
+
+/*
+ * moat-dp ends leaving its flows in its state file; the link starts the next
+ * one at once (a re-attached moat-dp's exit status is not ours to see, so the
+ * exit is marked planned first). Without dpdk.command, whoever runs moat-dp
+ * restarts it (exit status MOAT_DP_EXIT_RESTART).
+ */
+static json_object *dpdk_restart(struct moatd *d, json_object *req)
+{
+	struct dpdk_backend *b = db(d);
+	json_object *reply;
+
+	if (b->dp.pid)
+		moat_dplink_planned(&b->dp);
+	reply = forward(d, "restart", req);
+	if (!reply_ok(reply))
+		b->dp.planned = false;
+	json_object_object_add(reply, "supervised", json_object_new_boolean(b->dp.argv[0] != NULL));
+	return reply;
 }
 
 static void fill_metrics_dpdk(struct moatd *d, struct moat_text *t)
@@ -511,6 +533,7 @@ const struct moatd_backend_ops moatd_backend_dpdk = {
 	.list = dpdk_list,
 	.flows = dpdk_flows,
 	.limits = dpdk_limits,
+	.restart = dpdk_restart,
 	.fill_metrics = fill_metrics_dpdk,
 	.capture = dpdk_capture,
 };

@@ -151,8 +151,12 @@ static bool reaped(struct moat_dplink *l)
 	if (l->adopted) {
 		if (!adopted_exited(l))
 			return false;
-		logmsg("moat-dp (pid %d, re-attached) exited; restarting in %u s", (int)l->pid,
-		       l->backoff_s);
+		if (l->planned)
+			logmsg("moat-dp (pid %d, re-attached) ended for a restart; starting the next one now",
+			       (int)l->pid);
+		else
+			logmsg("moat-dp (pid %d, re-attached) exited; restarting in %u s", (int)l->pid,
+			       l->backoff_s);
 		close(l->pidfd);
 		l->pidfd = -1;
 		l->adopted = false;
@@ -160,7 +164,11 @@ static bool reaped(struct moat_dplink *l)
 	}
 	if (waitpid(l->pid, &status, WNOHANG) == 0)
 		return false;
-	if (WIFEXITED(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == MOAT_DP_EXIT_RESTART)
+		l->planned = true;
+	if (l->planned)
+		logmsg("moat-dp (pid %d) ended for a restart; starting the next one now", (int)l->pid);
+	else if (WIFEXITED(status))
 		logmsg("moat-dp (pid %d) exited with status %d; restarting in %u s", (int)l->pid,
 		       WEXITSTATUS(status), l->backoff_s);
 	else
@@ -177,6 +185,14 @@ static void reap_child(struct moat_dplink *l)
 	l->up = false;
 	l->adopted_starting = false;
 	unlink(l->pidfile);
+	if (l->planned) {
+		/* moatctl restart, or moat-dp's own: the next one adopts its flows, at once. */
+		l->planned = false;
+		l->planned_restarts++;
+		l->next_start = time(NULL);
+		l->backoff_s = 1;
+		return;
+	}
 	l->restarts++;
 	l->next_start = time(NULL) + l->backoff_s;
 	/* Quick deaths in a row (a bad command line) should not spin. */
@@ -308,6 +324,11 @@ bool moat_dplink_reattached(const struct moat_dplink *l)
 	if (l->adopted_starting)
 		return false; /* it started from the file alone: it gets everything */
 	return l->adopted || (l->attached_generation && l->generation == l->attached_generation);
+}
+
+void moat_dplink_planned(struct moat_dplink *l)
+{
+	l->planned = true;
 }
 
 void moat_dplink_tick(struct moat_dplink *l)

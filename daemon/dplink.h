@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "control/config.h"
+#include "control/proto.h"
 
 struct moat_dplink {
 	char socket[108];
@@ -37,7 +38,9 @@ struct moat_dplink {
 	bool adopted_starting; /* ... and not answering yet: it gets the full state once it does */
 	int pidfd;	 /* adopted: tells when it exits; -1 none */
 	time_t next_start;
-	unsigned int restarts;
+	unsigned int restarts; /* after it died */
+	unsigned int planned_restarts; /* moatctl restart: exited MOAT_DP_EXIT_RESTART */
+	bool planned; /* asked to restart: its exit is not a crash */
 	unsigned int backoff_s;
 	long long generation; /* bumped when moat-dp (re)appears: push state again */
 	long long attached_generation; /* the generation found running at start; 0 none */
@@ -58,6 +61,8 @@ int moat_dplink_init(struct moat_dplink *l, const struct moat_config *cfg, const
 int moat_dplink_attach(struct moat_dplink *l, const char *config_path, char *err, size_t errlen);
 /* The moat-dp answering is the one found running at start (it keeps its signatures). */
 bool moat_dplink_reattached(const struct moat_dplink *l);
+/* moat-dp was told to restart: its coming exit is planned (a re-attached one's status is unseen). */
+void moat_dplink_planned(struct moat_dplink *l);
 /* Once a second: reap and restart a dead moat-dp, notice one that answers again. */
 void moat_dplink_tick(struct moat_dplink *l);
 /* One request ({"cmd": cmd} plus req's other keys, req may be NULL). */

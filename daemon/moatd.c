@@ -222,6 +222,17 @@ static json_object *cmd_limits(void *ctx, int cmd, json_object *req)
 	return ((struct moatd *)ctx)->be->limits(ctx, req);
 }
 
+static json_object *cmd_restart(void *ctx, int cmd, json_object *req)
+{
+	struct moatd *d = ctx;
+
+	(void)cmd;
+	if (!d->be->restart)
+		return moat_reply_error("restart: host mode has no dataplane process to restart (the XDP "
+					"program and its maps outlive moatd already)");
+	return d->be->restart(d, req);
+}
+
 /* events: the shell hands the connection to d->feed. */
 static const moat_handler moatd_handlers[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_STATUS] = cmd_status,	 [MOAT_CMD_STATS] = cmd_stats,
@@ -230,6 +241,7 @@ static const moat_handler moatd_handlers[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_UNALLOW] = cmd_list,	 [MOAT_CMD_RELOAD] = cmd_reload,
 	[MOAT_CMD_TOP] = cmd_top,	 [MOAT_CMD_LIMITS] = cmd_limits,
 	[MOAT_CMD_DRAIN] = moatd_bgp_drain, [MOAT_CMD_UNDRAIN] = moatd_bgp_drain,
+	[MOAT_CMD_RESTART] = cmd_restart,
 };
 
 /* Prometheus exposition: runs on the metrics thread; reads counters only. */

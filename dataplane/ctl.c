@@ -341,6 +341,33 @@ static void rotate_secrets(struct dp_app *app)
 		dp_install_secrets(app, &s);
 }
 
+/*
+ * restart: end for a new moat-dp to take over (moatd starts it at once; alone,
+ * the service manager does, on exit status MOAT_DP_EXIT_RESTART). The flow
+ * state stays for it to adopt; "fresh": marked so that it does not (its flows
+ * are then picked up mid-stream, proxied ones are lost).
+ */
+static json_object *ctl_restart(void *ctx, int cmd, json_object *req)
+{
+	struct dp_app *app = ctx;
+	json_object *fresh = NULL, *j;
+	bool f;
+
+	(void)cmd;
+	f = json_object_object_get_ex(req, "fresh", &fresh) && json_object_get_boolean(fresh);
+	if (!app->state.path[0] && !f)
+		fprintf(stderr, "moat-dp: restarting without a flow state file (%s): the next one starts empty\n",
+			app->state.note);
+	j = dp_reply_ok(app);
+	json_object_object_add(j, "restarting", json_object_new_boolean(1));
+	json_object_object_add(j, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(j, "state", json_object_new_string(app->state.path));
+	json_object_object_add(j, "adopt", json_object_new_boolean(app->state.path[0] && !f));
+	app->restart = f ? DP_RESTART_FRESH : DP_RESTART_KEEP;
+	dp_quit = true;
+	return j;
+}
+
 /* ---- the control thread ---- */
 
 /* moat-dp's commands: moatd's "top" is not one; "events" is the server's (the feed). */
@@ -350,7 +377,7 @@ static const moat_handler handlers[MOAT_CMD_COUNT] = {
 	[MOAT_CMD_UNBLOCK] = ctl_list,	  [MOAT_CMD_ALLOW] = ctl_list,
 	[MOAT_CMD_UNALLOW] = ctl_list,	  [MOAT_CMD_RELOAD] = ctl_reload,
 	[MOAT_CMD_LIMITS] = ctl_limits,	  [MOAT_CMD_SECRETS] = ctl_secrets,
-	[MOAT_CMD_SIGNATURES] = ctl_signatures,
+	[MOAT_CMD_SIGNATURES] = ctl_signatures, [MOAT_CMD_RESTART] = ctl_restart,
 };
 
 static int open_events(struct dp_app *app)

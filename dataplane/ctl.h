@@ -64,5 +64,6 @@ json_object *dp_secret_ids(const struct moat_cookie_secrets *s);
 json_object *dp_ctl_stats(void *ctx, int cmd, json_object *req);
 json_object *dp_ctl_status(void *ctx, int cmd, json_object *req);
 json_object *dp_ctl_flows(void *ctx, int cmd, json_object *req);
+json_object *dp_state_report(const struct dp_app *app);
 
 #endif

@@ -56,6 +56,7 @@
 #define DP_CHALLENGE_RATE 1000 /* challenge ACKs per second per worker, as Linux's default */
 
 struct dp_app;
+struct dp_state_hdr;
 struct dp_worker;
 struct dp_ctl;
 struct dp_lists;
@@ -135,6 +136,30 @@ struct dp_sig_total {
 	uint64_t hits;
 };
 
+/*
+ * How moat-dp ends: SIGINT/SIGTERM stop it for good (its flow state file is
+ * removed); the control command `restart` ends it for a new process to take
+ * over, exiting MOAT_DP_EXIT_RESTART with the file left for that one to adopt
+ * (FRESH: marked not to be adopted).
+ */
+enum dp_restart { DP_RESTART_NONE, DP_RESTART_KEEP, DP_RESTART_FRESH };
+
+/* The workers' tables in a file a later moat-dp adopts (state.c). */
+struct dp_state_info {
+	char path[256]; /* "": the tables are the process's own */
+	char note[256]; /* what became of the file found at start, for status */
+	char hdr_boot_id[40];
+	int fd;
+	void *map;
+	size_t map_len;
+	struct dp_state_hdr *hdr;
+	bool adopted;
+	/* Adopted at start: live flows, proxied ones, handshakes held at a server (dropped). */
+	uint64_t adopted_flows, adopted_proxied, pending_dropped;
+	/* A file of this layout not adopted: its proxied connections, its others. */
+	uint64_t lost_proxied, left_to_pickup;
+};
+
 /* Frames leaving one port in this burst. */
 struct dp_out {
 	uint16_t n;
@@ -204,6 +229,8 @@ struct dp_app {
 	 * cookie slots count Unix time, as every node of a fleet does.
 	 */
 	volatile int64_t wall_off_ns;
+	struct dp_state_info state;
+	volatile int restart; /* enum dp_restart, set by the control command */
 };
 
 extern volatile bool dp_quit; /* SIGINT/SIGTERM: every loop ends */
@@ -256,8 +283,17 @@ void dp_proxy_established(struct dp_worker *w, struct moat_flow *f, struct dp_ou
 void dp_proxy_hold(struct dp_worker *w, struct rte_mbuf *m, const struct moat_result *res);
 void dp_proxy_timers(struct dp_app *app, struct dp_worker *w, uint64_t now);
 
+/*
+ * state.c: every worker's tables in the dpdk.state file, adopted when the one
+ * found fits, or the process's own when there is none to use (off, or
+ * unavailable: said why); 0 or -ENOMEM. dp_state_close: keep leaves the file
+ * for the next moat-dp.
+ */
+int dp_state_tables(struct dp_app *app);
+void dp_state_close(struct dp_app *app, bool keep);
+
 /* live.c */
-int dp_live_tables(struct dp_app *app, struct dp_worker *w, uint64_t seed);
+void dp_live_wire(struct dp_app *app, struct dp_worker *w);
 void dp_live_load(struct dp_app *app, struct dp_worker *w);
 void dp_publish_config(struct dp_app *app, struct moat_config *next);
 void dp_lists_first(struct dp_app *app);

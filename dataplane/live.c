@@ -19,14 +19,11 @@
 #include "control/config.h"
 #include "flow/sigs.h"
 
-/* A worker's tables, sized by the config moat-dp started with, and what it reads live. */
-int dp_live_tables(struct dp_app *app, struct dp_worker *w, uint64_t seed)
+/* A worker's engine on its tables (made by dp_workers_setup), and what it reads live. */
+void dp_live_wire(struct dp_app *app, struct dp_worker *w)
 {
-	if (moat_be_init(&w->be, app->cfg->flow_table_size, app->cfg->source_table_size, seed))
-		return -ENOMEM;
 	w->eng.be = &w->be;
 	dp_live_load(app, w);
-	return 0;
 }
 
 void dp_live_load(struct dp_app *app, struct dp_worker *w)

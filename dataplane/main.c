@@ -18,6 +18,7 @@
 #include "dataplane/dp.h"
 
 #include "control/notify.h"
+#include "control/proto.h"
 
 volatile bool dp_quit;
 
@@ -33,7 +34,9 @@ static void usage(FILE *f)
 		"usage: moat-dp [EAL options] -- --config FILE --pair IN:OUT [--pair IN:OUT ...]\n"
 		"               [--socket PATH]\n\n"
 		"Transparent inline filter between port pairs (IN = inside, OUT = outside). Runs\n"
-		"until SIGINT/SIGTERM, then drains, prints totals and exits 0.\n\n"
+		"until SIGINT/SIGTERM, then drains, prints totals and exits 0, or until told to\n"
+		"restart (moatctl restart), then exits 75, leaving its flows in the dpdk.state\n"
+		"file for the next moat-dp to adopt.\n\n"
 		"  -c, --config FILE   moat YAML config (mode: dpdk)\n"
 		"  -p, --pair IN:OUT   a pair of DPDK port ids forwarded to each other\n"
 		"  -s, --socket PATH   control socket, JSON lines (default /run/moat/moat-dp.sock)\n"
@@ -197,11 +200,13 @@ int main(int argc, char **argv)
 	moat_notify("STOPPING=1");
 	rte_eal_mp_wait_lcore();
 	dp_ctl_finish(&app);
-	rc = 0;
+	rc = app.restart ? MOAT_DP_EXIT_RESTART : 0;
 out:
 	dp_ports_stop(&app);
 	dp_ctl_close(&app);
 	dp_workers_free(&app);
+	/* A stop forgets the flows; a restart (or a failed start) leaves them for the next one. */
+	dp_state_close(&app, app.restart || rc);
 	dp_free_sigs(&app);
 out_eal:
 	rte_eal_cleanup();

@@ -178,15 +178,15 @@ int dp_workers_setup(struct dp_app *app)
 			       RTE_CACHE_LINE_SIZE);
 	if (!app->qsv || rte_rcu_qsbr_init(app->qsv, DP_MAX_WORKERS))
 		return -ENOMEM;
-	app->hash_seed = rte_rand();
+	if (dp_state_tables(app))
+		return -ENOMEM;
 	for (k = 0; k < app->n_workers; k++) {
 		struct dp_worker *w = &app->workers[k];
 
 		w->id = k;
 		w->queue = app->dispatch ? 0 : (uint16_t)k; /* RSS: a queue of each port per worker */
 		moat_bucket_init(&w->challenges, 0, DP_CHALLENGE_RATE / 10);
-		if (dp_live_tables(app, w, rte_rand()))
-			return -ENOMEM;
+		dp_live_wire(app, w);
 	}
 	return app->dispatch ? rings_setup(app) : 0;
 }

@@ -182,6 +182,28 @@ json_object *dp_ctl_status(void *ctx, int cmd, json_object *req)
 	json_object_object_add(j, "secret_ids", dp_secret_ids(app->secrets));
 	json_object_object_add(j, "uptime_s",
 			       json_object_new_int64((int64_t)(time(NULL) - c->started)));
+	json_object_object_add(j, "state", dp_state_report(app));
+	return j;
+}
+
+/*
+ * The flow state file and what this start made of the one it found: adopted
+ * (its flows, proxied ones among them, handshakes held at servers that could
+ * not be), or not and why (its proxied connections lost, the rest left to pickup).
+ */
+json_object *dp_state_report(const struct dp_app *app)
+{
+	const struct dp_state_info *s = &app->state;
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "path", json_object_new_string(s->path));
+	json_object_object_add(j, "start", json_object_new_string(s->note));
+	json_object_object_add(j, "adopted", json_object_new_boolean(s->adopted));
+	dp_add_u64(j, "adopted_flows", s->adopted_flows);
+	dp_add_u64(j, "adopted_proxied", s->adopted_proxied);
+	dp_add_u64(j, "handshakes_dropped", s->pending_dropped);
+	dp_add_u64(j, "lost_proxied", s->lost_proxied);
+	dp_add_u64(j, "left_to_pickup", s->left_to_pickup);
 	return j;
 }
 

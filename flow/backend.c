@@ -98,13 +98,14 @@ static int dest_rank(const void *key, const void *val, void *ctx)
 	return 1;
 }
 
-int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
+/* The shape of each table of a backend for n_flows flows and n_sources limiter records. */
+static void table_confs(struct stab_conf c[MOAT_BE_TABLES], u32 n_flows, u32 n_sources, u64 seed)
 {
 	/*
 	 * Flows: 64-slot buckets at 92% so the configured count fits (docs/engine.md,
 	 * Tables); a flood's SYN_SENT in a bucket's first window is victim enough.
 	 */
-	const struct stab_conf flows = {
+	c[MOAT_BE_FLOWS] = (struct stab_conf){
 		.entries = n_flows,
 		.ways = 64,
 		.load_pct = 92,
@@ -115,37 +116,53 @@ int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 		.val_align = _Alignof(struct moat_flow),
 		.seed = seed,
 	};
-	const struct stab_conf sources = {
+	c[MOAT_BE_SOURCES] = (struct stab_conf){
 		.entries = n_sources,
 		.key_size = sizeof(struct moat_src_key),
 		.val_size = sizeof(struct moat_source),
 		.val_align = _Alignof(struct moat_source),
 		.seed = seed ^ 0x5555,
 	};
-	const struct stab_conf dests = {
+	c[MOAT_BE_DESTS] = (struct stab_conf){
 		.entries = 4096,
 		.key_size = sizeof(struct moat_dst_key),
 		.val_size = sizeof(struct moat_trigger),
 		.val_align = _Alignof(struct moat_trigger),
 		.seed = seed ^ 0xaaaa,
 	};
-	const struct stab_conf pickups = {
+	c[MOAT_BE_PICKUPS] = (struct stab_conf){
 		.entries = 4096,
 		.key_size = sizeof(struct moat_dst_key),
 		.val_size = sizeof(struct moat_pickup_budget),
 		.val_align = _Alignof(struct moat_pickup_budget),
 		.seed = seed ^ 0x3333,
 	};
-	int r;
+}
+
+void moat_be_table_bytes(u32 n_flows, u32 n_sources, size_t bytes[MOAT_BE_TABLES])
+{
+	struct stab_conf c[MOAT_BE_TABLES];
+	int i;
+
+	table_confs(c, n_flows, n_sources, 0);
+	for (i = 0; i < MOAT_BE_TABLES; i++)
+		bytes[i] = stab_map_bytes(&c[i]);
+}
+
+int moat_be_init_in(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed,
+		    void *const mem[MOAT_BE_TABLES], int adopt)
+{
+	struct stab_conf c[MOAT_BE_TABLES];
+	struct stab *t[MOAT_BE_TABLES] = { &be->flows, &be->sources, &be->dests, &be->pickups };
+	int i, r = 0;
 
 	memset(be, 0, sizeof(*be));
-	r = stab_init(&be->flows, &flows);
-	if (!r)
-		r = stab_init(&be->sources, &sources);
-	if (!r)
-		r = stab_init(&be->dests, &dests);
-	if (!r)
-		r = stab_init(&be->pickups, &pickups);
+	table_confs(c, n_flows, n_sources, seed);
+	for (i = 0; i < MOAT_BE_TABLES && !r; i++) {
+		c[i].mem = mem ? mem[i] : NULL;
+		c[i].adopt = mem && adopt;
+		r = stab_init(t[i], &c[i]);
+	}
 	if (r) {
 		moat_be_free(be);
 		return r;
@@ -160,6 +177,11 @@ int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
 	be->pickups.rank = dest_rank;
 	be->pickups.ctx = be;
 	return 0;
+}
+
+int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed)
+{
+	return moat_be_init_in(be, n_flows, n_sources, seed, NULL, 0);
 }
 
 void moat_be_free(struct moat_be *be)

@@ -62,6 +62,16 @@ struct moat_be {
  * with seed. Then moat_be_use, before the first packet.
  */
 int moat_be_init(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed);
+/*
+ * Its tables in memory the caller owns (moat-dp: a file that outlives the
+ * process, docs/failure.md): bytes[i] each, page-aligned, as moat_be_table_bytes
+ * says for the same sizes. adopt: they hold the tables a backend of the same
+ * sizes and seed left there, entries kept; else they are cleared.
+ */
+enum moat_be_table { MOAT_BE_FLOWS, MOAT_BE_SOURCES, MOAT_BE_DESTS, MOAT_BE_PICKUPS, MOAT_BE_TABLES };
+void moat_be_table_bytes(u32 n_flows, u32 n_sources, size_t bytes[MOAT_BE_TABLES]);
+int moat_be_init_in(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed,
+		    void *const mem[MOAT_BE_TABLES], int adopt);
 void moat_be_free(struct moat_be *be);
 /*
  * The policy (limiter records are made and given back by it) and the allow

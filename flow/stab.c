@@ -291,9 +291,10 @@ static int ways_ok(unsigned int ways)
 	return ways == 8 || ways == 16 || ways == 32 || ways == STAB_WAYS_MAX;
 }
 
-int stab_init(struct stab *t, const struct stab_conf *conf)
+/* The table's shape from conf, memory aside: 0 or -EINVAL/-ENOMEM. */
+static int shape(struct stab *t, const struct stab_conf *conf, size_t *tag_bytes)
 {
-	size_t align = conf->val_align ? conf->val_align : 8, slots, tag_bytes;
+	size_t align = conf->val_align ? conf->val_align : 8, slots;
 	unsigned int load = conf->load_pct ? conf->load_pct : 100;
 
 	memset(t, 0, sizeof(*t));
@@ -313,19 +314,56 @@ int stab_init(struct stab *t, const struct stab_conf *conf)
 		return -ENOMEM;
 	t->nbuckets = (uint32_t)((slots + t->ways - 1) / t->ways);
 	t->seed = conf->seed;
-	tag_bytes = round_up(stab_capacity(t) * sizeof(*t->tags), 64);
-	t->map_len = round_up(tag_bytes + stab_capacity(t) * t->slot_size, 4096);
-	t->map = table_map(t->map_len);
+	*tag_bytes = round_up(stab_capacity(t) * sizeof(*t->tags), 64);
+	t->map_len = round_up(*tag_bytes + stab_capacity(t) * t->slot_size, 4096);
+	return 0;
+}
+
+size_t stab_map_bytes(const struct stab_conf *conf)
+{
+	struct stab t;
+	size_t tag_bytes;
+
+	return shape(&t, conf, &tag_bytes) ? 0 : t.map_len;
+}
+
+/* Keys held by a table adopted whole: every head tag (a tail's has no fingerprint). */
+static size_t count_heads(const struct stab *t)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < stab_capacity(t); i++)
+		n += (t->tags[i] & TAG_FP) != 0;
+	return n;
+}
+
+int stab_init(struct stab *t, const struct stab_conf *conf)
+{
+	size_t tag_bytes;
+	int r = shape(t, conf, &tag_bytes);
+
+	if (r)
+		return r;
+	if (conf->mem) {
+		t->map = conf->mem;
+		t->borrowed = 1;
+		if (!conf->adopt)
+			memset(t->map, 0, t->map_len);
+	} else {
+		t->map = table_map(t->map_len);
+	}
 	if (!t->map)
 		return -ENOMEM;
 	t->tags = t->map; /* rows from a page boundary: a row of 64 tags is two cache lines */
 	t->mem = (unsigned char *)t->map + tag_bytes;
+	if (conf->mem && conf->adopt)
+		t->count = t->peak = count_heads(t);
 	return 0;
 }
 
 void stab_free(struct stab *t)
 {
-	if (t->map)
+	if (t->map && !t->borrowed)
 		munmap(t->map, t->map_len);
 	t->map = NULL;
 	t->tags = NULL;

@@ -47,6 +47,14 @@ struct stab_conf {
 	size_t val_size;
 	size_t val_align; /* of the value type; 0: 8 */
 	uint64_t seed;
+	/*
+	 * NULL: the table maps its own memory. Else stab_map_bytes(conf) bytes,
+	 * page-aligned, the caller's (e.g. a shared file that outlives the
+	 * process): cleared, or with adopt set taken as a table of this same conf
+	 * left there (its keys kept and counted).
+	 */
+	void *mem;
+	int adopt;
 };
 
 struct stab {
@@ -73,6 +81,7 @@ struct stab {
 	uint64_t evictions;
 	void *map;
 	size_t map_len;
+	int borrowed; /* map is the caller's (conf.mem) */
 	stab_rank_fn rank;
 	stab_evict_fn on_evict;
 	void *ctx;
@@ -80,6 +89,8 @@ struct stab {
 
 /* 0, -EINVAL (key too long for its slots) or -ENOMEM. */
 int stab_init(struct stab *t, const struct stab_conf *conf);
+/* The memory a table of conf maps (its tags and slots, whole pages); 0: conf is invalid. */
+size_t stab_map_bytes(const struct stab_conf *conf);
 void stab_free(struct stab *t);
 /* Slots (a key takes one or two). */
 size_t stab_capacity(const struct stab *t);
