@@ -17,6 +17,7 @@
  *   ctl.c     the control socket's handlers on the shared command table, the
  *             control thread's loop
  *   capture.c moatctl capture: the workers' copies, streamed to the client
+ *   state.c   the workers' tables in the flow state file a restarted moat-dp adopts
  *   report.c  what it reports (stats, status, flows); telemetry.c and
  *             metrics.c the same through DPDK telemetry and Prometheus
  */
