@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* flow/stab.c: sizing, one- and two-slot keys, the mark bit, the limit, victims. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -324,4 +325,65 @@ Test(stab, sweep_sees_whole_keys_and_removes)
 	}
 	stab_prefetch(&t, &(struct key){ 0 });
 	stab_free(&t);
+}
+
+/*
+ * A table in the caller's memory (moat-dp's state file): a second table made on
+ * the same memory with adopt finds every key, value and mark the first left,
+ * counts them, and goes on inserting; without adopt the memory is cleared.
+ */
+Test(stab, adopted_from_callers_memory)
+{
+	const struct stab_conf base = { .entries = 8192, .ways = 64, .load_pct = 92,
+					.key_size = sizeof(struct key), .head_size = 12,
+					.val_size = sizeof(struct val), .val_align = 4, .seed = 7 };
+	struct stab_conf c = base;
+	size_t len = stab_map_bytes(&base);
+	void *mem = aligned_alloc(4096, len);
+	struct stab a, b;
+	uint32_t i;
+	int created;
+
+	cr_assert(len > 0 && mem);
+	memset(mem, 0xA5, len); /* not zero: a table without adopt must clear it */
+	c.mem = mem;
+	cr_assert_eq(stab_init(&a, &c), 0);
+	cr_assert_eq(a.count, 0);
+	for (i = 0; i < 3000; i++) {
+		struct key k = (i % 3) ? short_key(i) : long_key(i);
+		struct val *v = stab_insert(&a, &k, i & 1, &created);
+
+		cr_assert(v && created);
+		v->tag = i;
+	}
+	stab_free(&a); /* the caller's memory stays */
+	c.adopt = 1;
+	cr_assert_eq(stab_init(&b, &c), 0);
+	cr_assert_eq(b.count, 3000, "adopted count %zu", b.count);
+	for (i = 0; i < 3000; i++) {
+		struct key k = (i % 3) ? short_key(i) : long_key(i);
+		unsigned int mark = 9;
+		struct val *v = stab_find(&b, &k, &mark);
+
+		cr_assert(v, "key %u lost", i);
+		cr_assert_eq(v->tag, i);
+		cr_assert_eq(mark, i & 1);
+	}
+	for (i = 3000; i < 3500; i++) {
+		struct key k = short_key(i);
+
+		cr_assert(stab_insert(&b, &k, 0, &created) && created);
+	}
+	cr_assert_eq(b.count, 3500);
+	stab_free(&b);
+	c.adopt = 0;
+	cr_assert_eq(stab_init(&b, &c), 0);
+	cr_assert_eq(b.count, 0);
+	{
+		struct key k = short_key(5);
+
+		cr_assert_null(stab_find(&b, &k, NULL), "a table without adopt starts empty");
+	}
+	stab_free(&b);
+	free(mem);
 }
