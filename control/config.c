@@ -18,6 +18,7 @@ enum key_type {
 	K_INT, K_BOOL, K_ENUM, K_PORTS, K_CIDRS, K_IFACES, K_MAP, K_STRING, K_ARGV, K_SIGS,
 	K_DURATION, /* "90s", "5m", "2h", "5d", "1500ms"; a plain number is seconds; u64 ns */
 	K_BGP,	    /* the bgp: section (config_bgp.c) */
+	K_PATH,	    /* a K_STRING that is "", an absolute path or one of .names */
 };
 
 struct key_spec {
@@ -35,6 +36,7 @@ static const char *const cookie_names[] = { "auto", "always", "off", NULL };
 static const char *const rst_names[] = { "rfc5961", "strict", "off", NULL };
 /* In enum moat_pickup_mode's order (core/policy.h). */
 static const char *const pickup_names[] = { "auto", "on", "off", NULL };
+static const char *const state_words[] = { "off", NULL };
 /* In enum moat_xdp_mode's order (xdp/moat_xdp.h): moatd checks it at build time. */
 const char *const moat_xdp_mode_names[] = { "auto", "native", "generic", NULL };
 
@@ -85,7 +87,7 @@ static const struct key_spec dpdk_keys[] = {
 	{ .name = "socket", .type = K_STRING, CFG_FIELD(dp_socket) },
 	{ .name = "command", .type = K_ARGV, CFG_FIELD(dp_command) },
 	/* where moat-dp keeps its tables for the next one to adopt (docs/failure.md) */
-	{ .name = "state", .type = K_STRING, CFG_FIELD(dp_state) },
+	{ .name = "state", .type = K_PATH, .names = state_words, CFG_FIELD(dp_state) },
 	/* moat-dp's own: under moatd, moatd serves metrics: with moat-dp's counters. */
 	{ .name = "metrics", .type = K_STRING, CFG_FIELD(dp_metrics) },
 	{ 0 },
@@ -359,6 +361,23 @@ static int load_string(struct cfg_ctx *c, const struct key_spec *k, const char *
 	return 0;
 }
 
+/* moat-dp opens it from wherever it runs: relative paths would depend on that. */
+static int load_path(struct cfg_ctx *c, const struct key_spec *k, const char *path,
+		     const yaml_node_t *n)
+{
+	int r = load_string(c, k, path, n);
+	const char *v = cfg_scalar(n);
+	size_t i;
+
+	if (r || !v[0] || v[0] == '/')
+		return r;
+	for (i = 0; k->names && k->names[i]; i++)
+		if (!strcmp(v, k->names[i]))
+			return 0;
+	return cfg_error(c, n, path, "expected an absolute path%s%s or \"\", got '%s'",
+			 k->names ? ", " : "", k->names ? k->names[0] : "", v);
+}
+
 int cfg_expect_list(struct cfg_ctx *c, const char *path, const yaml_node_t *n)
 {
 	if (n->type == YAML_SEQUENCE_NODE)
@@ -492,6 +511,7 @@ static int load_value(struct cfg_ctx *c, const struct key_spec *k, const char *p
 	case K_IFACES: return load_ifaces(c, path, v);
 	case K_MAP: return load_map(c, k->children, path, v);
 	case K_STRING: return load_string(c, k, path, v);
+	case K_PATH: return load_path(c, k, path, v);
 	case K_ARGV: return load_argv(c, k, path, v);
 	case K_SIGS: return cfg_load_sigs(c, path, v);
 	case K_DURATION: return load_duration(c, k, path, v);
