@@ -179,6 +179,12 @@ static int reload_check(const struct moat_config *now, const struct moat_config 
 		snprintf(err, errlen, "secret_file applies at start: restart moat-dp to change it");
 		return -EINVAL;
 	}
+	if (strcmp(next->dp_state, now->dp_state)) {
+		/* The tables live in the file: a moat-dp can hold only the one it started with. */
+		snprintf(err, errlen, "dpdk.state applies at start: restart moat-dp to change it "
+			 "(the next one starts empty: its flows stay in the old file)");
+		return -EINVAL;
+	}
 	if (strcmp(next->dp_metrics, now->dp_metrics)) {
 		snprintf(err, errlen, "dpdk.metrics applies at start: restart moat-dp to change it");
 		return -EINVAL;
