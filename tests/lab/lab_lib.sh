@@ -208,6 +208,24 @@ lab_trafgen_syn() { # DST_MAC SRC_MAC DST_IP PORT
 EOC
 }
 
+# The same for an ACK flood: bare ACKs (no payload) from random sources in
+# 100.0.0.0/8 with random ports, SEQ and ACK numbers to DST_IP:PORT, as a flood
+# aimed at tracked flows (or at mid-stream pickup) sends them.
+lab_trafgen_ack() { # DST_MAC SRC_MAC DST_IP PORT
+	local d s ip
+	d=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$1")
+	s=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$2")
+	ip=$(tr . , <<<"$3")
+	cat <<EOC
+{
+	$d, $s, c16(0x0800),
+	0x45, 0x00, c16(40), drnd(2), c16(0x4000), 64, 6, csumip(14, 33),
+	100, drnd(3), $ip,
+	drnd(2), c16($4), drnd(4), drnd(4), 0x50, 0x10, c16(64240), csumtcp(14, 34), c16(0)
+}
+EOC
+}
+
 # trafgen from one sender core, until SECONDS pass; prints the packets it sent.
 # Long options: Debian's trafgen 0.6.8 lacks some short ones. --no-sock-mem and
 # --notouch-irq leave the host's sysctls and IRQ affinities alone.
