@@ -283,6 +283,7 @@ MOAT_INLINE enum moat_reason moat_engine_cookie_ack(const struct moat_engine *e,
 	if (e->pol->syn_proxy) {
 		/* The server has seen nothing yet: the proxy's SYN to it goes out now. */
 		f->state = MOAT_TCPS_PROXY_SYN;
+		f->proxy_wscale = f->peer[1].wscale;
 		f->seq_delta = pkt->ack - 1;
 		if (res->opts.has_ts) {
 			f->ts_delta = pkt->opt.tsecr;

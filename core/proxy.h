@@ -37,10 +37,16 @@ MOAT_INLINE void moat_tcp_set32(u8 *tcp, u32 off, u32 val)
 	moat_put_be32(tcp + off, val);
 }
 
+/* Set the TCP window field, keeping the checksum right (the 32-bit word it ends). */
+MOAT_INLINE void moat_tcp_set_window(u8 *tcp, u16 win)
+{
+	moat_tcp_set32(tcp, 12, (moat_get_be32(tcp + 12) & 0xFFFF0000u) | win);
+}
+
 /*
  * Rewrite a segment of a proxied flow for the side it goes to. pkt is as the
- * engine left it: for a client segment (dir 0) ACK and TSecr are already in the
- * server's view (moat_proxy_to_server_view), so they are written as they are.
+ * engine left it: for a client segment (dir 0) ACK, TSecr and window are already
+ * in the server's view (moat_proxy_to_server_view), so they are written as they are.
  */
 MOAT_INLINE void moat_proxy_rewrite(u8 *frame, const struct moat_pkt *pkt,
 				    const struct moat_flow *f, u32 dir)
@@ -53,12 +59,15 @@ MOAT_INLINE void moat_proxy_rewrite(u8 *frame, const struct moat_pkt *pkt,
 		return;
 	if (dir == 1) {
 		moat_tcp_set32(tcp, 4, pkt->seq + f->seq_delta);
+		if (!(pkt->tcp_flags & MOAT_TCP_SYN)) /* a SYN's window is never scaled */
+			moat_tcp_set_window(tcp, moat_proxy_window(f, 1, pkt->window));
 		if (ts)
 			moat_tcp_set32(tcp, pkt->opt.ts_off + 2u, pkt->opt.tsval + f->ts_delta);
 		return;
 	}
 	if (pkt->tcp_flags & MOAT_TCP_ACK)
 		moat_tcp_set32(tcp, 8, pkt->ack);
+	moat_tcp_set_window(tcp, pkt->window);
 	if (ts)
 		moat_tcp_set32(tcp, pkt->opt.ts_off + 6u, pkt->opt.tsecr);
 	if (pkt->opt.present & MOAT_OPT_SACK)
@@ -68,6 +77,20 @@ MOAT_INLINE void moat_proxy_rewrite(u8 *frame, const struct moat_pkt *pkt,
 			moat_tcp_set32(tcp, at, moat_get_be32(tcp + at) - f->seq_delta);
 			moat_tcp_set32(tcp, at + 4, moat_get_be32(tcp + at + 4) - f->seq_delta);
 		}
+}
+
+/*
+ * The segment that completes the server's handshake (the client's first held
+ * one) echoes no timestamp: a TSecr there would give the server an RTT sample
+ * of its handshake with the proxy, microseconds (dataplane/proxy.c, "The SYN
+ * goes twice"). A TSecr of 0 is one a stack takes no sample from (RFC 7323
+ * 4.1; Linux's tcp_ack_update_rtt). The client's later segments echo as sent.
+ */
+MOAT_INLINE void moat_proxy_no_rtt_echo(u8 *frame, const struct moat_pkt *pkt,
+					const struct moat_flow *f)
+{
+	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
+		moat_tcp_set32(frame + pkt->l4_off, pkt->opt.ts_off + 6u, 0);
 }
 
 /*

@@ -78,7 +78,9 @@ struct moat_peer {
 
 struct moat_flow {
 	struct moat_peer peer[2];
-	u16 aux; /* the backend's (moat-dp: its pending-handshake slot in PROXY_SYN) */
+	u16 aux : 12; /* the backend's (moat-dp: its pending-handshake slot in PROXY_SYN) */
+	/* SYN proxy: the window scale our cookie SYN-ACK told the client (0: none). */
+	u16 proxy_wscale : 4;
 	u8 state : 4;	   /* enum moat_tcp_state */
 	u8 prev_state : 4; /* state before a RST, to restore it */
 	u8 flags;	   /* enum moat_flow_flag */
@@ -432,6 +434,13 @@ MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
 		f->state = MOAT_TCPS_SYN_RECV;
 		return MOAT_R_HANDSHAKE;
 	}
+	/*
+	 * SYN proxy: the server's SYN-ACK to our second SYN, or a retransmitted one:
+	 * the client never sees a SYN-ACK of the server's (the client's own segments
+	 * complete the server's handshake).
+	 */
+	if (f->flags & MOAT_FLOW_PROXY)
+		return MOAT_R_PROXY_ACK;
 	/* A SYN-ACK retransmitted because the final ACK was lost. */
 	if (pkt->seq + 1 == f->peer[1].end && pkt->ack == f->peer[0].end)
 		return MOAT_R_ESTABLISHED;
@@ -575,8 +584,37 @@ MOAT_INLINE enum moat_reason moat_track_packet(struct moat_flow *f, u32 dir, con
 }
 
 /*
- * A proxied flow is tracked in the server's sequence space: the client's ACK and
- * TSecr are brought into it before tracking (the dataplane writes them back).
+ * A window field of a proxied flow's segment from side `dir`, rescaled for the
+ * side it goes to. The client was told our SYN-ACK's scale (proxy_wscale), the
+ * server chose its own in its SYN-ACK to the proxy; a server that announced no
+ * scale sees the client's windows unscaled. Rounded down, as a stack's own
+ * scaling does, but never from an open window to a closed one: a window the
+ * server thinks open gets no update, and the client would wait in persist.
+ */
+MOAT_INLINE u16 moat_proxy_window(const struct moat_flow *f, u32 dir, u16 field)
+{
+	mbool client_scales = (f->peer[0].flags & MOAT_PEER_WSCALE) != 0;
+	mbool server_scales = (f->flags & MOAT_FLOW_SCALED) != 0;
+	u32 from, to;
+	u64 bytes;
+
+	if (dir == 1) {
+		from = server_scales ? f->peer[1].wscale : 0;
+		to = client_scales ? f->proxy_wscale : 0;
+	} else {
+		from = client_scales ? f->peer[0].wscale : 0;
+		to = server_scales ? f->peer[0].wscale : 0;
+	}
+	if (from == to || !field)
+		return field;
+	bytes = (u64)field << from >> to;
+	return (u16)(bytes > 0xFFFF ? 0xFFFF : bytes ? bytes : 1);
+}
+
+/*
+ * A proxied flow is tracked in the server's sequence space: the client's ACK,
+ * TSecr and window are brought into it before tracking (the dataplane writes
+ * them back).
  */
 MOAT_INLINE void moat_proxy_to_server_view(const struct moat_flow *f, u32 dir, struct moat_pkt *pkt)
 {
@@ -585,6 +623,7 @@ MOAT_INLINE void moat_proxy_to_server_view(const struct moat_flow *f, u32 dir, s
 	pkt->ack -= f->seq_delta;
 	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
 		pkt->opt.tsecr -= f->ts_delta;
+	pkt->window = moat_proxy_window(f, 0, pkt->window);
 }
 
 /*

@@ -55,6 +55,8 @@
 #define DP_SYN_TRIES 4	    /* SYNs to the server (1 s, 2 s, 4 s apart) before giving up */
 #define DP_SYN_MAX 128
 #define DP_CHALLENGE_RATE 1000 /* challenge ACKs per second per worker, as Linux's default */
+/* A pending slot's number (1-based) lives in the 12 bits of struct moat_flow's aux. */
+_Static_assert(DP_PENDING < 4096, "a pending slot fits struct moat_flow's aux");
 
 struct dp_app;
 struct dp_state_hdr;

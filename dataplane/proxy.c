@@ -99,6 +99,16 @@ static struct rte_mbuf *mbuf_from_bytes(struct rte_mempool *pool, const uint8_t 
  * The client's cookie checked out: send the server our SYN, hold the client's
  * ACK until the server answers. 0, or -1 when the proxy has no room (dropped:
  * the client retransmits).
+ *
+ * The SYN goes twice. The server's handshake with us takes microseconds, and a
+ * stack takes the SYN-ACK's round trip as the connection's first RTT sample:
+ * BBR keeps it as its minimum RTT for 10 s, so its window stays at bandwidth
+ * x 40 us on a 40 ms path (lab-nots: 14 against 250 Mbit/s), and CUBIC's
+ * HyStart leaves slow start early. A SYN repeated while the server is in
+ * SYN-RECEIVED makes it send its SYN-ACK again, and a SYN-ACK sent twice gives
+ * no sample (Karn's rule, Linux's tcp_synack_rtt_meas): the first comes from
+ * the client's data, over the whole path. The second SYN-ACK is consumed like
+ * the first (proxy_ack). Retransmitted SYNs (tries 2-4) need no twin.
  */
 int dp_proxy_open(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		  const struct moat_pkt *pkt, const struct moat_result *res, uint16_t server_port,
@@ -131,6 +141,11 @@ int dp_proxy_open(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 	res->flow->aux = (uint16_t)(p - w->pending + 1);
 	dp_out_push(to_server, syn);
 	w->proxy_syns++;
+	syn = mbuf_from_bytes(app->pool, p->syn, p->syn_len);
+	if (syn) {
+		dp_out_push(to_server, syn);
+		w->proxy_syns++;
+	}
 	return 0;
 fail:
 	res->flow->state = MOAT_TCPS_CLOSED;
@@ -156,6 +171,8 @@ void dp_proxy_established(struct dp_worker *w, struct moat_flow *f, struct dp_ou
 		}
 		moat_proxy_to_server_view(f, 0, &pkt);
 		moat_proxy_rewrite(d, &pkt, f, 0);
+		if (i == 0)
+			moat_proxy_no_rtt_echo(d, &pkt, f);
 		dp_out_push(to_server, m);
 	}
 	p->n = 0;

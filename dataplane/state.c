@@ -37,7 +37,8 @@
  * (struct moat_flow, the keys, the limiter records, stab's slots); with the
  * sizes below, a binary of another layout never adopts a file.
  */
-enum { STATE_VERSION = 1 };
+/* 2: struct moat_flow's aux gave 4 bits to proxy_wscale (same sizes, new meaning). */
+enum { STATE_VERSION = 2 };
 
 struct state_table {
 	uint64_t off, len;

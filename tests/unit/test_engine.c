@@ -539,3 +539,101 @@ Test(engine, tfo_syn_under_cookies)
 		     MOAT_R_COOKIE_VALID, "the data again, from ISN + 1, completes the handshake");
 	cr_assert_eq(s2c(40100, MOAT_TCP_ACK, c.isn + 1, 9201, &res), MOAT_R_ESTABLISHED);
 }
+
+/*
+ * The SYN proxy without timestamps (Windows' default): the client was told our
+ * SYN-ACK's scale, the server picks its own; windows are rescaled between them.
+ * A cookie from a SYN with window scale WS and no TS, the ACK, then the server's
+ * SYN-ACK announcing server_ws (-1: none); returns the established flow.
+ */
+static struct moat_flow *proxied_without_ts(u16 sport, int server_ws)
+{
+	struct moat_result res;
+	struct moat_cookie c;
+	u8 o[40], so[40];
+	size_t ol = 0, sol = 0;
+
+	pol.syn_cookies = MOAT_COOKIES_ALWAYS;
+	pol.syn_proxy = 1;
+	ol += opt_mss(o + ol, 1460);
+	ol += opt_nop(o + ol);
+	ol += opt_nop(o + ol);
+	ol += opt_sackperm(o + ol);
+	ol += opt_nop(o + ol);
+	ol += opt_ws(o + ol, 10);
+	cr_assert_eq(run4(CLIENT, sport, SERVER, 80, MOAT_TCP_SYN, 7777, 0, o, ol, 0, &res, NULL),
+		     MOAT_R_SYN_COOKIE);
+	c = res.cookie;
+	cr_assert_eq(run4(CLIENT, sport, SERVER, 80, MOAT_TCP_ACK, 7778, c.isn + 1, NULL, 0, 0, &res,
+			  NULL),
+		     MOAT_R_COOKIE_VALID);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_PROXY_SYN);
+	cr_assert_eq(res.flow->proxy_wscale, pol.synack_wscale, "the scale our SYN-ACK told");
+	sol += opt_mss(so + sol, 1460);
+	sol += opt_nop(so + sol);
+	sol += opt_nop(so + sol);
+	sol += opt_sackperm(so + sol);
+	if (server_ws >= 0) {
+		sol += opt_nop(so + sol);
+		sol += opt_ws(so + sol, (u8)server_ws);
+	}
+	cr_assert_eq(run4(SERVER, 80, CLIENT, sport, MOAT_TCP_SYN | MOAT_TCP_ACK, 50000, 7778, so,
+			  sol, 0, &res, NULL),
+		     MOAT_R_PROXY_ACK);
+	cr_assert_eq(res.flow->state, MOAT_TCPS_ESTABLISHED);
+	return res.flow;
+}
+
+Test(engine, proxy_rescales_the_servers_window_for_the_client)
+{
+	struct moat_flow *f = proxied_without_ts(41000, 10);
+
+	cr_assert_eq(pol.synack_wscale, 7);
+	cr_assert_eq(f->peer[1].wscale, 10);
+	/* 63 x 2^10 bytes from the server: the client, scaling by 2^7, must read 504 */
+	cr_assert_eq(moat_proxy_window(f, 1, 63), 504);
+	cr_assert_eq(moat_proxy_window(f, 1, 0), 0, "a closed window stays closed");
+	cr_assert_eq(moat_proxy_window(f, 1, 8191), 65528);
+	cr_assert_eq(moat_proxy_window(f, 1, 8192), 65535, "clamped to the field");
+	cr_assert_eq(moat_proxy_window(f, 0, 1234), 1234, "both sides scale by the client's 10");
+}
+
+Test(engine, proxy_rounds_down_but_keeps_a_window_open)
+{
+	struct moat_flow *f = proxied_without_ts(41001, 4);
+
+	cr_assert_eq(moat_proxy_window(f, 1, 100), 12, "1600 bytes in units of 128: 12");
+	cr_assert_eq(moat_proxy_window(f, 1, 5), 1, "80 bytes open: not 0");
+}
+
+Test(engine, proxy_scales_the_clients_window_for_a_server_without_scaling)
+{
+	struct moat_flow *f = proxied_without_ts(41002, -1);
+	struct moat_result res;
+	struct moat_pkt pkt;
+
+	cr_assert_eq(f->flags & MOAT_FLOW_SCALED, 0, "the server announced no scale");
+	cr_assert_eq(moat_proxy_window(f, 1, 60000), 468, "60000 bytes in units of 128");
+	cr_assert_eq(moat_proxy_window(f, 0, 50), 51200);
+	cr_assert_eq(moat_proxy_window(f, 0, 1000), 65535);
+	/* a client segment enters the engine with its window in the server's view */
+	cr_assert_eq(run4(CLIENT, 41002, SERVER, 80, MOAT_TCP_ACK | MOAT_TCP_PSH, 7778,
+			  f->peer[0].ack + f->seq_delta, NULL, 0, 10, &res, &pkt),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(pkt.window, 65535, "run4's 1000 x 2^10, clamped");
+}
+
+Test(engine, proxy_consumes_the_servers_second_syn_ack)
+{
+	struct moat_flow *f = proxied_without_ts(41003, 10);
+	struct moat_result res;
+	u8 so[8];
+	size_t sol = opt_mss(so, 1460);
+
+	/* the answer to the proxy's second SYN: the same SYN-ACK again */
+	cr_assert_eq(run4(SERVER, 80, CLIENT, 41003, MOAT_TCP_SYN | MOAT_TCP_ACK, 50000, 7778, so,
+			  sol, 0, &res, NULL),
+		     MOAT_R_PROXY_ACK, "answered by the proxy, never the client's to see");
+	cr_assert_eq(res.flow, f);
+	cr_assert_eq(f->state, MOAT_TCPS_ESTABLISHED);
+}
