@@ -80,20 +80,6 @@ MOAT_INLINE void moat_proxy_rewrite(u8 *frame, const struct moat_pkt *pkt,
 }
 
 /*
- * The segment that completes the server's handshake (the client's first held
- * one) echoes no timestamp: a TSecr there would give the server an RTT sample
- * of its handshake with the proxy, microseconds (dataplane/proxy.c, "The SYN
- * goes twice"). A TSecr of 0 is one a stack takes no sample from (RFC 7323
- * 4.1; Linux's tcp_ack_update_rtt). The client's later segments echo as sent.
- */
-MOAT_INLINE void moat_proxy_no_rtt_echo(u8 *frame, const struct moat_pkt *pkt,
-					const struct moat_flow *f)
-{
-	if ((f->flags & MOAT_FLOW_PROXY_TS) && (pkt->opt.present & MOAT_OPT_TS))
-		moat_tcp_set32(frame + pkt->l4_off, pkt->opt.ts_off + 6u, 0);
-}
-
-/*
  * The SYN the proxy sends the server for the client whose cookie ACK is `ack`
  * (frame `in`): the client's addresses, ports and ISN, and the options the
  * cookie carried. Written to out (at least ack->l4_off + 40 bytes); returns its

@@ -109,6 +109,10 @@ static struct rte_mbuf *mbuf_from_bytes(struct rte_mempool *pool, const uint8_t 
  * no sample (Karn's rule, Linux's tcp_synack_rtt_meas): the first comes from
  * the client's data, over the whole path. The second SYN-ACK is consumed like
  * the first (proxy_ack). Retransmitted SYNs (tries 2-4) need no twin.
+ * With timestamps the server still takes a sample, from the echo of its
+ * SYN-ACK's TSval; changing that echo is refused by Linux 6.x (an echo outside
+ * the SYN-ACKs' TSvals) or breaks a server's own SYN cookies (a zero echo:
+ * lab-dp's first request after a flood stalled), so it is left as it is.
  */
 int dp_proxy_open(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,
 		  const struct moat_pkt *pkt, const struct moat_result *res, uint16_t server_port,
@@ -171,8 +175,6 @@ void dp_proxy_established(struct dp_worker *w, struct moat_flow *f, struct dp_ou
 		}
 		moat_proxy_to_server_view(f, 0, &pkt);
 		moat_proxy_rewrite(d, &pkt, f, 0);
-		if (i == 0)
-			moat_proxy_no_rtt_echo(d, &pkt, f);
 		dp_out_push(to_server, m);
 	}
 	p->n = 0;

@@ -156,22 +156,3 @@ Test(proxy, windows_are_rescaled_with_the_checksum_kept)
 	moat_proxy_to_server_view(&fl, 0, &p);
 	cr_assert_eq(p.window, 4000);
 }
-
-Test(proxy, the_segment_completing_the_servers_handshake_echoes_no_timestamp)
-{
-	struct moat_flow fl = { .seq_delta = 1000, .ts_delta = 70,
-				.flags = MOAT_FLOW_PROXY | MOAT_FLOW_PROXY_TS };
-	u8 f[256];
-	struct moat_pkt p;
-	size_t len = data_frame(f, 500, 9000, 11, 170, 0);
-
-	cr_assert_eq(moat_parse(f, f + len, &p), MOAT_PARSE_TCP);
-	moat_put_be16(f + p.l4_off + 16, tcp_csum_full(f, &p));
-	moat_proxy_to_server_view(&fl, 0, &p);
-	moat_proxy_rewrite(f, &p, &fl, 0);
-	moat_proxy_no_rtt_echo(f, &p, &fl);
-	cr_assert_eq(moat_parse(f, f + len, &p), MOAT_PARSE_TCP);
-	cr_assert_eq(p.opt.tsecr, 0, "no RTT sample of the proxy's own handshake");
-	cr_assert_eq(p.opt.tsval, 11, "the client's clock goes on");
-	cr_assert_eq(moat_get_be16(f + p.l4_off + 16), tcp_csum_full(f, &p));
-}
