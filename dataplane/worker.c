@@ -206,6 +206,13 @@ static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
  * The lists' LPM entries of the burst's IPv4 sources (a random source's is a
  * line of its own); destinations are the few protected addresses, in cache.
  */
+/* A SYN without ACK, RST or FIN: a new connection's first segment, a flood's. */
+static inline int is_syn(const struct moat_pkt *pkt)
+{
+	return (pkt->tcp_flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST | MOAT_TCP_FIN)) ==
+	       MOAT_TCP_SYN;
+}
+
 static void prefetch_lists(const struct dp_worker *w, const int *st, const struct moat_pkt *pkts,
 			   uint16_t n)
 {
@@ -255,10 +262,26 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	for (i = 0; i < n; i++)
 		if (st[i] == MOAT_PARSE_TCP)
 			keys[i].swapped = moat_flow_key_make(&pkts[i], &keys[i].k);
+	/*
+	 * A SYN (a flood's, mostly of flows never seen) first asks the flow table's
+	 * filter, one cache line, loaded here and read in the next loop; the table's
+	 * rows (four lines) are loaded only for the SYNs it may hold.
+	 */
 	for (i = 0; i < n; i++)
 		if (st[i] == MOAT_PARSE_TCP) {
 			keys[i].hash = stab_hash(&w->be.flows, &keys[i].k);
-			stab_prefetch_h(&w->be.flows, keys[i].hash);
+			keys[i].absent = 0;
+			if (is_syn(&pkts[i]))
+				stab_filter_prefetch_h(&w->be.flows, keys[i].hash);
+			else
+				stab_prefetch_h(&w->be.flows, keys[i].hash);
+		}
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP && is_syn(&pkts[i])) {
+			keys[i].absent = (u32)stab_absent_h(&w->be.flows, keys[i].hash);
+			keys[i].adds = stab_adds(&w->be.flows);
+			if (!keys[i].absent)
+				stab_prefetch_h(&w->be.flows, keys[i].hash);
 		}
 	if (w->be.list_fn)
 		prefetch_lists(w, st, pkts, n);

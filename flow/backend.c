@@ -115,6 +115,7 @@ static void table_confs(struct stab_conf c[MOAT_BE_TABLES], u32 n_flows, u32 n_s
 		.val_size = sizeof(struct moat_flow),
 		.val_align = _Alignof(struct moat_flow),
 		.seed = seed,
+		.filter_bits = 16, /* a flood's SYN of an unknown flow: one line read, not four */
 	};
 	c[MOAT_BE_SOURCES] = (struct stab_conf){
 		.entries = n_sources,
@@ -309,8 +310,11 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 	struct moat_flow *f;
 	u32 swapped;
 	const struct moat_flow_key *k = moat_be_key(be, pkt, &local, &swapped);
-	u64 h = moat_be_key_hash(be, k);
+	u64 h;
 
+	if (moat_be_key_absent(be->key, &be->flows))
+		return NULL;
+	h = moat_be_key_hash(be, k);
 	f = stab_find_h(&be->flows, k, h, &orig_is_b);
 	if (!f)
 		return NULL;
@@ -335,7 +339,7 @@ MOAT_INLINE struct moat_flow *moat_be_flow_add(struct moat_be *be, const struct 
 	u64 h = moat_be_key_hash(be, k);
 
 	/* A stale entry of the same tuple gives back its count, then makes way. */
-	f = stab_find_h(&be->flows, k, h, &orig_is_b);
+	f = moat_be_key_absent(be->key, &be->flows) ? NULL : stab_find_h(&be->flows, k, h, &orig_is_b);
 	if (f) {
 		release_counted(be, k, f, orig_is_b);
 		stab_remove_h(&be->flows, k, h);

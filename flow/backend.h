@@ -28,7 +28,16 @@ struct moat_be_key {
 	struct moat_flow_key k;
 	u32 swapped; /* what moat_flow_key_make returned */
 	u64 hash;
+	/* The flow table's filter said the flow is not there, when it had had `adds` inserts. */
+	u32 absent;
+	u32 adds;
 };
+
+/* The flow is surely not in the table: its filter said so, and nothing was added since. */
+static inline int moat_be_key_absent(const struct moat_be_key *key, const struct stab *flows)
+{
+	return key && key->absent && key->adds == stab_adds(flows);
+}
 
 /*
  * A faster way to the allow/deny decision than scanning the lists (moat-dp's

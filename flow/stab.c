@@ -2,6 +2,7 @@
 #include "flow/stab.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #ifdef __SSE2__
@@ -128,6 +129,53 @@ static void probe_of(const struct stab *t, uint64_t h, struct probe *p)
 	p->fp = (uint16_t)((h * 0xD6E8FEB86659FD93ULL) >> 49);
 	if (!p->fp)
 		p->fp = 1;
+}
+
+/*
+ * The filter's block and 4 bit positions (9 bits each) from a product of the
+ * hash with another odd constant than the fingerprint's.
+ */
+#define FILTER_WORDS 8 /* a 64-byte block */
+#define FILTER_K 4
+static uint64_t *filter_block(const struct stab *t, uint64_t h, uint64_t *g)
+{
+	*g = h * 0x9E3779B97F4A7C15ULL;
+	return t->filter + (size_t)fastrange((uint32_t)(*g >> 32), t->filter_blocks) * FILTER_WORDS;
+}
+
+static void filter_add(struct stab *t, uint64_t h)
+{
+	uint64_t g, *blk;
+	unsigned int i;
+
+	if (!t->filter)
+		return;
+	blk = filter_block(t, h, &g);
+	for (i = 0; i < FILTER_K; i++, g >>= 9)
+		blk[(g >> 6) & 7] |= 1ULL << (g & 63);
+	t->filter_adds++;
+}
+
+void stab_filter_prefetch_h(const struct stab *t, uint64_t h)
+{
+	uint64_t g;
+
+	if (t->filter)
+		__builtin_prefetch(filter_block(t, h, &g));
+}
+
+int stab_absent_h(const struct stab *t, uint64_t h)
+{
+	uint64_t g, *blk;
+	unsigned int i;
+
+	if (!t->filter)
+		return 0;
+	blk = filter_block(t, h, &g);
+	for (i = 0; i < FILTER_K; i++, g >>= 9)
+		if (!(blk[(g >> 6) & 7] & (1ULL << (g & 63))))
+			return 1;
+	return 0;
 }
 
 /* The key's hash, its lowest bit replaced by whether it takes two slots. */
@@ -327,6 +375,41 @@ size_t stab_map_bytes(const struct stab_conf *conf)
 	return shape(&t, conf, &tag_bytes) ? 0 : t.map_len;
 }
 
+/* The filter anew from the keys the table holds. */
+static void filter_rebuild(struct stab *t)
+{
+	unsigned char key[STAB_KEY_MAX];
+	uint32_t b;
+	unsigned int w;
+
+	memset(t->filter, 0, (size_t)t->filter_blocks * FILTER_WORDS * sizeof(uint64_t));
+	for (b = 0; b < t->nbuckets; b++) {
+		const uint16_t *row = row_of(t, b);
+
+		for (w = 0; w < t->ways; w++)
+			if (row[w] & TAG_FP) {
+				key_at(t, b, w, key);
+				filter_add(t, stab_hash(t, key));
+			}
+	}
+	t->filter_adds = 0;
+}
+
+static int filter_init(struct stab *t, unsigned int bits_per_entry)
+{
+	size_t bits = t->limit * bits_per_entry, bytes;
+
+	t->filter_blocks = (uint32_t)((bits + 511) / 512);
+	if (bits / 512 >= UINT32_MAX)
+		return -ENOMEM;
+	bytes = (size_t)t->filter_blocks * FILTER_WORDS * sizeof(uint64_t);
+	t->filter = aligned_alloc(64, bytes);
+	if (!t->filter)
+		return -ENOMEM;
+	filter_rebuild(t);
+	return 0;
+}
+
 /* Keys held by a table adopted whole: every head tag (a tail's has no fingerprint). */
 static size_t count_heads(const struct stab *t)
 {
@@ -358,11 +441,17 @@ int stab_init(struct stab *t, const struct stab_conf *conf)
 	t->mem = (unsigned char *)t->map + tag_bytes;
 	if (conf->mem && conf->adopt)
 		t->count = t->peak = count_heads(t);
+	if (conf->filter_bits && filter_init(t, conf->filter_bits)) {
+		stab_free(t);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void stab_free(struct stab *t)
 {
+	free(t->filter);
+	t->filter = NULL;
 	if (t->map && !t->borrowed)
 		munmap(t->map, t->map_len);
 	t->map = NULL;
@@ -548,8 +637,8 @@ static int evict_best(struct stab *t, const struct probe *p, int pair)
 	return 0;
 }
 
-static void *place(struct stab *t, const struct probe *p, const void *key, unsigned int mark,
-		   uint32_t b, unsigned int w)
+static void *place(struct stab *t, const struct probe *p, uint64_t h, const void *key,
+		   unsigned int mark, uint32_t b, unsigned int w)
 {
 	uint16_t *row = row_of(t, b);
 	unsigned char *s = slot_of(t, b, w);
@@ -562,6 +651,11 @@ static void *place(struct stab *t, const struct probe *p, const void *key, unsig
 		row[w + 1] = TAG_TAIL;
 	}
 	row[w] = (uint16_t)(p->fp | (mark ? TAG_MARK : 0));
+	t->adds++;
+	if (t->filter && t->filter_adds >= 2 * t->limit)
+		filter_rebuild(t); /* before this key's row is readable: it adds it */
+	else
+		filter_add(t, h);
 	t->count++;
 	if (t->count > t->peak)
 		t->peak = t->count;
@@ -593,7 +687,7 @@ void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int ma
 			return NULL;
 	}
 	*created = 1;
-	return place(t, &p, key, mark, b, (unsigned int)w);
+	return place(t, &p, h, key, mark, b, (unsigned int)w);
 }
 
 void *stab_insert(struct stab *t, const void *key, unsigned int mark, int *created)
