@@ -93,9 +93,11 @@ rst_count() { # NAME
 downloads() { # TAG COUNT RATE: background curls, their PIDs in DL_PIDS
 	local i
 	DL_PIDS=()
+	# nsenter execs curl: $! is curl's own PID, for the kill of the lost ones below
+	# (a function run with & would leave curl running, holding the test's output).
 	for i in $(seq 1 "$2"); do
-		in_ns "$LAB_CLI" curl -fsS -m 150 --limit-rate "$3" -o "$LAB_DIR/$1.$i.got" \
-			"http://$SRV4/d20.bin" 2>"$LAB_DIR/$1.$i.curl" &
+		nsenter --net="/run/netns/$LAB_CLI" curl -fsS -m 150 --limit-rate "$3" \
+			-o "$LAB_DIR/$1.$i.got" "http://$SRV4/d20.bin" 2>"$LAB_DIR/$1.$i.curl" &
 		DL_PIDS+=($!)
 	done
 }
