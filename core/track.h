@@ -413,7 +413,7 @@ MOAT_INLINE enum moat_reason moat_track_proxy_synack(struct moat_flow *f, const 
 }
 
 MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
-					       const struct moat_pkt *pkt)
+					       const struct moat_pkt *pkt, u32 now_s)
 {
 	if (dir != 1)
 		return MOAT_R_ACK_NO_FLOW;
@@ -435,11 +435,13 @@ MOAT_INLINE enum moat_reason moat_track_synack(struct moat_flow *f, u32 dir,
 		return MOAT_R_HANDSHAKE;
 	}
 	/*
-	 * SYN proxy: the server's SYN-ACK to our second SYN, or a retransmitted one:
-	 * the client never sees a SYN-ACK of the server's (the client's own segments
-	 * complete the server's handshake).
+	 * SYN proxy: the server's answer to our second SYN comes right behind the
+	 * first (the same second as the flow's last packet, the first SYN-ACK):
+	 * consumed like it. A SYN-ACK the server sends again later says our ACK
+	 * was lost: it goes on to the client as below, whose answer (an ACK)
+	 * completes the server's handshake, where the server speaks first too.
 	 */
-	if (f->flags & MOAT_FLOW_PROXY)
+	if ((f->flags & MOAT_FLOW_PROXY) && f->last_seen_s == now_s)
 		return MOAT_R_PROXY_ACK;
 	/* A SYN-ACK retransmitted because the final ACK was lost. */
 	if (pkt->seq + 1 == f->peer[1].end && pkt->ack == f->peer[0].end)
@@ -575,7 +577,7 @@ MOAT_INLINE enum moat_reason moat_track_packet(struct moat_flow *f, u32 dir, con
 	else if ((flags & (MOAT_TCP_SYN | MOAT_TCP_ACK)) == MOAT_TCP_SYN)
 		r = moat_track_syn(f, dir, pkt, event);
 	else if (flags & MOAT_TCP_SYN)
-		r = moat_track_synack(f, dir, pkt);
+		r = moat_track_synack(f, dir, pkt, now_s);
 	else
 		r = moat_track_ack(f, dir, pkt, event);
 	if (moat_reason_verdict(r) == MOAT_PASS)

@@ -108,7 +108,8 @@ static struct rte_mbuf *mbuf_from_bytes(struct rte_mempool *pool, const uint8_t 
  * SYN-RECEIVED makes it send its SYN-ACK again, and a SYN-ACK sent twice gives
  * no sample (Karn's rule, Linux's tcp_synack_rtt_meas): the first comes from
  * the client's data, over the whole path. The second SYN-ACK is consumed like
- * the first (proxy_ack). Retransmitted SYNs (tries 2-4) need no twin.
+ * the first (proxy_ack; moat_track_synack). Retransmitted SYNs (tries 2-4) need
+ * no twin.
  * With timestamps the server still takes a sample, from the echo of its
  * SYN-ACK's TSval; changing that echo is refused by Linux 6.x (an echo outside
  * the SYN-ACKs' TSvals) or breaks a server's own SYN cookies (a zero echo:

@@ -636,4 +636,14 @@ Test(engine, proxy_consumes_the_servers_second_syn_ack)
 		     MOAT_R_PROXY_ACK, "answered by the proxy, never the client's to see");
 	cr_assert_eq(res.flow, f);
 	cr_assert_eq(f->state, MOAT_TCPS_ESTABLISHED);
+	/*
+	 * The same SYN-ACK a second later: our ACK was lost. It goes on to the client,
+	 * whose answer completes the server's handshake (a server that speaks first
+	 * waits for it).
+	 */
+	eng.now_ns += MOAT_SEC(1);
+	cr_assert_eq(run4(SERVER, 80, CLIENT, 41003, MOAT_TCP_SYN | MOAT_TCP_ACK, 50000, 7778, so,
+			  sol, 0, &res, NULL),
+		     MOAT_R_ESTABLISHED, "a retransmitted SYN-ACK reaches the client");
+	cr_assert_eq(res.dir, 1);
 }
