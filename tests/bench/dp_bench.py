@@ -4,7 +4,7 @@
 Prints one JSON object: {"dp_mpps": {...}, "dp_detail": {...}, "notes": [...]}; a part
 that cannot run is left out of dp_mpps with a note.
 
-Vdevs, the same for every run (no NIC, no hugepages, EAL never probes PCI):
+Vdevs, the same for every run (no NIC, EAL never probes PCI):
   port 0  net_pcap0,rx_pcap=FILE,infinite_rx=1  the outside: replays FILE forever. No
           tx_pcap: net_pcap then frees what is sent to it (its tx_drop), so the
           SYN-ACKs moat-dp sends back out of this port cost a free, not a file write.
@@ -40,7 +40,11 @@ dp_mem (rss_mb_1m, rss_mb_10m): moat-dp's resident memory (VmRSS, MiB) once it h
   read once from a file, not replayed), syn_cookies: off so that every SYN makes a flow:
   the tables are fixed-size, the two figures must agree within 5%.
 
-EAL memory: -m 1024 (no hugepages) for every run, the lists' LPM tables need ~300 MB.
+EAL memory: -m 1024 for every run (the lists' LPM tables need ~300 MB), on huge pages
+where the machine allows: run as root, 512 pages of 2 MiB are added to vm.nr_hugepages
+and a hugetlbfs mounted in the work folder for the bench's runs (both given back at the
+end; moat-dp and testpmd alike); else --no-huge, with a note. --no-huge forces that.
+dp_detail.hugepages says which.
 """
 import argparse
 import json
@@ -60,12 +64,58 @@ FLOOD_SYNS, CONV_FLOWS, CONV_SEGMENTS = 4096, 64, 80
 POOL, CACHE = 8191, 256  # moat-dp's DP_MBUFS, DP_MBUF_CACHE
 
 
+HUGE_PAGES = 512  # of 2 MiB: EAL's -m 1024
+huge_dir = None  # a hugetlbfs of ours while the runs go (huge_begin), else None: --no-huge
+
+
 def eal(prefix, pcap, replay=True):
     rx = f"net_pcap0,rx_pcap={pcap}" + (",infinite_rx=1" if replay else "")
-    return ["--no-huge", "-m", "1024", "--no-shconf", "--no-pci", "--file-prefix", prefix,
-            "-l", "0,1", "--log-level=lib.eal:error",
-            "--vdev", rx,
-            "--vdev", "net_null0,no-rx=1"]
+    # --huge-unlink: the pages go back when the process ends, run after run.
+    mem = ["--huge-dir", huge_dir, "--huge-unlink"] if huge_dir else ["--no-huge"]
+    return mem + ["-m", "1024", "--no-shconf", "--no-pci", "--file-prefix", prefix,
+                  "-l", "0,1", "--log-level=lib.eal:error",
+                  "--vdev", rx,
+                  "--vdev", "net_null0,no-rx=1"]
+
+
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+
+
+def free_huge_pages():
+    for line in open("/proc/meminfo"):
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1])
+    return 0
+
+
+def huge_begin(work):
+    """Huge pages for the runs: (mount point, nr_hugepages to give back), or (None, why)."""
+    if os.geteuid() != 0:
+        return None, "not root"
+    try:
+        before = int(open(NR_HUGEPAGES).read())
+        open(NR_HUGEPAGES, "w").write(str(before + HUGE_PAGES))
+    except (OSError, ValueError) as e:
+        return None, f"cannot add to vm.nr_hugepages: {e}"
+    if free_huge_pages() < HUGE_PAGES:
+        open(NR_HUGEPAGES, "w").write(str(before))
+        return None, f"the kernel found {free_huge_pages()} of {HUGE_PAGES} free huge pages"
+    mnt = os.path.join(work, "huge")
+    os.makedirs(mnt, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", mnt],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        open(NR_HUGEPAGES, "w").write(str(before))
+        return None, f"cannot mount hugetlbfs: {r.stderr.strip()}"
+    return mnt, before
+
+
+def huge_end(mnt, before):
+    subprocess.run(["umount", mnt], capture_output=True)
+    try:
+        open(NR_HUGEPAGES, "w").write(str(before))
+    except OSError:
+        pass
 
 
 def drop_runtime_dir(prefix):
@@ -248,10 +298,30 @@ def main():
     ap.add_argument("--only", help="comma-separated runs (syn_flood,...,testpmd_io): the rest left out")
     ap.add_argument("--no-mem", dest="mem", action="store_false",
                     help="leave out dp_mem (two floods of 1M and 10M sources, ~3 min)")
+    ap.add_argument("--no-huge", dest="huge", action="store_false",
+                    help="EAL without huge pages even where the machine has them")
     a = ap.parse_args()
+    global huge_dir
+    huge_back = None
+    if a.huge:
+        huge_dir, huge_back = huge_begin(a.work)
+    try:
+        run_all(a, huge_back)
+    finally:
+        if huge_dir:
+            huge_end(huge_dir, huge_back)
+
+
+def run_all(a, huge_why):
     only = set(a.only.split(",")) if a.only else None
     # The machine may be shared: the load when we start, for the reader to judge.
     out = {"dp_mpps": {}, "dp_detail": {"loadavg_1m": os.getloadavg()[0]}, "notes": []}
+    if huge_dir:
+        out["dp_detail"]["hugepages"] = f"{HUGE_PAGES} x 2 MiB (EAL memory of every run)"
+    else:
+        out["dp_detail"]["hugepages"] = "none (--no-huge)"
+        if a.huge:
+            out["notes"].append(f"EAL without huge pages (--no-huge): {huge_why}")
     flood, conv = os.path.join(a.work, "dp-flood.pcap"), os.path.join(a.work, "dp-conv.pcap")
     flood_srcs = gen_dp.flood(flood, FLOOD_SYNS)
     gen_dp.conv(conv, CONV_FLOWS, CONV_SEGMENTS)
