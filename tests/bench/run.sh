@@ -4,7 +4,8 @@
 # Parts not built or not runnable are left out of the table with a note. The XDP part
 # needs root (bpf_prog_test_run, a throwaway network namespace): without it, no xdp_ns.
 # The DPDK part (dp_mpps: moat-dp beside dpdk-testpmd, see dp_bench.py) runs on vdevs
-# only (no NIC, no hugepages, EAL never probes PCI); dpdk-testpmd (Debian: dpdk-dev) is
+# only (no NIC, EAL never probes PCI; huge pages where the machine allows: dp_bench.py);
+# dpdk-testpmd (Debian: dpdk-dev) is
 # installed here when missing and root. flow_table: flowtab_bench.c. host_lab: the
 # namespace lab under a trafgen flood, kernel cookies beside moat (host_lab_bench.sh, root).
 set -euo pipefail
