@@ -399,9 +399,9 @@ static int filter_init(struct stab *t, unsigned int bits_per_entry)
 {
 	size_t bits = t->limit * bits_per_entry, bytes;
 
-	t->filter_blocks = (uint32_t)((bits + 511) / 512);
 	if (bits / 512 >= UINT32_MAX)
 		return -ENOMEM;
+	t->filter_blocks = (uint32_t)((bits + 511) / 512);
 	bytes = (size_t)t->filter_blocks * FILTER_WORDS * sizeof(uint64_t);
 	t->filter = aligned_alloc(64, bytes);
 	if (!t->filter)

@@ -190,10 +190,10 @@ lab_rx_packets() { # ns ifname
 	ip -n "$1" -s -j link show "$2" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
 }
 
-# A trafgen config: SYNs from random sources in 100.0.0.0/8 (unicast, so no
-# router drops them as martians) and random ports to DST_IP:PORT, in frames
-# addressed to DST_MAC.
-lab_trafgen_syn() { # DST_MAC SRC_MAC DST_IP PORT
+# A trafgen config: 40-byte TCP frames addressed to DST_MAC, from random sources in
+# 100.0.0.0/8 (unicast, so no router drops them as martians) and random ports to
+# DST_IP:PORT, random SEQ, the given ACK field (trafgen's) and TCP flags.
+lab_trafgen_tcp() { # DST_MAC SRC_MAC DST_IP PORT ACK_FIELD FLAGS
 	local d s ip
 	d=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$1")
 	s=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$2")
@@ -203,27 +203,20 @@ lab_trafgen_syn() { # DST_MAC SRC_MAC DST_IP PORT
 	$d, $s, c16(0x0800),
 	0x45, 0x00, c16(40), drnd(2), c16(0x4000), 64, 6, csumip(14, 33),
 	100, drnd(3), $ip,
-	drnd(2), c16($4), drnd(4), c32(0), 0x50, 0x02, c16(64240), csumtcp(14, 34), c16(0)
+	drnd(2), c16($4), drnd(4), $5, 0x50, $6, c16(64240), csumtcp(14, 34), c16(0)
 }
 EOC
 }
 
-# The same for an ACK flood: bare ACKs (no payload) from random sources in
-# 100.0.0.0/8 with random ports, SEQ and ACK numbers to DST_IP:PORT, as a flood
-# aimed at tracked flows (or at mid-stream pickup) sends them.
-lab_trafgen_ack() { # DST_MAC SRC_MAC DST_IP PORT
-	local d s ip
-	d=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$1")
-	s=$(sed 's/^/0x/; s/:/, 0x/g' <<<"$2")
-	ip=$(tr . , <<<"$3")
-	cat <<EOC
-{
-	$d, $s, c16(0x0800),
-	0x45, 0x00, c16(40), drnd(2), c16(0x4000), 64, 6, csumip(14, 33),
-	100, drnd(3), $ip,
-	drnd(2), c16($4), drnd(4), drnd(4), 0x50, 0x10, c16(64240), csumtcp(14, 34), c16(0)
+# A SYN flood: ACK field 0.
+lab_trafgen_syn() { # DST_MAC SRC_MAC DST_IP PORT
+	lab_trafgen_tcp "$1" "$2" "$3" "$4" "c32(0)" 0x02
 }
-EOC
+
+# An ACK flood: bare ACKs (no payload) with random ACK numbers, as a flood aimed at
+# tracked flows (or at mid-stream pickup) sends them.
+lab_trafgen_ack() { # DST_MAC SRC_MAC DST_IP PORT
+	lab_trafgen_tcp "$1" "$2" "$3" "$4" "drnd(4)" 0x10
 }
 
 # trafgen from one sender core, until SECONDS pass; prints the packets it sent.

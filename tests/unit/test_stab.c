@@ -40,11 +40,18 @@ static struct key long_key(uint32_t n)
 	return k;
 }
 
+/* A table of struct key -> struct val, as the tests here make them. */
+static struct stab_conf conf_of(size_t entries, unsigned int ways, unsigned int load,
+				uint64_t seed)
+{
+	return (struct stab_conf){ .entries = entries, .ways = ways, .load_pct = load,
+				   .key_size = sizeof(struct key), .head_size = 12,
+				   .val_size = sizeof(struct val), .val_align = 4, .seed = seed };
+}
+
 static void make(struct stab *t, size_t entries, unsigned int ways, unsigned int load)
 {
-	const struct stab_conf c = { .entries = entries, .ways = ways, .load_pct = load,
-				     .key_size = sizeof(struct key), .head_size = 12,
-				     .val_size = sizeof(struct val), .val_align = 4, .seed = 42 };
+	const struct stab_conf c = conf_of(entries, ways, load, 42);
 
 	cr_assert_eq(stab_init(t, &c), 0);
 }
@@ -334,9 +341,7 @@ Test(stab, sweep_sees_whole_keys_and_removes)
  */
 Test(stab, adopted_from_callers_memory)
 {
-	const struct stab_conf base = { .entries = 8192, .ways = 64, .load_pct = 92,
-					.key_size = sizeof(struct key), .head_size = 12,
-					.val_size = sizeof(struct val), .val_align = 4, .seed = 7 };
+	const struct stab_conf base = conf_of(8192, 64, 92, 7);
 	struct stab_conf c = base;
 	size_t len = stab_map_bytes(&base);
 	void *mem = aligned_alloc(4096, len);
@@ -403,14 +408,12 @@ static int filter_says_absent(const struct stab *t, uint32_t i)
 
 Test(stab, filter_never_hides_a_key_and_turns_most_misses_away)
 {
-	const struct stab_conf c = { .entries = 30000, .ways = 64, .load_pct = 92,
-				     .key_size = sizeof(struct key), .head_size = 12,
-				     .val_size = sizeof(struct val), .val_align = 4, .seed = 3,
-				     .filter_bits = 16 };
+	struct stab_conf c = conf_of(30000, 64, 92, 3);
 	struct stab t;
 	uint32_t i, absent = 0, adds;
 	int created;
 
+	c.filter_bits = 16;
 	cr_assert_eq(stab_init(&t, &c), 0);
 	cr_assert_not_null(t.filter);
 	cr_assert_eq(filter_says_absent(&t, 1), 1, "an empty table holds nothing");
@@ -453,16 +456,14 @@ Test(stab, filter_never_hides_a_key_and_turns_most_misses_away)
 
 Test(stab, filter_rebuilt_from_an_adopted_table)
 {
-	struct stab_conf c = { .entries = 8192, .ways = 64, .load_pct = 92,
-			       .key_size = sizeof(struct key), .head_size = 12,
-			       .val_size = sizeof(struct val), .val_align = 4, .seed = 9,
-			       .filter_bits = 16 };
+	struct stab_conf c = conf_of(8192, 64, 92, 9);
 	size_t len = stab_map_bytes(&c);
 	void *mem = aligned_alloc(4096, len);
 	struct stab a, b;
 	uint32_t i;
 	int created;
 
+	c.filter_bits = 16;
 	cr_assert(len > 0 && mem);
 	c.mem = mem;
 	cr_assert_eq(stab_init(&a, &c), 0);
