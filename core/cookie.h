@@ -148,6 +148,62 @@ MOAT_INLINE u32 moat_cookie_mac(const struct moat_siphash_key *key, const struct
 	return (u32)moat_sip_final(&s, 5, meta, 6);
 }
 
+/* What a SYN's cookie holds besides its MAC, and the MAC's final-block bytes. */
+struct moat_cookie_fields {
+	u32 idx;     /* MSS index */
+	u32 optbits; /* moat_cookie_optbits */
+	mbool has_ts;
+	u64 meta; /* moat_cookie_meta */
+};
+
+MOAT_INLINE void moat_cookie_fields_of(const struct moat_pkt *syn, u32 slot,
+				       struct moat_cookie_fields *f)
+{
+	u16 client_mss = (syn->opt.present & MOAT_OPT_MSS) ? syn->opt.mss :
+			 (syn->family == 6 ? 1220 : 536);
+
+	f->idx = moat_cookie_mss_index(syn->family, client_mss);
+	f->optbits = moat_cookie_optbits(syn);
+	f->has_ts = (syn->opt.present & MOAT_OPT_TS) != 0;
+	f->meta = moat_cookie_meta(slot, f->has_ts, f->idx, f->optbits);
+}
+
+/* The cookie of a SYN from its fields and mac = moat_cookie_mac(key, syn, syn->seq, f->meta). */
+MOAT_INLINE void moat_cookie_finish(const struct moat_pkt *syn, u32 slot,
+				    const struct moat_cookie_fields *f, u32 mac, u32 ts_clock,
+				    struct moat_cookie *out)
+{
+	u32 nots = !f->has_ts; /* the layouts of the header comment, without branches */
+
+	out->isn = slot << (29 + nots) | f->idx << (27 + nots) |
+		   ((f->optbits << MOAT_COOKIE_NOTS_MAC_BITS) & (0u - nots)) |
+		   (mac & (MOAT_COOKIE_MAC_MASK >> (5 * nots)));
+	out->tsval = (ts_clock & ~(u32)MOAT_COOKIE_OPTBITS_MASK) | f->optbits;
+	out->mss = moat_cookie_mss_value(syn->family, f->idx);
+}
+
+/*
+ * The MAC's message as 64-bit words, as moat_cookie_mac absorbs them, for
+ * callers that hash many SYNs at once (flow/sipx.h); returns how many (2 or 5).
+ * The final block is moat_sip_fin_word(n, meta, 6).
+ */
+MOAT_INLINE u32 moat_cookie_words(const struct moat_pkt *p, u32 client_isn, u64 w[5])
+{
+	u64 ports = (u64)p->sport << 48 | (u64)p->dport << 32 | client_isn;
+
+	if (p->family != 6) {
+		w[0] = (u64)p->saddr.w[0] << 32 | p->daddr.w[0];
+		w[1] = ports;
+		return 2;
+	}
+	w[0] = (u64)p->saddr.w[0] << 32 | p->saddr.w[1];
+	w[1] = (u64)p->saddr.w[2] << 32 | p->saddr.w[3];
+	w[2] = (u64)p->daddr.w[0] << 32 | p->daddr.w[1];
+	w[3] = (u64)p->daddr.w[2] << 32 | p->daddr.w[3];
+	w[4] = ports;
+	return 5;
+}
+
 /*
  * Cookie for a SYN in slot moat_cookie_slot(now); ts_clock is the value our TSval
  * counts in (ms). For callers that keep the slot already (no 64-bit division).
@@ -156,19 +212,11 @@ MOAT_INLINE void moat_cookie_make_slot(const struct moat_siphash_key *key,
 				       const struct moat_pkt *syn, u32 slot, u32 ts_clock,
 				       struct moat_cookie *out)
 {
-	u16 client_mss = (syn->opt.present & MOAT_OPT_MSS) ? syn->opt.mss :
-			 (syn->family == 6 ? 1220 : 536);
-	u32 idx = moat_cookie_mss_index(syn->family, client_mss);
-	u32 optbits = moat_cookie_optbits(syn);
-	mbool has_ts = (syn->opt.present & MOAT_OPT_TS) != 0;
-	u32 nots = !has_ts; /* the layouts of the header comment, without branches */
-	u32 mac = moat_cookie_mac(key, syn, syn->seq, moat_cookie_meta(slot, has_ts, idx, optbits));
+	struct moat_cookie_fields f;
 
-	out->isn = slot << (29 + nots) | idx << (27 + nots) |
-		   ((optbits << MOAT_COOKIE_NOTS_MAC_BITS) & (0u - nots)) |
-		   (mac & (MOAT_COOKIE_MAC_MASK >> (5 * nots)));
-	out->tsval = (ts_clock & ~(u32)MOAT_COOKIE_OPTBITS_MASK) | optbits;
-	out->mss = moat_cookie_mss_value(syn->family, idx);
+	moat_cookie_fields_of(syn, slot, &f);
+	moat_cookie_finish(syn, slot, &f, moat_cookie_mac(key, syn, syn->seq, f.meta), ts_clock,
+			   out);
 }
 
 /* Cookie for a SYN at Unix time now_ns; ts_clock is the value our TSval counts in (ms). */

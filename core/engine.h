@@ -24,6 +24,10 @@
  *
  *   struct moat_pickup_budget *moat_be_pickup(struct moat_be *, const struct moat_addr *,
  *                                             u8 family);
+ *
+ * A backend that makes a burst's cookies ahead (moat-dp, SipHash in SIMD
+ * lanes) defines MOAT_BE_COOKIE_AHEAD and moat_be_cookie_ahead, whose cookie
+ * must be the one moat_cookie_make_slot makes; without it each is made here.
  */
 #ifndef MOAT_CORE_ENGINE_H
 #define MOAT_CORE_ENGINE_H
@@ -38,12 +42,6 @@
 #include "engine_types.h"
 
 struct moat_be;
-
-/* The cookie clock: Unix time, in ns. */
-MOAT_INLINE u64 moat_cookie_now(const struct moat_engine *e)
-{
-	return e->now_ns + (u64)e->wall_off_ns;
-}
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family);
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,
@@ -63,6 +61,22 @@ MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const 
 	(void)a;
 	(void)family;
 	return NULL;
+}
+#endif
+
+#ifdef MOAT_BE_COOKIE_AHEAD
+/* The SYN's cookie by key in slot if the backend made it ahead (1), else 0. */
+MOAT_INLINE int moat_be_cookie_ahead(struct moat_be *be, const struct moat_siphash_key *key,
+				     u32 slot, struct moat_cookie *out);
+#else
+MOAT_INLINE int moat_be_cookie_ahead(struct moat_be *be, const struct moat_siphash_key *key,
+				     u32 slot, struct moat_cookie *out)
+{
+	(void)be;
+	(void)key;
+	(void)slot;
+	(void)out;
+	return 0;
 }
 #endif
 
@@ -217,6 +231,16 @@ MOAT_INLINE enum moat_reason moat_syn_source_limits(const struct moat_engine *e,
 			       &pol->prefix);
 }
 
+/* The cookie SYN-ACK's numbers for a SYN, by the current secret. */
+MOAT_INLINE void moat_engine_cookie(const struct moat_engine *e, const struct moat_pkt *pkt,
+				    struct moat_cookie *out)
+{
+	u32 slot = moat_cookie_slot(moat_cookie_now(e));
+
+	if (!moat_be_cookie_ahead(e->be, &e->sec->cur, slot, out))
+		moat_cookie_make_slot(&e->sec->cur, pkt, slot, e->ts_clock, out);
+}
+
 /* A SYN that opens a new flow. */
 MOAT_INLINE enum moat_reason moat_engine_syn(const struct moat_engine *e, const struct moat_pkt *pkt,
 					     struct moat_flow *reuse, struct moat_result *res)
@@ -230,8 +254,7 @@ MOAT_INLINE enum moat_reason moat_engine_syn(const struct moat_engine *e, const 
 		if (r)
 			return r;
 		if (moat_cookies_engaged(e, pkt, 1)) {
-			moat_cookie_make(&e->sec->cur, pkt, moat_cookie_now(e), e->ts_clock,
-					 &res->cookie);
+			moat_engine_cookie(e, pkt, &res->cookie);
 			return MOAT_R_SYN_COOKIE;
 		}
 	}

@@ -32,4 +32,10 @@ struct moat_result {
 	struct moat_syn_opts opts; /* reason cookie_valid: the client's options */
 };
 
+/* The cookie clock: Unix time, in ns. */
+MOAT_INLINE u64 moat_cookie_now(const struct moat_engine *e)
+{
+	return e->now_ns + (u64)e->wall_off_ns;
+}
+
 #endif

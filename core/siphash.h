@@ -56,6 +56,14 @@ MOAT_INLINE void moat_sip_init(struct moat_sipstate *s, const struct moat_siphas
 	s->v3 = key->k1 ^ 0x7465646279746573ULL;
 }
 
+/* The final block's word: the message length's low byte over tail_len bytes of tail. */
+MOAT_INLINE u64 moat_sip_fin_word(u32 nwords, u64 tail, u32 tail_len)
+{
+	u64 mask = tail_len ? (~0ULL >> (64 - 8 * (tail_len & 7))) : 0;
+
+	return (u64)((nwords * 8 + (tail_len & 7)) & 0xFF) << 56 | (tail & mask);
+}
+
 /*
  * The final block after nwords absorbed words: tail_len (0..7) bytes of tail
  * beside the message length, then the finalization. For callers that absorb
@@ -63,9 +71,7 @@ MOAT_INLINE void moat_sip_init(struct moat_sipstate *s, const struct moat_siphas
  */
 MOAT_INLINE u64 moat_sip_final(struct moat_sipstate *s, u32 nwords, u64 tail, u32 tail_len)
 {
-	u64 mask = tail_len ? (~0ULL >> (64 - 8 * (tail_len & 7))) : 0;
-
-	moat_sip_absorb(s, (u64)((nwords * 8 + (tail_len & 7)) & 0xFF) << 56 | (tail & mask));
+	moat_sip_absorb(s, moat_sip_fin_word(nwords, tail, tail_len));
 	s->v2 ^= 0xff;
 	moat_sipround(s);
 	moat_sipround(s);

@@ -2,6 +2,7 @@
 #include "flow/backend.h"
 
 #define MOAT_BE_PICKUP /* keeps pickup budgets (moat_be_pickup) */
+#define MOAT_BE_COOKIE_AHEAD /* takes the cookies a burst made ahead (moat_be_cookies) */
 #include "core/engine.h"
 
 #include <string.h>
@@ -168,6 +169,7 @@ int moat_be_init_in(struct moat_be *be, u32 n_flows, u32 n_sources, u64 seed,
 		moat_be_free(be);
 		return r;
 	}
+	be->sipx = moat_sipx_best(&be->sipx_impl);
 	be->flows.rank = flow_rank;
 	be->flows.on_evict = flow_evict;
 	be->flows.ctx = be;
@@ -300,6 +302,81 @@ MOAT_INLINE const struct moat_flow_key *moat_be_key(const struct moat_be *be,
 MOAT_INLINE u64 moat_be_key_hash(const struct moat_be *be, const struct moat_flow_key *k)
 {
 	return be->key ? be->key->hash : stab_hash(&be->flows, k);
+}
+
+MOAT_INLINE int moat_be_cookie_ahead(struct moat_be *be, const struct moat_siphash_key *k, u32 slot,
+				     struct moat_cookie *out)
+{
+	const struct moat_be_key *key = be->key;
+
+	if (!key || key->cookie_key != k || key->cookie_slot != slot)
+		return 0;
+	*out = key->cookie;
+	return 1;
+}
+
+struct cookie_batch {
+	const struct moat_be *be;
+	const struct moat_siphash_key *key;
+	u32 slot;
+	u32 ts_clock;
+	const struct moat_pkt *pkts;
+	struct moat_be_key *keys;
+};
+
+/* Up to eight SYNs of one message length (IPv4's 2 words, IPv6's 5): MACs in lanes, then cookies. */
+static void cookies_in_lanes(const struct cookie_batch *c, const u16 *at, u32 n)
+{
+	u64 rows[MOAT_SIPX_MAX_ROWS][MOAT_SIPX_LANES], fin[MOAT_SIPX_LANES], mac[MOAT_SIPX_LANES];
+	struct moat_cookie_fields f[MOAT_SIPX_LANES];
+	u64 w[MOAT_SIPX_MAX_ROWS];
+	struct moat_be_key *k;
+	u32 lane, r, nw = 2;
+
+	for (lane = 0; lane < n; lane++) {
+		const struct moat_pkt *p = &c->pkts[at[lane]];
+
+		moat_cookie_fields_of(p, c->slot, &f[lane]);
+		nw = moat_cookie_words(p, p->seq, w);
+		for (r = 0; r < nw; r++)
+			rows[r][lane] = w[r];
+		fin[lane] = moat_sip_fin_word(nw, f[lane].meta, 6);
+	}
+	c->be->sipx(c->key, rows, nw, fin, mac);
+	for (lane = 0; lane < n; lane++) {
+		k = &c->keys[at[lane]];
+		moat_cookie_finish(&c->pkts[at[lane]], c->slot, &f[lane], (u32)mac[lane], c->ts_clock,
+				   &k->cookie);
+		k->cookie_key = c->key;
+		k->cookie_slot = c->slot;
+	}
+}
+
+static void cookies_of(const struct cookie_batch *c, const u16 *at, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i += MOAT_SIPX_LANES)
+		cookies_in_lanes(c, at + i, n - i < MOAT_SIPX_LANES ? n - i : MOAT_SIPX_LANES);
+}
+
+void moat_be_cookies(const struct moat_be *be, const struct moat_siphash_key *key, u32 slot,
+		     u32 ts_clock, const struct moat_pkt *pkts, struct moat_be_key *keys,
+		     const u16 *idx, u32 n)
+{
+	const struct cookie_batch c = { be, key, slot, ts_clock, pkts, keys };
+	u16 v4[MOAT_BE_COOKIES_MAX], v6[MOAT_BE_COOKIES_MAX];
+	u32 i, n4 = 0, n6 = 0;
+
+	/* Lanes hash messages of one length: IPv4 SYNs apart from IPv6 ones. */
+	for (i = 0; i < n && i < MOAT_BE_COOKIES_MAX; i++) {
+		if (pkts[idx[i]].family == 6)
+			v6[n6++] = idx[i];
+		else
+			v4[n4++] = idx[i];
+	}
+	cookies_of(&c, v4, n4);
+	cookies_of(&c, v6, n6);
 }
 
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,

@@ -12,6 +12,8 @@
 
 #include "flow/cidr.h"
 #include "flow/stab.h"
+#include "flow/sipx.h"
+#include "core/cookie.h"
 #include "core/flowkey.h"
 #include "core/policy.h"
 #include "core/reason.h"
@@ -31,6 +33,10 @@ struct moat_be_key {
 	/* The flow table's filter said the flow is not there, when it had had `adds` inserts. */
 	u32 absent;
 	u32 adds;
+	/* A SYN's cookie made ahead (moat_be_cookies) by cookie_key in cookie_slot; or NULL. */
+	const struct moat_siphash_key *cookie_key;
+	u32 cookie_slot;
+	struct moat_cookie cookie;
 };
 
 /* The flow is surely not in the table: its filter said so, and nothing was added since. */
@@ -64,6 +70,8 @@ struct moat_be {
 	u32 now_s;
 	u64 now_ns; /* flow expiry compares nanoseconds */
 	const struct moat_be_key *key; /* the packet's, while moat_be_run_parsed runs */
+	moat_sipx_fn *sipx;	       /* SipHash in lanes: the CPU's widest, chosen at init */
+	enum moat_sipx_impl sipx_impl;
 };
 
 /*
@@ -103,6 +111,16 @@ static inline void moat_be_use_lookup(struct moat_be *be, moat_be_list_fn *fn, c
 	be->list_fn = fn;
 	be->list_ctx = ctx;
 }
+/*
+ * The cookies of n SYNs (pkts[idx[i]], keyed in keys[idx[i]]) in slot, by key,
+ * their MACs hashed at once in SIMD lanes, for the engine to take instead of
+ * making each (moat_be_cookie_ahead); every key of the burst has cookie_key
+ * NULL before. ts_clock as moat_cookie_make_slot has it. n <= MOAT_BE_COOKIES_MAX.
+ */
+#define MOAT_BE_COOKIES_MAX 64
+void moat_be_cookies(const struct moat_be *be, const struct moat_siphash_key *key, u32 slot,
+		     u32 ts_clock, const struct moat_pkt *pkts, struct moat_be_key *keys,
+		     const u16 *idx, u32 n);
 /* Called once per packet before the engine runs: the clock for expiry decisions. */
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);
 /* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */
