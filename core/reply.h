@@ -16,9 +16,14 @@
 #define MOAT_SYNACK_WINDOW 65535
 #define MOAT_REPLY_MAX_TCP 40 /* header + the options below */
 
-/* TCP header with options, the IP header length, for one reply. */
+/*
+ * TCP header with options, the IP header length, for one reply; sum: its
+ * words as stored, checksum field 0, summed as they were built (the checksum
+ * then reads nothing back).
+ */
 struct moat_reply {
 	u8 tcp[MOAT_REPLY_MAX_TCP] __attribute__((aligned(8)));
+	u64 sum;
 	u8 tcp_len;
 };
 
@@ -33,10 +38,11 @@ MOAT_INLINE u32 moat_reply_len(const struct moat_pkt *pkt, u32 tcp_len)
  * 4-aligned words of the reply's buffers): one store per word where bytes cost
  * four, and the checksum's word reads then forward from stores of their size.
  */
-MOAT_INLINE void moat_reply_put32(u8 *p, u32 v)
+MOAT_INLINE u32 moat_reply_put32(u8 *p, u32 v)
 {
 	v = moat_htonl(v);
 	__builtin_memcpy(p, &v, 4);
+	return v; /* as stored: what the checksum sums */
 }
 
 /* The native word whose bytes 0-1 hold `first` and bytes 2-3 `second`, as stored. */
@@ -52,14 +58,17 @@ MOAT_INLINE u32 moat_reply_halves(u16 first, u16 second)
 	return x.w;
 }
 
-MOAT_INLINE void moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 flags, u16 win,
-			      u32 hlen)
+/* The TCP header's 20 bytes; returns their sum as stored (checksum field 0). */
+MOAT_INLINE u64 moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 flags, u16 win,
+			     u32 hlen)
 {
-	moat_reply_put32(t, (u32)sport << 16 | dport);
-	moat_reply_put32(t + 4, seq);
-	moat_reply_put32(t + 8, ack);
-	moat_reply_put32(t + 12, (hlen / 4) << 28 | (u32)flags << 16 | win);
+	u64 sum = moat_reply_put32(t, (u32)sport << 16 | dport);
+
+	sum += moat_reply_put32(t + 4, seq);
+	sum += moat_reply_put32(t + 8, ack);
+	sum += moat_reply_put32(t + 12, (hlen / 4) << 28 | (u32)flags << 16 | win);
 	moat_reply_put32(t + 16, 0); /* checksum, urgent pointer */
+	return sum;
 }
 
 /*
@@ -76,31 +85,30 @@ MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *
 	u32 n = 24;
 	u32 sack = o->present & MOAT_OPT_SACK_PERM ? (u32)MOAT_TCPOPT_SACK_PERM << 24 | 2 << 16 :
 						     (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16;
+	u8 flags = MOAT_TCP_SYN | MOAT_TCP_ACK;
+	u64 sum;
 
 	__builtin_memset(r, 0, sizeof(*r));
-	moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
+	sum = moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
 	if (o->present & MOAT_OPT_TS) {
-		moat_reply_put32(t + 24, sack | MOAT_TCPOPT_TS << 8 | 10);
-		moat_reply_put32(t + 28, c->tsval);
-		moat_reply_put32(t + 32, o->tsval);
+		sum += moat_reply_put32(t + 24, sack | MOAT_TCPOPT_TS << 8 | 10);
+		sum += moat_reply_put32(t + 28, c->tsval);
+		sum += moat_reply_put32(t + 32, o->tsval);
 		n = 36;
 	} else if (o->present & MOAT_OPT_SACK_PERM) {
-		moat_reply_put32(t + 24, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16 |
-						 MOAT_TCPOPT_SACK_PERM << 8 | 2);
+		sum += moat_reply_put32(t + 24, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16 |
+							MOAT_TCPOPT_SACK_PERM << 8 | 2);
 		n = 28;
 	}
 	if (o->present & MOAT_OPT_WSCALE) {
-		moat_reply_put32(t + n, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_WSCALE << 16 |
-						3 << 8 | wscale);
+		sum += moat_reply_put32(t + n, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_WSCALE << 16 |
+						       3 << 8 | wscale);
 		n += 4;
 	}
-	moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1,
-		     MOAT_TCP_SYN | MOAT_TCP_ACK |
-			     ((syn->tcp_flags & (MOAT_TCP_ECE | MOAT_TCP_CWR)) ==
-					      (MOAT_TCP_ECE | MOAT_TCP_CWR) ?
-				      MOAT_TCP_ECE :
-				      0),
-		     MOAT_SYNACK_WINDOW, n);
+	if ((syn->tcp_flags & (MOAT_TCP_ECE | MOAT_TCP_CWR)) == (MOAT_TCP_ECE | MOAT_TCP_CWR))
+		flags |= MOAT_TCP_ECE;
+	r->sum = sum + moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1, flags,
+				    MOAT_SYNACK_WINDOW, n);
 	r->tcp_len = (u8)n;
 }
 
@@ -109,7 +117,7 @@ MOAT_INLINE void moat_ack_build(struct moat_reply *r, const struct moat_pkt *pkt
 				u16 win)
 {
 	__builtin_memset(r, 0, sizeof(*r));
-	moat_tcp_hdr(r->tcp, pkt->dport, pkt->sport, seq, ack, MOAT_TCP_ACK, win, 20);
+	r->sum = moat_tcp_hdr(r->tcp, pkt->dport, pkt->sport, seq, ack, MOAT_TCP_ACK, win, 20);
 	r->tcp_len = 20;
 }
 
@@ -149,8 +157,8 @@ MOAT_INLINE u32 moat_reply_tcp_len(const struct moat_reply *r)
 MOAT_INLINE u32 moat_reply_tcp_csum(const struct moat_pkt *pkt, struct moat_reply *r)
 {
 	u32 tlen = moat_reply_tcp_len(r);
-	u16 csum = moat_csum_fold(moat_csum_add_words(
-		moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen), r->tcp, tlen));
+	u16 csum = moat_csum_fold(moat_csum_pseudo(&pkt->daddr, &pkt->saddr, pkt->family, tlen) +
+				  r->sum);
 	u32 w = moat_reply_halves(csum, 0); /* checksum, urgent pointer 0 */
 
 	__builtin_memcpy(r->tcp + 16, &w, 4);

@@ -20,6 +20,7 @@
 #include "dataplane/lists.h"
 
 #include "core/event.h"
+#include "core/fastsyn.h"
 #include "core/proxy.h"
 #include "core/reply.h"
 #include "flow/sigs.h"
@@ -192,14 +193,18 @@ static void send_ring(struct dp_app *app, struct dp_worker *w, uint16_t port, st
  */
 static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
 {
-	const uint8_t *d;
+	const uint8_t *d, *end;
 
 	if (m->nb_segs != 1 && rte_pktmbuf_linearize(m)) {
 		memset(pkt, 0, sizeof(*pkt)); /* events read it */
 		return -1;
 	}
 	d = rte_pktmbuf_mtod(m, const uint8_t *);
-	return moat_parse(d, d + rte_pktmbuf_data_len(m), pkt);
+	end = d + rte_pktmbuf_data_len(m);
+	/* A flood's SYNs, and most clients', without the option walk: the same pkt. */
+	if (!moat_fast_parse_syn(d, end, pkt))
+		return MOAT_PARSE_TCP;
+	return moat_parse(d, end, pkt);
 }
 
 /*
