@@ -72,44 +72,52 @@ MOAT_INLINE u64 moat_tcp_hdr(u8 *t, u16 sport, u16 dport, u32 seq, u32 ack, u8 f
 }
 
 /*
- * SYN-ACK options: MSS, then SACK-permitted, timestamps and window scale as
- * the client offered them (the cookie carries them: in our TSval with a
- * timestamp, in the ISN without). wscale is the scale we announce on behalf of
- * the protected stack. ECE answers an ECN-setup SYN.
+ * The SYN-ACK's TCP header at t (any alignment): options MSS, then
+ * SACK-permitted, timestamps and window scale as the client offered them (the
+ * cookie carries them: in our TSval with a timestamp, in the ISN without).
+ * wscale is the scale we announce on behalf of the protected stack. ECE
+ * answers an ECN-setup SYN. Returns its length (24..40); *sum gets the sum of
+ * its words as stored, checksum field 0.
  */
-MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *syn,
-				   const struct moat_cookie *c, u8 wscale)
+MOAT_INLINE u32 moat_synack_tcp(u8 *t, const struct moat_pkt *syn, const struct moat_cookie *c,
+				u8 wscale, u64 *sum)
 {
 	const struct moat_tcp_opts *o = &syn->opt;
-	u8 *t = r->tcp;
 	u32 n = 24;
 	u32 sack = o->present & MOAT_OPT_SACK_PERM ? (u32)MOAT_TCPOPT_SACK_PERM << 24 | 2 << 16 :
 						     (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16;
 	u8 flags = MOAT_TCP_SYN | MOAT_TCP_ACK;
-	u64 sum;
+	u64 s;
 
-	__builtin_memset(r, 0, sizeof(*r));
-	sum = moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
+	s = moat_reply_put32(t + 20, (u32)MOAT_TCPOPT_MSS << 24 | 4 << 16 | c->mss);
 	if (o->present & MOAT_OPT_TS) {
-		sum += moat_reply_put32(t + 24, sack | MOAT_TCPOPT_TS << 8 | 10);
-		sum += moat_reply_put32(t + 28, c->tsval);
-		sum += moat_reply_put32(t + 32, o->tsval);
+		s += moat_reply_put32(t + 24, sack | MOAT_TCPOPT_TS << 8 | 10);
+		s += moat_reply_put32(t + 28, c->tsval);
+		s += moat_reply_put32(t + 32, o->tsval);
 		n = 36;
 	} else if (o->present & MOAT_OPT_SACK_PERM) {
-		sum += moat_reply_put32(t + 24, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16 |
-							MOAT_TCPOPT_SACK_PERM << 8 | 2);
+		s += moat_reply_put32(t + 24, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_NOP << 16 |
+						      MOAT_TCPOPT_SACK_PERM << 8 | 2);
 		n = 28;
 	}
 	if (o->present & MOAT_OPT_WSCALE) {
-		sum += moat_reply_put32(t + n, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_WSCALE << 16 |
-						       3 << 8 | wscale);
+		s += moat_reply_put32(t + n, (u32)MOAT_TCPOPT_NOP << 24 | MOAT_TCPOPT_WSCALE << 16 |
+						     3 << 8 | wscale);
 		n += 4;
 	}
 	if ((syn->tcp_flags & (MOAT_TCP_ECE | MOAT_TCP_CWR)) == (MOAT_TCP_ECE | MOAT_TCP_CWR))
 		flags |= MOAT_TCP_ECE;
-	r->sum = sum + moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1, flags,
-				    MOAT_SYNACK_WINDOW, n);
-	r->tcp_len = (u8)n;
+	*sum = s + moat_tcp_hdr(t, syn->dport, syn->sport, c->isn, syn->seq + 1, flags,
+				MOAT_SYNACK_WINDOW, n);
+	return n;
+}
+
+/* The SYN-ACK to syn into r, for moat_reply_write(). */
+MOAT_INLINE void moat_synack_build(struct moat_reply *r, const struct moat_pkt *syn,
+				   const struct moat_cookie *c, u8 wscale)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	r->tcp_len = (u8)moat_synack_tcp(r->tcp, syn, c, wscale, &r->sum);
 }
 
 /* A bare ACK (seq, ack) back to the sender of pkt: the challenge ACK. */
@@ -236,6 +244,36 @@ MOAT_INLINE int moat_reply_write(u8 *data, const u8 *end, const struct moat_pkt 
 #endif
 	}
 	return 0;
+}
+
+/*
+ * The SYN-ACK to syn written straight over its frame, without a reply buffer,
+ * where the SYN came untagged over IPv4 without IP options (a flood's, and
+ * nearly every client's): room bytes from data; the same bytes as
+ * moat_synack_build() and moat_reply_write() (tests/unit/test_fastsyn.c).
+ * Returns the frame's new length, or -MOAT_EINVAL (another shape, or no room).
+ */
+MOAT_INLINE int moat_synack_write_ip4(u8 *data, u32 room, const struct moat_pkt *syn,
+				      const struct moat_cookie *c, u8 wscale)
+{
+	u8 *t = data + MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN;
+	u8 mac[6];
+	u64 sum;
+	u32 n;
+	u16 csum;
+
+	if (syn->family != 4 || syn->l3_off != MOAT_ETH_HLEN ||
+	    syn->l4_off != MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN ||
+	    room < MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + MOAT_REPLY_MAX_TCP)
+		return -MOAT_EINVAL;
+	n = moat_synack_tcp(t, syn, c, wscale, &sum);
+	csum = moat_csum_fold(moat_csum_pseudo(&syn->daddr, &syn->saddr, 4, n) + sum);
+	__builtin_memcpy(t + 16, &csum, 2);
+	moat_ipv4_hdr(data + MOAT_ETH_HLEN, syn, n);
+	__builtin_memcpy(mac, data, 6);
+	__builtin_memcpy(data, data + 6, 6);
+	__builtin_memcpy(data + 6, mac, 6);
+	return (int)(MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN + n);
 }
 
 #endif

@@ -277,6 +277,8 @@ int dp_dispatcher_main(void *arg);
 
 /* proxy.c */
 int dp_write_reply(struct rte_mbuf *m, const struct moat_pkt *pkt, struct moat_reply *r);
+int dp_write_synack(struct rte_mbuf *m, const struct moat_pkt *pkt, const struct moat_cookie *c,
+		    uint8_t wscale);
 int dp_answer_challenge(struct rte_mbuf *m, const struct moat_pkt *pkt,
 			const struct moat_result *res);
 int dp_proxy_open(struct dp_app *app, struct dp_worker *w, struct rte_mbuf *m,

@@ -32,6 +32,24 @@ int dp_write_reply(struct rte_mbuf *m, const struct moat_pkt *pkt, struct moat_r
 	return moat_reply_write(d, d + len, pkt, r);
 }
 
+/* The cookie SYN-ACK over the SYN's frame: straight into it where its shape allows. */
+int dp_write_synack(struct rte_mbuf *m, const struct moat_pkt *pkt, const struct moat_cookie *c,
+		    uint8_t wscale)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	int len = moat_synack_write_ip4(d, (u32)rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m),
+					pkt, c, wscale);
+	struct moat_reply r;
+
+	if (len > 0) {
+		m->data_len = (uint16_t)len;
+		m->pkt_len = (uint32_t)len;
+		return 0;
+	}
+	moat_synack_build(&r, pkt, c, wscale);
+	return dp_write_reply(m, pkt, &r);
+}
+
 /*
  * RFC 5961 challenge ACK to the sender of pkt, as the other side would send it:
  * its next sequence number and what it has received.

@@ -82,11 +82,8 @@ static void dp_capture(struct dp_app *app, struct dp_worker *w, const struct rte
 static int answer(struct dp_worker *w, struct rte_mbuf *m, struct moat_pkt *pkt,
 		  enum moat_reason r, const struct moat_result *res, struct dp_out *back)
 {
-	struct moat_reply reply;
-
 	if (r == MOAT_R_SYN_COOKIE) {
-		moat_synack_build(&reply, pkt, &res->cookie, w->eng.pol->synack_wscale);
-		if (!dp_write_reply(m, pkt, &reply)) {
+		if (!dp_write_synack(m, pkt, &res->cookie, w->eng.pol->synack_wscale)) {
 			dp_out_push(back, m);
 			return 0;
 		}

@@ -281,6 +281,7 @@ struct outcome {
 	struct moat_cookie cookie;
 	u8 out[FRAME_MAX]; /* the frame after: the SYN-ACK when r is syn_cookie */
 	u32 out_len;
+	int direct; /* moat_synack_write_ip4() wrote the same SYN-ACK */
 };
 
 static void host_init(struct host *h, const struct moat_policy *pol, mbool can_complete)
@@ -343,6 +344,7 @@ static void run_general(struct host *h, const u8 *frame, u32 len, struct outcome
 	struct moat_result res;
 	struct moat_reply reply;
 	u8 *b = exact(frame, len, len);
+	int direct;
 
 	memset(o, 0, sizeof(*o));
 	memcpy(o->out, frame, len);
@@ -363,6 +365,20 @@ static void run_general(struct host *h, const u8 *frame, u32 len, struct outcome
 	cr_assert_eq(moat_reply_write(b, b + o->out_len, &o->pkt, &reply), 0);
 	assert_reply_sums(b, &o->pkt, reply.tcp_len);
 	memcpy(o->out, b, o->out_len);
+	free(b);
+	/* moat-dp's direct writer, where it takes the SYN: the same frame. */
+	b = exact(frame, len, len + MOAT_REPLY_MAX_TCP);
+	direct = moat_synack_write_ip4(b, len + MOAT_REPLY_MAX_TCP, &o->pkt, &res.cookie,
+				       h->e.pol->synack_wscale);
+	if (direct > 0) {
+		o->direct = 1;
+		cr_assert_eq((u32)direct, o->out_len, "direct SYN-ACK length");
+		cr_assert_arr_eq(b, o->out, o->out_len, "direct SYN-ACK bytes");
+	} else {
+		cr_assert(o->pkt.family != 4 || o->pkt.l3_off != MOAT_ETH_HLEN ||
+				  o->pkt.l4_off != MOAT_ETH_HLEN + MOAT_IPV4_MIN_HLEN,
+			  "the direct writer refused an untagged IPv4 SYN without options");
+	}
 	free(b);
 }
 
@@ -447,7 +463,7 @@ static void hexdump(const char *what, const u8 *p, u32 n)
 }
 
 struct tally {
-	unsigned int frames, fast, eligible, cookies, fast_cookies, syn_other, listed;
+	unsigned int frames, fast, eligible, cookies, fast_cookies, syn_other, listed, direct;
 	unsigned int reasons[MOAT_R_COUNT];
 };
 
@@ -493,6 +509,7 @@ static void compare(const char *name, const struct moat_policy *pol, mbool can_c
 		t->reasons[g.r]++;
 		t->eligible += (unsigned int)eligible;
 		t->cookies += g.r == MOAT_R_SYN_COOKIE;
+		t->direct += g.direct;
 		t->listed += g.r == MOAT_R_DENYLISTED || g.r == MOAT_R_ALLOWLISTED;
 		t->syn_other += g.step == MOAT_HOST_SYN && g.r != MOAT_R_SYN_COOKIE;
 		if (!moat_fast_parse_syn(frame, frame + len, &fp)) {
@@ -536,6 +553,9 @@ static void compare(const char *name, const struct moat_policy *pol, mbool can_c
 static void enough(const struct tally *t)
 {
 	cr_assert_gt(t->fast, t->frames / 12, "fast path took %u of %u frames", t->fast, t->frames);
+	if (t->cookies > 1000)
+		cr_assert_gt(t->direct, t->cookies / 4, "direct SYN-ACKs: %u of %u", t->direct,
+			     t->cookies);
 	cr_assert_gt(t->eligible, t->frames / 8);
 	cr_assert_gt(t->reasons[MOAT_R_MALFORMED], 100);
 	cr_assert_gt(t->reasons[MOAT_R_LAND], 100);
