@@ -301,11 +301,8 @@ int dp_lists_decide(const void *ctx, const struct moat_addr *a, uint8_t family)
 	const struct dp_lists *l = ctx;
 	uint32_t hop;
 
-	if (family == 4) {
-		int e = l->tbl24 ? dp_lists_v4(l, rte_be_to_cpu_32(a->w[0])) : MOAT_LIST_NONE;
-
-		return e != MOAT_LIST_NONE ? e : l->any4;
-	}
+	if (family == 4)
+		return dp_lists_decide4(l, a->w[0]);
 	if (l->v6 && !rte_lpm6_lookup(l->v6, (const uint8_t *)a->w, &hop))
 		return (int)hop;
 	return l->any6;

@@ -13,7 +13,6 @@
 #include <stddef.h>
 
 #include <rte_byteorder.h>
-#include <rte_prefetch.h>
 
 #include "flow/cidr.h"
 
@@ -58,11 +57,12 @@ static inline int dp_lists_v4(const struct dp_lists *l, uint32_t addr)
 	return (int)e;
 }
 
-/* Start the load an IPv4 lookup of addr (network order) makes first. */
-static inline void dp_lists_prefetch4(const struct dp_lists *l, uint32_t addr)
+/* The lists' answer for an IPv4 address (network order), as dp_lists_decide gives it. */
+static inline int dp_lists_decide4(const struct dp_lists *l, uint32_t addr)
 {
-	if (l->tbl24)
-		rte_prefetch0(&l->tbl24[rte_be_to_cpu_32(addr) >> 8]);
+	int e = l->tbl24 ? dp_lists_v4(l, rte_be_to_cpu_32(addr)) : MOAT_LIST_NONE;
+
+	return e != MOAT_LIST_NONE ? e : l->any4;
 }
 
 #endif

@@ -204,26 +204,11 @@ static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
 	return moat_parse(d, end, pkt);
 }
 
-/*
- * The lists' LPM entries of the burst's IPv4 sources (a random source's is a
- * line of its own); destinations are the few protected addresses, in cache.
- */
 /* A SYN without ACK, RST or FIN: a new connection's first segment, a flood's. */
 static inline int is_syn(const struct moat_pkt *pkt)
 {
 	return (pkt->tcp_flags & (MOAT_TCP_SYN | MOAT_TCP_ACK | MOAT_TCP_RST | MOAT_TCP_FIN)) ==
 	       MOAT_TCP_SYN;
-}
-
-static void prefetch_lists(const struct dp_worker *w, const int *st, const struct moat_pkt *pkts,
-			   uint16_t n)
-{
-	const struct dp_lists *l = w->be.list_ctx;
-	uint16_t i;
-
-	for (i = 0; i < n; i++)
-		if (st[i] == MOAT_PARSE_TCP && pkts[i].family == 4)
-			dp_lists_prefetch4(l, pkts[i].saddr.w[0]);
 }
 
 /*
@@ -239,6 +224,27 @@ static void make_cookies(struct dp_worker *w, const struct moat_pkt *pkts,
 	u32 slot = moat_cookie_slot(moat_cookie_now(&w->eng));
 
 	moat_be_cookies(&w->be, &w->eng.sec->cur, slot, w->eng.ts_clock, pkts, keys, syns, nsyn);
+}
+
+/*
+ * The lists' answers for the burst's IPv4 TCP frames, both addresses, in one
+ * loop: the loads of many frames are in flight at once, where the engine's
+ * lookups, one frame after another, would wait for each (moat_be_list takes them).
+ */
+static void lists_ahead(const struct dp_worker *w, const int *st, const struct moat_pkt *pkts,
+			struct moat_be_key *keys, uint16_t n)
+{
+	const struct dp_lists *l = w->be.list_ctx;
+	uint16_t i;
+
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP && pkts[i].family == 4) {
+			keys[i].list_addr[0] = pkts[i].saddr.w[0];
+			keys[i].list_addr[1] = pkts[i].daddr.w[0];
+			keys[i].list_answer[0] = dp_lists_decide4(l, pkts[i].saddr.w[0]);
+			keys[i].list_answer[1] = dp_lists_decide4(l, pkts[i].daddr.w[0]);
+			keys[i].lists_ahead = 1;
+		}
 }
 
 static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, struct dp_outs *outs)
@@ -289,6 +295,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 			keys[i].hash = stab_hash(&w->be.flows, &keys[i].k);
 			keys[i].absent = 0;
 			keys[i].cookie_key = NULL;
+			keys[i].lists_ahead = 0;
 			if (is_syn(&pkts[i]))
 				stab_filter_prefetch_h(&w->be.flows, keys[i].hash);
 			else
@@ -305,7 +312,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	if (nsyn && w->eng.pol->syn_cookies != MOAT_COOKIES_OFF)
 		make_cookies(w, pkts, keys, syns, nsyn);
 	if (w->be.list_fn)
-		prefetch_lists(w, st, pkts, n);
+		lists_ahead(w, st, pkts, keys, n);
 	for (i = 0; i < n; i++)
 		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
 			outs);

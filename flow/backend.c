@@ -274,8 +274,16 @@ size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
+	const struct moat_be_key *key = be->key;
+
 	if (!be->allow->n && !be->deny->n)
 		return MOAT_LIST_NONE;
+	if (key && key->lists_ahead && family == 4) {
+		if (a->w[0] == key->list_addr[0])
+			return key->list_answer[0];
+		if (a->w[0] == key->list_addr[1])
+			return key->list_answer[1];
+	}
 	if (be->list_fn)
 		return be->list_fn(be->list_ctx, a, family);
 	return moat_lists_decide(be->allow, be->deny, a, family);

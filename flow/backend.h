@@ -33,6 +33,14 @@ struct moat_be_key {
 	/* The flow table's filter said the flow is not there, when it had had `adds` inserts. */
 	u32 absent;
 	u32 adds;
+	/*
+	 * The lists' answers (moat_be_list_fn) for IPv4 addresses list_addr[],
+	 * the packet's source and destination, looked up ahead by the caller;
+	 * lists_ahead 0: none.
+	 */
+	u32 lists_ahead;
+	u32 list_addr[2];
+	int list_answer[2];
 	/* A SYN's cookie made ahead (moat_be_cookies) by cookie_key in cookie_slot; or NULL. */
 	const struct moat_siphash_key *cookie_key;
 	u32 cookie_slot;
