@@ -110,12 +110,6 @@ static uint64_t key_hash(const struct stab *t, const void *key, size_t len)
 	return moat_mix64(h);
 }
 
-/* x scaled into [0, n): multiply-shift, so n need not be a power of two. */
-static uint32_t fastrange(uint32_t x, uint32_t n)
-{
-	return (uint32_t)(((uint64_t)x * n) >> 32);
-}
-
 /*
  * The two buckets come from the two halves of the hash, the fingerprint from
  * the top of its product with an odd constant (all of its bits, so it does not
@@ -124,24 +118,13 @@ static uint32_t fastrange(uint32_t x, uint32_t n)
 static void probe_of(const struct stab *t, uint64_t h, struct probe *p)
 {
 	p->wide = (uint8_t)(h & 1);
-	p->b[0] = fastrange((uint32_t)h, t->nbuckets);
-	p->b[1] = fastrange((uint32_t)(h >> 32), t->nbuckets);
+	p->b[0] = stab_fastrange((uint32_t)h, t->nbuckets);
+	p->b[1] = stab_fastrange((uint32_t)(h >> 32), t->nbuckets);
 	p->fp = (uint16_t)((h * 0xD6E8FEB86659FD93ULL) >> 49);
 	if (!p->fp)
 		p->fp = 1;
 }
 
-/*
- * The filter's block and 4 bit positions (9 bits each) from a product of the
- * hash with another odd constant than the fingerprint's.
- */
-#define FILTER_WORDS 8 /* a 64-byte block */
-#define FILTER_K 4
-static uint64_t *filter_block(const struct stab *t, uint64_t h, uint64_t *g)
-{
-	*g = h * 0x9E3779B97F4A7C15ULL;
-	return t->filter + (size_t)fastrange((uint32_t)(*g >> 32), t->filter_blocks) * FILTER_WORDS;
-}
 
 static void filter_add(struct stab *t, uint64_t h)
 {
@@ -150,32 +133,10 @@ static void filter_add(struct stab *t, uint64_t h)
 
 	if (!t->filter)
 		return;
-	blk = filter_block(t, h, &g);
-	for (i = 0; i < FILTER_K; i++, g >>= 9)
+	blk = stab_filter_block(t, h, &g);
+	for (i = 0; i < STAB_FILTER_K; i++, g >>= 9)
 		blk[(g >> 6) & 7] |= 1ULL << (g & 63);
 	t->filter_adds++;
-}
-
-void stab_filter_prefetch_h(const struct stab *t, uint64_t h)
-{
-	uint64_t g;
-
-	if (t->filter)
-		__builtin_prefetch(filter_block(t, h, &g));
-}
-
-int stab_absent_h(const struct stab *t, uint64_t h)
-{
-	uint64_t g, *blk;
-	unsigned int i;
-
-	if (!t->filter)
-		return 0;
-	blk = filter_block(t, h, &g);
-	for (i = 0; i < FILTER_K; i++, g >>= 9)
-		if (!(blk[(g >> 6) & 7] & (1ULL << (g & 63))))
-			return 1;
-	return 0;
 }
 
 /* The key's hash, its lowest bit replaced by whether it takes two slots. */
@@ -382,7 +343,7 @@ static void filter_rebuild(struct stab *t)
 	uint32_t b;
 	unsigned int w;
 
-	memset(t->filter, 0, (size_t)t->filter_blocks * FILTER_WORDS * sizeof(uint64_t));
+	memset(t->filter, 0, (size_t)t->filter_blocks * STAB_FILTER_WORDS * sizeof(uint64_t));
 	for (b = 0; b < t->nbuckets; b++) {
 		const uint16_t *row = row_of(t, b);
 
@@ -402,7 +363,7 @@ static int filter_init(struct stab *t, unsigned int bits_per_entry)
 	if (bits / 512 >= UINT32_MAX)
 		return -ENOMEM;
 	t->filter_blocks = (uint32_t)((bits + 511) / 512);
-	bytes = (size_t)t->filter_blocks * FILTER_WORDS * sizeof(uint64_t);
+	bytes = (size_t)t->filter_blocks * STAB_FILTER_WORDS * sizeof(uint64_t);
 	t->filter = aligned_alloc(64, bytes);
 	if (!t->filter)
 		return -ENOMEM;
@@ -481,8 +442,8 @@ static void row_prefetch(const struct stab *t, uint32_t b)
 
 void stab_prefetch_h(const struct stab *t, uint64_t h)
 {
-	row_prefetch(t, fastrange((uint32_t)h, t->nbuckets));
-	row_prefetch(t, fastrange((uint32_t)(h >> 32), t->nbuckets));
+	row_prefetch(t, stab_fastrange((uint32_t)h, t->nbuckets));
+	row_prefetch(t, stab_fastrange((uint32_t)(h >> 32), t->nbuckets));
 }
 
 void stab_prefetch(const struct stab *t, const void *key)

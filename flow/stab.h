@@ -140,8 +140,51 @@ int stab_remove_h(struct stab *t, const void *key, uint64_t h);
  * the key is surely not in the table, 0 when it may be (or there is no
  * filter). The answer holds until the next insert (stab_adds changes).
  */
-void stab_filter_prefetch_h(const struct stab *t, uint64_t h);
-int stab_absent_h(const struct stab *t, uint64_t h);
+enum {
+	STAB_FILTER_WORDS = 8, /* a 64-byte block */
+	STAB_FILTER_K = 4,     /* bits a key sets in its block */
+};
+
+/* x scaled into [0, n): multiply-shift, so n need not be a power of two. */
+static inline uint32_t stab_fastrange(uint32_t x, uint32_t n)
+{
+	return (uint32_t)(((uint64_t)x * n) >> 32);
+}
+
+/*
+ * The filter's block and STAB_FILTER_K bit positions (9 bits each, in *g) from
+ * a product of the hash with another odd constant than the fingerprint's.
+ * Inline here: a flood's every SYN asks, in moat-dp's burst loop.
+ */
+static inline uint64_t *stab_filter_block(const struct stab *t, uint64_t h, uint64_t *g)
+{
+	*g = h * 0x9E3779B97F4A7C15ULL;
+	return t->filter +
+	       (size_t)stab_fastrange((uint32_t)(*g >> 32), t->filter_blocks) * STAB_FILTER_WORDS;
+}
+
+static inline void stab_filter_prefetch_h(const struct stab *t, uint64_t h)
+{
+	uint64_t g;
+
+	if (t->filter)
+		__builtin_prefetch(stab_filter_block(t, h, &g));
+}
+
+static inline int stab_absent_h(const struct stab *t, uint64_t h)
+{
+	uint64_t g, *blk;
+	unsigned int i;
+
+	if (!t->filter)
+		return 0;
+	blk = stab_filter_block(t, h, &g);
+	for (i = 0; i < STAB_FILTER_K; i++, g >>= 9)
+		if (!(blk[(g >> 6) & 7] & (1ULL << (g & 63))))
+			return 1;
+	return 0;
+}
+
 static inline uint32_t stab_adds(const struct stab *t)
 {
 	return t->adds;
