@@ -77,12 +77,10 @@ MOAT_INLINE u16 moat_cookie_mss_value(u8 family, u32 idx)
 /* Largest table MSS not above the client's (a SYN without MSS means the RFC default). */
 MOAT_INLINE u32 moat_cookie_mss_index(u8 family, u16 client_mss)
 {
-	u32 idx;
-
-	for (idx = 3; idx > 0; idx--)
-		if (moat_cookie_mss_value(family, idx) <= client_mss)
-			break;
-	return idx;
+	/* The values rise with the index: count those above index 0 the client's MSS reaches. */
+	return (u32)(client_mss >= moat_cookie_mss_value(family, 1)) +
+	       (client_mss >= moat_cookie_mss_value(family, 2)) +
+	       (client_mss >= moat_cookie_mss_value(family, 3));
 }
 
 /* Window scale (4 bits; 15: none), SACK-permitted (bit 4), ECN setup (bit 5). */

@@ -332,20 +332,23 @@ struct cookie_batch {
 	struct moat_be_key *keys;
 };
 
-/* Up to eight SYNs of one message length (IPv4's 2 words, IPv6's 5): MACs in lanes, then cookies. */
-static void cookies_in_lanes(const struct cookie_batch *c, const u16 *at, u32 n)
+/*
+ * Up to eight SYNs whose MAC messages are nw words (IPv4's 2, IPv6's 5): MACs
+ * in lanes, then cookies. nw is a constant at each call, so the row copies unroll.
+ */
+MOAT_INLINE void cookies_in_lanes(const struct cookie_batch *c, const u16 *at, u32 n, u32 nw)
 {
 	u64 rows[MOAT_SIPX_MAX_ROWS][MOAT_SIPX_LANES], fin[MOAT_SIPX_LANES], mac[MOAT_SIPX_LANES];
 	struct moat_cookie_fields f[MOAT_SIPX_LANES];
 	u64 w[MOAT_SIPX_MAX_ROWS];
 	struct moat_be_key *k;
-	u32 lane, r, nw = 2;
+	u32 lane, r;
 
 	for (lane = 0; lane < n; lane++) {
 		const struct moat_pkt *p = &c->pkts[at[lane]];
 
 		moat_cookie_fields_of(p, c->slot, &f[lane]);
-		nw = moat_cookie_words(p, p->seq, w);
+		moat_cookie_words(p, p->seq, w);
 		for (r = 0; r < nw; r++)
 			rows[r][lane] = w[r];
 		fin[lane] = moat_sip_fin_word(nw, f[lane].meta, 6);
@@ -360,12 +363,17 @@ static void cookies_in_lanes(const struct cookie_batch *c, const u16 *at, u32 n)
 	}
 }
 
-static void cookies_of(const struct cookie_batch *c, const u16 *at, u32 n)
+static void cookies_of(const struct cookie_batch *c, const u16 *at, u32 n, u8 family)
 {
-	u32 i;
+	u32 i, m;
 
-	for (i = 0; i < n; i += MOAT_SIPX_LANES)
-		cookies_in_lanes(c, at + i, n - i < MOAT_SIPX_LANES ? n - i : MOAT_SIPX_LANES);
+	for (i = 0; i < n; i += MOAT_SIPX_LANES) {
+		m = n - i < MOAT_SIPX_LANES ? n - i : MOAT_SIPX_LANES;
+		if (family == 6)
+			cookies_in_lanes(c, at + i, m, 5);
+		else
+			cookies_in_lanes(c, at + i, m, 2);
+	}
 }
 
 void moat_be_cookies(const struct moat_be *be, const struct moat_siphash_key *key, u32 slot,
@@ -383,8 +391,8 @@ void moat_be_cookies(const struct moat_be *be, const struct moat_siphash_key *ke
 		else
 			v4[n4++] = idx[i];
 	}
-	cookies_of(&c, v4, n4);
-	cookies_of(&c, v6, n6);
+	cookies_of(&c, v4, n4, 4);
+	cookies_of(&c, v6, n6, 6);
 }
 
 MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct moat_pkt *pkt,

@@ -509,3 +509,19 @@ Test(cookie, ipv6_round_trip_defaults)
 	cr_assert_eq(d.mss, 1220);
 	cr_assert_eq(d.has_ts | d.has_wscale | d.sack_ok | d.ecn, 0);
 }
+
+/* The MSS index is the largest table entry the client's MSS reaches (index 0 if none), every MSS. */
+Test(cookie, mss_index_every_value)
+{
+	u32 mss, idx, want;
+	u8 fam;
+
+	for (fam = 4; fam <= 6; fam += 2)
+		for (mss = 0; mss <= 0xFFFF; mss++) {
+			for (want = 3; want > 0; want--)
+				if (moat_cookie_mss_value(fam, want) <= mss)
+					break;
+			idx = moat_cookie_mss_index(fam, (u16)mss);
+			cr_assert_eq(idx, want, "IPv%u, MSS %u: index %u, want %u", fam, mss, idx, want);
+		}
+}
