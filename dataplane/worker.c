@@ -211,13 +211,13 @@ static inline int is_syn(const struct moat_pkt *pkt)
 	       MOAT_TCP_SYN;
 }
 
+_Static_assert(DP_BURST <= MOAT_BE_COOKIES_MAX, "make_cookies: a burst's SYNs in one call");
+
 /*
  * The burst's SYNs' cookies, their MACs eight at a time in SIMD lanes, before
  * the engine asks for any: a flood's SYNs each take one. A SYN that gets no
  * cookie (cookies not engaged, a live flow's) wasted a lane, not a hash.
  */
-_Static_assert(DP_BURST <= MOAT_BE_COOKIES_MAX, "make_cookies: a burst's SYNs in one call");
-
 static void make_cookies(struct dp_worker *w, const struct moat_pkt *pkts,
 			 struct moat_be_key *keys, const uint16_t *syns, uint16_t nsyn)
 {
