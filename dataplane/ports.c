@@ -226,9 +226,11 @@ int dp_launch(struct dp_app *app)
 		w->lcore = lcores[k];
 		rte_eal_remote_launch(worker_main, w, w->lcore);
 	}
-	fprintf(stderr, "moat-dp: %u worker(s)%s, %d port pair(s), control socket %s\n",
+	fprintf(stderr,
+		"moat-dp: %u worker(s)%s, %d port pair(s), SYN cookies hashed in %s lanes, "
+		"control socket %s\n",
 		app->n_workers,
 		app->dispatch ? " behind a dispatcher" : app->n_workers > 1 ? " on RSS queues" : "",
-		app->n_pairs, app->socket_path);
+		app->n_pairs, moat_sipx_name(app->workers[0].be.sipx_impl), app->socket_path);
 	return 0;
 }
