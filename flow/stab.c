@@ -64,7 +64,7 @@ MOAT_INLINE uint64_t diff_bytes(const unsigned char *x, const unsigned char *y, 
 	return d | (load8(x + len - 8) ^ load8(y + len - 8));
 }
 
-static int bytes_eq(const void *x, const void *y, size_t len)
+MOAT_INLINE int bytes_eq(const void *x, const void *y, size_t len)
 {
 	return !diff_bytes(x, y, len);
 }
@@ -431,20 +431,6 @@ size_t stab_bytes(const struct stab *t)
 }
 
 /* Start loading a bucket's row of tags (two cache lines for 64 slots). */
-static void row_prefetch(const struct stab *t, uint32_t b)
-{
-	const uint16_t *row = row_of(t, b);
-
-	__builtin_prefetch(row);
-	if (t->ways > 32)
-		__builtin_prefetch(row + 32);
-}
-
-void stab_prefetch_h(const struct stab *t, uint64_t h)
-{
-	row_prefetch(t, stab_fastrange((uint32_t)h, t->nbuckets));
-	row_prefetch(t, stab_fastrange((uint32_t)(h >> 32), t->nbuckets));
-}
 
 void stab_prefetch(const struct stab *t, const void *key)
 {
@@ -631,8 +617,8 @@ void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int ma
 
 	*created = 0;
 	probe_of(t, h, &p);
-	row_prefetch(t, p.b[0]);
-	row_prefetch(t, p.b[1]);
+	stab_row_prefetch(t, p.b[0]);
+	stab_row_prefetch(t, p.b[1]);
 	w = locate(t, &p, key, &b);
 	if (w >= 0)
 		return slot_of(t, b, (unsigned int)w) + t->val_off;

@@ -131,15 +131,9 @@ void stab_prefetch(const struct stab *t, const void *key);
  * a packet's key hashed once for its prefetch, lookup, removal and insert.
  */
 uint64_t stab_hash(const struct stab *t, const void *key);
-void stab_prefetch_h(const struct stab *t, uint64_t h);
 void *stab_find_h(struct stab *t, const void *key, uint64_t h, unsigned int *mark);
 void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int mark, int *created);
 int stab_remove_h(struct stab *t, const void *key, uint64_t h);
-/*
- * The filter (conf.filter_bits): start loading the key's block; then 1 when
- * the key is surely not in the table, 0 when it may be (or there is no
- * filter). The answer holds until the next insert (stab_adds changes).
- */
 enum {
 	STAB_FILTER_WORDS = 8, /* a 64-byte block */
 	STAB_FILTER_K = 4,     /* bits a key sets in its block */
@@ -149,6 +143,23 @@ enum {
 static inline uint32_t stab_fastrange(uint32_t x, uint32_t n)
 {
 	return (uint32_t)(((uint64_t)x * n) >> 32);
+}
+
+/* Start loading bucket b's tags (a 64-slot row is two lines). */
+static inline void stab_row_prefetch(const struct stab *t, uint32_t b)
+{
+	const uint16_t *row = t->tags + (size_t)b * t->ways;
+
+	__builtin_prefetch(row);
+	if (t->ways > 32)
+		__builtin_prefetch(row + 32);
+}
+
+/* Inline: moat-dp's burst loop starts every tracked frame's two rows loading. */
+static inline void stab_prefetch_h(const struct stab *t, uint64_t h)
+{
+	stab_row_prefetch(t, stab_fastrange((uint32_t)h, t->nbuckets));
+	stab_row_prefetch(t, stab_fastrange((uint32_t)(h >> 32), t->nbuckets));
 }
 
 /*
@@ -163,6 +174,11 @@ static inline uint64_t *stab_filter_block(const struct stab *t, uint64_t h, uint
 	       (size_t)stab_fastrange((uint32_t)(*g >> 32), t->filter_blocks) * STAB_FILTER_WORDS;
 }
 
+/*
+ * The filter (conf.filter_bits): start loading the key's block; then 1 when
+ * the key is surely not in the table, 0 when it may be (or there is no
+ * filter). The answer holds until the next insert (stab_adds changes).
+ */
 static inline void stab_filter_prefetch_h(const struct stab *t, uint64_t h)
 {
 	uint64_t g;
