@@ -13,6 +13,8 @@
  * flow hash and hands it over a ring; workers send through a ring per port
  * that the dispatcher drains into the port's TX queue.
  */
+/* rte_vect_get_max_simd_bitwidth, EAL's vector-width cap: experimental in DPDK 22.11. */
+#define ALLOW_EXPERIMENTAL_API
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <rte_vect.h>
 
 #include "dataplane/dp.h"
 
@@ -186,6 +189,8 @@ int dp_workers_setup(struct dp_app *app)
 		w->id = k;
 		w->queue = app->dispatch ? 0 : (uint16_t)k; /* RSS: a queue of each port per worker */
 		moat_bucket_init(&w->challenges, 0, DP_CHALLENGE_RATE / 10);
+		/* DPDK's own cap on vector width (EAL --force-max-simd-bitwidth) holds here too. */
+		moat_be_use_lanes(&w->be, rte_vect_get_max_simd_bitwidth());
 		dp_live_wire(app, w);
 	}
 	return app->dispatch ? rings_setup(app) : 0;

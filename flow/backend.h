@@ -129,6 +129,12 @@ static inline void moat_be_use_lookup(struct moat_be *be, moat_be_list_fn *fn, c
 void moat_be_cookies(const struct moat_be *be, const struct moat_siphash_key *key, u32 slot,
 		     u32 ts_clock, const struct moat_pkt *pkts, struct moat_be_key *keys,
 		     const u16 *idx, u32 n);
+/* SipHash lanes no wider than max_bits from now on (moat_sipx_best_within). */
+static inline void moat_be_use_lanes(struct moat_be *be, unsigned int max_bits)
+{
+	be->sipx = moat_sipx_best_within(max_bits, &be->sipx_impl);
+}
+
 /* Called once per packet before the engine runs: the clock for expiry decisions. */
 void moat_be_set_clock(struct moat_be *be, u64 now_ns);
 /* Flows per TCP state, counts[MOAT_TCPS_COUNT]. */

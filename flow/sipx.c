@@ -195,12 +195,28 @@ moat_sipx_fn *moat_sipx_get(enum moat_sipx_impl impl)
 	}
 }
 
+/* The register width each variant takes, in bits. */
+static unsigned int impl_bits(enum moat_sipx_impl impl)
+{
+	switch (impl) {
+	case MOAT_SIPX_AVX512: return 512;
+	case MOAT_SIPX_AVX2: return 256;
+	default: return 64;
+	}
+}
+
 moat_sipx_fn *moat_sipx_best(enum moat_sipx_impl *impl)
+{
+	return moat_sipx_best_within(~0u, impl);
+}
+
+moat_sipx_fn *moat_sipx_best_within(unsigned int max_bits, enum moat_sipx_impl *impl)
 {
 	int i;
 
 	for (i = MOAT_SIPX_IMPLS - 1; i > MOAT_SIPX_SCALAR; i--)
-		if (moat_sipx_get((enum moat_sipx_impl)i))
+		if (impl_bits((enum moat_sipx_impl)i) <= max_bits &&
+		    moat_sipx_get((enum moat_sipx_impl)i))
 			break;
 	if (impl)
 		*impl = (enum moat_sipx_impl)i;

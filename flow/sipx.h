@@ -32,6 +32,12 @@ typedef void moat_sipx_fn(const struct moat_siphash_key *key, const u64 rows[][M
 moat_sipx_fn *moat_sipx_get(enum moat_sipx_impl impl);
 /* The widest variant this CPU runs; *impl (if not NULL) says which. */
 moat_sipx_fn *moat_sipx_best(enum moat_sipx_impl *impl);
+/*
+ * The widest this CPU runs in registers of at most max_bits (DPDK's
+ * --force-max-simd-bitwidth: 256 keeps AVX-512, and the clock drops some CPUs
+ * take for it, out; below 256, scalar).
+ */
+moat_sipx_fn *moat_sipx_best_within(unsigned int max_bits, enum moat_sipx_impl *impl);
 const char *moat_sipx_name(enum moat_sipx_impl impl);
 
 #endif

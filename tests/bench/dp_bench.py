@@ -44,7 +44,8 @@ EAL memory: -m 1024 for every run (the lists' LPM tables need ~300 MB), on huge 
 where the machine allows: run as root, 512 pages of 2 MiB are added to vm.nr_hugepages
 and a hugetlbfs mounted in the work folder for the bench's runs (both given back at the
 end; moat-dp and testpmd alike); else --no-huge, with a note. --no-huge forces that.
-dp_detail.hugepages says which.
+dp_detail.hugepages says which. EAL's vector width: --force-max-simd-bitwidth=512 for every
+run (moat-dp's cookie lanes use AVX-512 where the CPU has it; EAL's default cap is 256).
 """
 import argparse
 import json
@@ -72,7 +73,10 @@ def eal(prefix, pcap, replay=True):
     rx = f"net_pcap0,rx_pcap={pcap}" + (",infinite_rx=1" if replay else "")
     # --huge-unlink: the pages go back when the process ends, run after run.
     mem = ["--huge-dir", huge_dir, "--huge-unlink"] if huge_dir else ["--no-huge"]
-    return mem + ["-m", "1024", "--no-shconf", "--no-pci", "--file-prefix", prefix,
+    # The widest vectors the CPU has, for both (EAL caps them at 256 bits unless told):
+    # moat-dp's cookie lanes take AVX-512 then; these vdevs have no vector paths.
+    return mem + ["--force-max-simd-bitwidth=512",
+                  "-m", "1024", "--no-shconf", "--no-pci", "--file-prefix", prefix,
                   "-l", "0,1", "--log-level=lib.eal:error",
                   "--vdev", rx,
                   "--vdev", "net_null0,no-rx=1"]

@@ -122,6 +122,20 @@ Test(sipx, best_is_one_the_cpu_runs)
 	cr_assert_str_neq(moat_sipx_name(impl), "?");
 }
 
+/* EAL's vector-width cap: nothing wider than asked, the widest the CPU has within it. */
+Test(sipx, best_within_a_width)
+{
+	enum moat_sipx_impl impl;
+
+	cr_assert_not_null(moat_sipx_best_within(64, &impl));
+	cr_assert_eq(impl, MOAT_SIPX_SCALAR);
+	moat_sipx_best_within(256, &impl);
+	cr_assert_eq(impl, moat_sipx_get(MOAT_SIPX_AVX2) ? MOAT_SIPX_AVX2 : MOAT_SIPX_SCALAR);
+	moat_sipx_best_within(512, &impl);
+	cr_assert_neq(impl, MOAT_SIPX_IMPLS);
+	cr_assert_eq(moat_sipx_best_within(512, NULL), moat_sipx_best(NULL));
+}
+
 /* A random SYN; combo picks its options (bits: MSS, WSCALE, SACK, TS, ECN). */
 static void random_syn(struct moat_pkt *p, unsigned int combo)
 {
