@@ -101,8 +101,10 @@ check $? "XDP attached natively to the server's veth"
 	2>"$LAB_DIR/cap_pipe.err" | tcpdump -nn -r - >"$LAB_DIR/cap_pipe.txt" 2>/dev/null ) &
 CAP_PIPE=$!
 lab_wait_capture "$LAB_DIR/cap_pipe.err"
-moatctl stats -j >"$LAB_DIR/s0.json"
+# XDP's count is read outside moat's on both ends: a packet arriving between two readings
+# (the last request's FIN, a neighbour solicitation) is then XDP's alone, never moat's alone.
 xdp0=$(lab_xdp_packets "$LAB_SRV" s0)
+moatctl stats -j >"$LAB_DIR/s0.json"
 flood_phase
 moatctl stats -j >"$LAB_DIR/s1.json"
 xdp1=$(lab_xdp_packets "$LAB_SRV" s0)
@@ -121,7 +123,9 @@ check $(( M_OVF == 0 && M_DROPS == 0 ? 0 : 1 )) "TcpExtListenOverflows +$M_OVF, 
 check $(( flood_rx > 10000 ? 0 : 1 )) "flood reached the server: $flood_rx SYNs received by XDP ($M_SENT sent)"
 diff=$(( M_COOKIES > flood_rx ? M_COOKIES - flood_rx : flood_rx - M_COOKIES ))
 check $(( diff * 100 <= flood_rx ? 0 : 1 )) "syn_cookie for the flood $M_COOKIES vs flood SYNs received $flood_rx (within 1%)"
-check $(( counted == xdp_rx ? 0 : 1 )) "moat counted every packet XDP saw ($counted of $xdp_rx)"
+late=$((xdp_rx - counted))
+check $(( late >= 0 && late <= 5 ? 0 : 1 )) \
+	"moat counted every packet XDP saw ($counted of $xdp_rx; $late arrived between the readings, <= 5)"
 check $(( valid >= M_OK ? 0 : 1 )) "legitimate handshakes completed through cookies: $valid"
 
 wait "$CAP_PIPE"
