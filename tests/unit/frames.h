@@ -20,6 +20,29 @@ static inline void put16(u8 *p, u16 v)
 	p[1] = (u8)v;
 }
 
+/*
+ * Checksums from scratch, byte by byte, for tests that check core's: sum adds
+ * n bytes as big-endian 16-bit words (an odd last byte padded), unfolded;
+ * fold reduces a sum to 16 bits (0xFFFF: a range whose checksum verifies).
+ */
+static inline u32 frame_sum16(u32 sum, const u8 *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += (u32)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (u32)p[n - 1] << 8;
+	return sum;
+}
+
+static inline u16 frame_fold16(u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (u16)sum;
+}
+
 static inline void put32(u8 *p, u32 v)
 {
 	p[0] = (u8)(v >> 24);

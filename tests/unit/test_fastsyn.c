@@ -300,25 +300,6 @@ static void host_clock(struct host *h, u64 now_ns)
 	h->e.ts_clock = (u32)(now_ns / 1000000);
 }
 
-/* One's complement sum of n bytes, big-endian 16-bit words, unfolded. */
-static u32 sum16(const u8 *p, u32 n, u32 sum)
-{
-	u32 i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += (u32)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		sum += (u32)p[n - 1] << 8;
-	return sum;
-}
-
-static u16 fold16(u32 sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xFFFF) + (sum >> 16);
-	return (u16)sum;
-}
-
 /* The reply's IPv4 header and TCP checksums verify, summed from scratch over its bytes. */
 static void assert_reply_sums(const u8 *f, const struct moat_pkt *syn, u32 tlen)
 {
@@ -328,13 +309,13 @@ static void assert_reply_sums(const u8 *f, const struct moat_pkt *syn, u32 tlen)
 	u32 pseudo;
 
 	if (syn->family == 6) {
-		pseudo = sum16(ip + 8, 32, 0);
+		pseudo = frame_sum16(0, ip + 8, 32);
 	} else {
-		cr_assert_eq(fold16(sum16(ip, 20, 0)), 0xFFFF, "IPv4 header checksum");
-		pseudo = sum16(ip + 12, 8, 0);
+		cr_assert_eq(frame_fold16(frame_sum16(0, ip, 20)), 0xFFFF, "IPv4 header checksum");
+		pseudo = frame_sum16(0, ip + 12, 8);
 	}
 	pseudo += MOAT_IPPROTO_TCP + tlen;
-	cr_assert_eq(fold16(sum16(tcp, tlen, pseudo)), 0xFFFF, "TCP checksum (IPv%u, %u bytes)",
+	cr_assert_eq(frame_fold16(frame_sum16(pseudo, tcp, tlen)), 0xFFFF, "TCP checksum (IPv%u, %u bytes)",
 		     syn->family, tlen);
 }
 

@@ -16,19 +16,14 @@ static u16 tcp_csum_full(u8 *frame, const struct moat_pkt *p)
 	u16 c;
 
 	tcp[16] = tcp[17] = 0;
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (u32)tcp[i] << 8 | tcp[i + 1];
-	if (len & 1)
-		sum += (u32)tcp[len - 1] << 8;
+	sum = frame_sum16(sum, tcp, len);
 	for (i = 0; i < (p->family == 6 ? 4u : 1u); i++) {
 		u32 s = moat_ntohl(p->saddr.w[i]), d = moat_ntohl(p->daddr.w[i]);
 
 		sum += (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF);
 	}
 	sum += 6 + len;
-	while (sum >> 16)
-		sum = (sum & 0xFFFF) + (sum >> 16);
-	c = (u16)~sum;
+	c = (u16)~frame_fold16(sum);
 	tcp[16] = saved[0];
 	tcp[17] = saved[1];
 	return c;
