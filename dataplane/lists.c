@@ -26,6 +26,8 @@
 
 #include "dataplane/lists.h"
 
+#define SUM4_BYTES ((1u << DP_LISTS_SUM_BITS) / 8)
+
 /* rte_lpm6 names are global to the process: each table its own. */
 static unsigned int lists_made;
 
@@ -178,7 +180,7 @@ static int make_tables(struct dp_lists *l, const struct sizing *s, size_t groups
 
 	if (s->n4) {
 		/* untouched pages stay unbacked: a list's RSS is the lines it uses */
-		l->map4_len = ((size_t)DP_LISTS_TBL24 + groups4 * 256) * sizeof(uint32_t);
+		l->map4_len = SUM4_BYTES + ((size_t)DP_LISTS_TBL24 + groups4 * 256) * sizeof(uint32_t);
 		l->map4 = mmap(NULL, l->map4_len, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (l->map4 == MAP_FAILED) {
@@ -188,7 +190,8 @@ static int make_tables(struct dp_lists *l, const struct sizing *s, size_t groups
 #ifdef MADV_HUGEPAGE
 		madvise(l->map4, l->map4_len, MADV_HUGEPAGE); /* a lookup is a random read */
 #endif
-		l->tbl24 = l->map4;
+		l->sum4 = l->map4;
+		l->tbl24 = (uint32_t *)((char *)l->map4 + SUM4_BYTES);
 		l->tbl8 = l->tbl24 + DP_LISTS_TBL24;
 		l->groups = (uint32_t)groups4;
 	}
@@ -214,6 +217,30 @@ static void fill(uint32_t *v, size_t from, uint32_t n, uint32_t answer)
 		v[from + i] = answer;
 }
 
+/* The summary's bits of the /20s a prefix covers (at least its own). */
+static void sum_mark(uint64_t *sum, uint32_t ip, uint32_t plen)
+{
+	uint32_t shift = 32 - DP_LISTS_SUM_BITS;
+	uint32_t b = ip >> shift;
+	uint32_t n = plen >= DP_LISTS_SUM_BITS ? 1 : 1u << (DP_LISTS_SUM_BITS - plen);
+	uint32_t i;
+
+	for (i = 0; i < n; i++, b++)
+		sum[b / 64] |= 1ULL << (b % 64);
+}
+
+/* The summary kept where it is sparse enough to pay (struct dp_lists). */
+static void sum_settle(struct dp_lists *l)
+{
+	const size_t words = SUM4_BYTES / sizeof(uint64_t);
+	size_t i, set = 0;
+
+	for (i = 0; i < words; i++)
+		set += (size_t)__builtin_popcountll(l->sum4[i]);
+	if (set > ((size_t)1 << DP_LISTS_SUM_BITS) / 4)
+		l->sum4 = NULL;
+}
+
 /*
  * The IPv4 prefixes, shortest first: a longer one overwrites what a shorter one
  * wrote, as the longest match wants; at one length, list order (deny last). A
@@ -227,6 +254,7 @@ static int write_v4(struct dp_lists *l, struct pfx4 *p, size_t n)
 	for (i = 0; i < n; i++) {
 		uint32_t *e;
 
+		sum_mark(l->sum4, p[i].ip, p[i].plen);
 		if (p[i].plen <= 24) {
 			fill(l->tbl24, p[i].ip >> 8, 1u << (24 - p[i].plen), p[i].answer);
 			continue;
@@ -241,6 +269,7 @@ static int write_v4(struct dp_lists *l, struct pfx4 *p, size_t n)
 		fill(l->tbl8, (size_t)(*e & ~DP_LISTS_EXT) * 256 + (p[i].ip & 0xff), 1u << (32 - p[i].plen),
 		     p[i].answer);
 	}
+	sum_settle(l);
 	return 0;
 }
 

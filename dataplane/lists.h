@@ -19,6 +19,7 @@
 enum {
 	DP_LISTS_TBL24 = 1 << 24, /* IPv4 entries by the address's first 24 bits */
 	DP_LISTS_EXT = 1u << 31,  /* a tbl24 entry naming the tbl8 group of its /24 */
+	DP_LISTS_SUM_BITS = 20,   /* the summary's bit per /20: 128 KiB */
 };
 
 struct dp_lists {
@@ -30,6 +31,14 @@ struct dp_lists {
 	 */
 	uint32_t *tbl24;
 	uint32_t *tbl8;
+	/*
+	 * A bit per /20, set where a prefix covers any of its addresses: a
+	 * clear bit answers "no prefix" from a table that stays in cache, where
+	 * tbl24 (64 MiB) costs a random source a line from memory. A threat feed
+	 * of 100,000 prefixes leaves about 87% of the /20s clear. NULL where over
+	 * a quarter are set (1M prefixes set ~77%): it would cost more than it saves.
+	 */
+	uint64_t *sum4;
 	uint32_t groups, used;
 	void *map4;
 	size_t map4_len;
@@ -47,11 +56,22 @@ void dp_lists_free(struct dp_lists *l);
 /* moat_be_list_fn over a struct dp_lists. */
 int dp_lists_decide(const void *ctx, const struct moat_addr *a, uint8_t family);
 
+/* 0 when no IPv4 prefix covers addr (host order); 1 when one may. tbl24 set. */
+static inline int dp_lists_may_hold4(const struct dp_lists *l, uint32_t addr)
+{
+	uint32_t b = addr >> (32 - DP_LISTS_SUM_BITS);
+
+	return !l->sum4 || (l->sum4[b / 64] >> (b % 64) & 1);
+}
+
 /* The IPv4 entry of addr (host order): an answer, or MOAT_LIST_NONE. tbl24 set. */
 static inline int dp_lists_v4(const struct dp_lists *l, uint32_t addr)
 {
-	uint32_t e = l->tbl24[addr >> 8];
+	uint32_t e;
 
+	if (!dp_lists_may_hold4(l, addr))
+		return MOAT_LIST_NONE;
+	e = l->tbl24[addr >> 8];
 	if (e & DP_LISTS_EXT)
 		e = l->tbl8[(size_t)(e & ~DP_LISTS_EXT) * 256 + (addr & 0xff)];
 	return (int)e;

@@ -20,6 +20,7 @@
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static unsigned long answers[3]; /* by action: none, allow, deny */
+static unsigned int summarized[2]; /* rounds whose IPv4 table kept its /20 summary, or not */
 
 static uint64_t next64(void)
 {
@@ -91,37 +92,29 @@ static void probe_addr(struct moat_addr *a, const struct moat_cidr_list *l, uint
 	}
 }
 
-static int round_once(unsigned int round, size_t n_allow, size_t n_deny, size_t probes)
+/* The tables of allow and deny (all: both) against the scan, answer for answer. */
+static int check_lists(unsigned int round, const struct moat_cidr_list *allow,
+		       const struct moat_cidr_list *deny, const struct moat_cidr_list *all,
+		       size_t probes)
 {
-	struct moat_cidr_list allow = { 0 }, deny = { 0 }, all = { 0 };
 	struct dp_lists *lpm;
-	struct moat_cidr c;
 	struct moat_addr a;
 	size_t i;
 	int ret, fails = 0;
 
-	for (i = 0; i < n_allow + n_deny; i++) {
-		uint8_t family = next64() % 3 ? 4 : 6;
-
-		if (i && next64() % 8 == 0) /* the same prefix in the other list too */
-			c = all.v[next64() % all.n];
-		else
-			random_prefix(&c, &all, family);
-		if (moat_cidr_list_add(i < n_allow ? &allow : &deny, &c) ||
-		    moat_cidr_list_add(&all, &c))
-			return -ENOMEM;
-	}
-	ret = dp_lists_build(&allow, &deny, &all, &lpm);
-	if (ret || (!lpm && all.n)) {
+	ret = dp_lists_build(allow, deny, all, &lpm);
+	if (ret || (!lpm && all->n)) {
 		fprintf(stderr, "round %u: build: %s\n", round, strerror(-ret));
 		return -1;
 	}
+	if (lpm && lpm->tbl24)
+		summarized[!!lpm->sum4]++;
 	for (i = 0; lpm && i < probes; i++) {
 		uint8_t family = next64() % 2 ? 4 : 6;
 		int want, got;
 
-		probe_addr(&a, &all, family);
-		want = moat_lists_decide(&allow, &deny, &a, family);
+		probe_addr(&a, all, family);
+		want = moat_lists_decide(allow, deny, &a, family);
 		got = dp_lists_decide(lpm, &a, family);
 		answers[MOAT_LIST_ACTION(want) % 3]++;
 		if (want != got && fails++ < 5)
@@ -129,10 +122,67 @@ static int round_once(unsigned int round, size_t n_allow, size_t n_deny, size_t 
 				family, a.w[0], a.w[1], a.w[2], a.w[3], want, got);
 	}
 	dp_lists_free(lpm);
+	return fails ? -1 : 0;
+}
+
+static int add_both(struct moat_cidr_list *l, struct moat_cidr_list *all, const struct moat_cidr *c)
+{
+	return moat_cidr_list_add(l, c) || moat_cidr_list_add(all, c) ? -ENOMEM : 0;
+}
+
+static int round_once(unsigned int round, size_t n_allow, size_t n_deny, size_t probes)
+{
+	struct moat_cidr_list allow = { 0 }, deny = { 0 }, all = { 0 };
+	struct moat_cidr c;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < n_allow + n_deny; i++) {
+		uint8_t family = next64() % 3 ? 4 : 6;
+
+		if (i && next64() % 8 == 0) /* the same prefix in the other list too */
+			c = all.v[next64() % all.n];
+		else
+			random_prefix(&c, &all, family);
+		ret = add_both(i < n_allow ? &allow : &deny, &all, &c);
+	}
+	if (!ret)
+		ret = check_lists(round, &allow, &deny, &all, probes);
 	moat_cidr_list_free(&allow);
 	moat_cidr_list_free(&deny);
 	moat_cidr_list_free(&all);
-	return fails ? -1 : 0;
+	return ret;
+}
+
+/*
+ * A table too dense for its summary (a /2 and a /3 set 37.5% of the /20s)
+ * whose first /20, the bit every lookup then reads, no prefix covers.
+ */
+static int round_dense(unsigned int round, size_t probes)
+{
+	struct moat_cidr_list allow = { 0 }, deny = { 0 }, all = { 0 };
+	struct moat_cidr c = { .family = 4, .plen = 2 };
+	size_t i;
+	int ret;
+
+	c.addr.w[0] = moat_htonl(0x40000000); /* 64.0.0.0/2 */
+	ret = add_both(&deny, &all, &c);
+	c.plen = 3;
+	c.addr.w[0] = moat_htonl(0x80000000); /* 128.0.0.0/3 */
+	if (!ret)
+		ret = add_both(&allow, &all, &c);
+	for (i = 0; !ret && i < 200; i++) {
+		random_prefix(&c, &all, 4);
+		if (c.plen < 8 || !(moat_ntohl(c.addr.w[0]) >> 20))
+			continue; /* none covering 0.0.0.0/20 */
+		ret = add_both(i % 2 ? &allow : &deny, &all, &c);
+	}
+	if (!ret)
+		ret = check_lists(round, &allow, &deny, &all, probes);
+	moat_cidr_list_free(&allow);
+	moat_cidr_list_free(&deny);
+	moat_cidr_list_free(&all);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -140,7 +190,7 @@ int main(int argc, char **argv)
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
 			"--log-level=lib.eal:error", "--no-telemetry", "--file-prefix", NULL, NULL };
 	char prefix[32];
-	unsigned int r, rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 10;
+	unsigned int r, dense, rounds = argc > 1 ? (unsigned int)atoi(argv[1]) : 10;
 	int fails = 0;
 
 	snprintf(prefix, sizeof(prefix), "moatlists%d", (int)getpid());
@@ -155,8 +205,19 @@ int main(int argc, char **argv)
 
 		fails += round_once(r, r % 5 == 4 ? 0 : n, r % 5 == 3 ? 0 : n, 20000) != 0;
 	}
+	dense = summarized[0];
+	fails += round_dense(rounds, 20000) != 0;
+	if (summarized[0] == dense) {
+		fprintf(stderr, "lists_diff: the dense round's table kept its summary\n");
+		fails++;
+	}
 	rte_eal_cleanup();
-	printf("lists_diff: %u rounds, %d failed; answers: %lu none, %lu allow, %lu deny\n",
-	       rounds, fails, answers[0], answers[1], answers[2]);
+	printf("lists_diff: %u rounds, %d failed; answers: %lu none, %lu allow, %lu deny; "
+	       "IPv4 tables with the /20 summary %u, without (dense) %u\n",
+	       rounds + 1, fails, answers[0], answers[1], answers[2], summarized[1], summarized[0]);
+	if (rounds >= 10 && !summarized[1]) {
+		fprintf(stderr, "lists_diff: no round built an IPv4 table with its summary\n");
+		fails++;
+	}
 	return fails ? 1 : 0;
 }
