@@ -296,6 +296,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 			keys[i].absent = 0;
 			keys[i].cookie_key = NULL;
 			keys[i].lists_ahead = 0;
+			keys[i].found_ahead = 0;
 			if (is_syn(&pkts[i]))
 				stab_filter_prefetch_h(&w->be.flows, keys[i].hash);
 			else
@@ -313,6 +314,9 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 		make_cookies(w, pkts, keys, syns, nsyn);
 	if (w->be.list_fn)
 		lists_ahead(w, st, pkts, keys, n);
+	for (i = 0; i < n; i++)
+		if (st[i] == MOAT_PARSE_TCP && !is_syn(&pkts[i]))
+			moat_be_find_ahead(&w->be.flows, &keys[i]);
 	for (i = 0; i < n; i++)
 		process(app, w, rx[i], st[i], &pkts[i], st[i] == MOAT_PARSE_TCP ? &keys[i] : NULL,
 			outs);

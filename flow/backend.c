@@ -408,7 +408,12 @@ MOAT_INLINE struct moat_flow *moat_be_flow_find(struct moat_be *be, const struct
 	if (moat_be_key_absent(be->key, &be->flows))
 		return NULL;
 	h = moat_be_key_hash(be, k);
-	f = stab_find_h(&be->flows, k, h, &orig_is_b);
+	if (moat_be_key_found(be->key, &be->flows)) {
+		f = be->key->found;
+		orig_is_b = be->key->found_mark;
+	} else {
+		f = stab_find_h(&be->flows, k, h, &orig_is_b);
+	}
 	if (!f)
 		return NULL;
 	if (f->state == MOAT_TCPS_NONE || moat_flow_expired(f, &be->pol->timeouts, be->now_ns)) {

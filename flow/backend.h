@@ -34,6 +34,14 @@ struct moat_be_key {
 	u32 absent;
 	u32 adds;
 	/*
+	 * The flow's entry found ahead (moat_be_find_ahead: NULL, not there) and
+	 * its mark, when the table had had `adds` inserts and `removes` removals.
+	 */
+	u32 found_ahead;
+	u32 found_mark;
+	u32 removes;
+	void *found;
+	/*
 	 * The lists' answers (moat_be_list_fn) for IPv4 addresses list_addr[],
 	 * the packet's source and destination, looked up ahead by the caller;
 	 * lists_ahead 0: none.
@@ -51,6 +59,29 @@ struct moat_be_key {
 static inline int moat_be_key_absent(const struct moat_be_key *key, const struct stab *flows)
 {
 	return key && key->absent && key->adds == stab_adds(flows);
+}
+
+/*
+ * The flow's entry looked up by the caller ahead of the engine, for a burst's
+ * frames in one loop: their loads overlap, where the engine's finds, one frame
+ * after another, would wait for each. The engine takes the answer while the
+ * table has had no insert or removal since (moat_be_key_found).
+ */
+static inline void moat_be_find_ahead(struct stab *flows, struct moat_be_key *key)
+{
+	unsigned int mark = 0;
+
+	key->found = stab_find_h(flows, &key->k, key->hash, &mark);
+	key->found_mark = mark;
+	key->adds = stab_adds(flows);
+	key->removes = stab_removes(flows);
+	key->found_ahead = 1;
+}
+
+static inline int moat_be_key_found(const struct moat_be_key *key, const struct stab *flows)
+{
+	return key && key->found_ahead && key->adds == stab_adds(flows) &&
+	       key->removes == stab_removes(flows);
 }
 
 /*

@@ -271,6 +271,7 @@ static void remove_at(struct stab *t, uint32_t b, unsigned int w)
 		row[w + 1] = 0;
 	row[w] = 0;
 	t->count--;
+	t->removes++;
 }
 
 static void *table_map(size_t len)

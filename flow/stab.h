@@ -103,6 +103,7 @@ struct stab {
 	uint32_t filter_blocks;
 	size_t filter_adds; /* keys added since the last rebuild */
 	uint32_t adds;      /* keys added ever (mod 2^32): an "absent" answer holds while it stays */
+	uint32_t removes;   /* keys removed or evicted ever (mod 2^32) */
 };
 
 /* 0, -EINVAL (key too long for its slots) or -ENOMEM. */
@@ -204,6 +205,12 @@ static inline int stab_absent_h(const struct stab *t, uint64_t h)
 static inline uint32_t stab_adds(const struct stab *t)
 {
 	return t->adds;
+}
+
+/* With stab_adds: a find's answer holds while neither changes (entries never move). */
+static inline uint32_t stab_removes(const struct stab *t)
+{
+	return t->removes;
 }
 /*
  * Visit every entry (its whole key and its mark: enough to list flows with

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What moat-dp's burst loop makes ahead of the engine and hands it in
- * struct moat_be_key (flow/backend.h): SYN cookies (moat_be_cookies) and the
- * lists' answers. The engine must take them where they apply, decide exactly
- * as it does without them, and make its own where they do not apply (another
- * slot, another secret, another address).
+ * struct moat_be_key (flow/backend.h): SYN cookies (moat_be_cookies), the
+ * lists' answers and the flow's entry (moat_be_find_ahead). The engine must
+ * take them where they apply, decide exactly as it does without them, and
+ * make its own where they do not apply (another slot, another secret, another
+ * address, a table changed since).
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -231,4 +232,86 @@ Test(ahead, list_answer_by_address)
 	k.list_addr[0] = pkt.saddr.w[0] ^ 1; /* another address's answer: the scan decides */
 	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
 		     MOAT_R_SYN_COOKIE);
+}
+
+/* A segment of the connection client:sport <-> SERVER:80; from the server if reply. */
+static void segment(u32 client, u16 sport, int reply, u8 flags, u32 seq, u32 ack, u8 *frame,
+		    struct moat_pkt *pkt)
+{
+	struct tcp_spec s = { .family = 4, .saddr4 = reply ? SERVER : client,
+			      .daddr4 = reply ? client : SERVER, .sport = reply ? 80 : sport,
+			      .dport = reply ? sport : 80, .seq = seq, .ack = ack, .flags = flags,
+			      .win = 64240 };
+	size_t n = build_tcp_frame(frame, &s);
+
+	cr_assert_eq(moat_parse(frame, frame + n, pkt), MOAT_PARSE_TCP);
+}
+
+/* The handshake, its flow tracked from the SYN (cookies off); then the client's ACK in pkt. */
+static void connect_then_ack(u32 client, u16 sport, u8 *frame, struct moat_pkt *pkt)
+{
+	struct moat_result res;
+
+	pol.syn_cookies = MOAT_COOKIES_OFF;
+	segment(client, sport, 0, MOAT_TCP_SYN, 1000, 0, frame, pkt);
+	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, pkt, NULL, &res), MOAT_R_HANDSHAKE);
+	segment(client, sport, 1, MOAT_TCP_SYN | MOAT_TCP_ACK, 5000, 1001, frame, pkt);
+	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, pkt, NULL, &res), MOAT_R_HANDSHAKE);
+	segment(client, sport, 0, MOAT_TCP_ACK, 1001, 5001, frame, pkt);
+	moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, pkt, NULL, &res);
+}
+
+/* The flow's entry found ahead is taken: the same verdict, and a marked answer decides. */
+Test(ahead, flow_found_ahead_taken)
+{
+	struct moat_result res;
+	struct moat_be_key k;
+	struct moat_pkt pkt;
+	u8 frame[128];
+
+	connect_then_ack(0x0b000010, 40000, frame, &pkt);
+	key_of(&pkt, &k);
+	moat_be_find_ahead(&be.flows, &k);
+	cr_assert_not_null(k.found);
+	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
+		     MOAT_R_ESTABLISHED);
+	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, NULL, &res),
+		     MOAT_R_ESTABLISHED);
+	k.found = NULL; /* marked: "not there", and the table unchanged since */
+	cr_assert_neq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
+		      MOAT_R_ESTABLISHED, "the answer found ahead was not taken");
+}
+
+/* Found ahead, then removed: the engine looks again and finds no flow. */
+Test(ahead, flow_found_ahead_then_removed)
+{
+	struct moat_result res;
+	struct moat_be_key k;
+	struct moat_pkt pkt;
+	u8 frame[128];
+
+	connect_then_ack(0x0b000011, 40001, frame, &pkt);
+	key_of(&pkt, &k);
+	moat_be_find_ahead(&be.flows, &k);
+	cr_assert_not_null(k.found);
+	cr_assert_eq(stab_remove_h(&be.flows, &k.k, k.hash), 0);
+	cr_assert_neq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
+		      MOAT_R_ESTABLISHED, "a removed flow's entry found ahead was taken");
+}
+
+/* Not there ahead, then added (a frame before it in the burst): the engine finds it. */
+Test(ahead, flow_absent_ahead_then_added)
+{
+	struct moat_result res;
+	struct moat_be_key k;
+	struct moat_pkt pkt;
+	u8 frame[128];
+
+	segment(0x0b000012, 40002, 0, MOAT_TCP_ACK, 1001, 5001, frame, &pkt);
+	key_of(&pkt, &k);
+	moat_be_find_ahead(&be.flows, &k);
+	cr_assert_null(k.found);
+	connect_then_ack(0x0b000012, 40002, frame, &pkt);
+	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
+		     MOAT_R_ESTABLISHED, "a flow added since the find ahead was not found");
 }
