@@ -292,7 +292,7 @@ static void handle_burst(struct dp_app *app, struct dp_worker *w, struct rte_mbu
 	 */
 	for (i = 0; i < n; i++)
 		if (st[i] == MOAT_PARSE_TCP) {
-			keys[i].hash = stab_hash(&w->be.flows, &keys[i].k);
+			keys[i].hash = moat_be_flow_hash(&w->be.flows, &keys[i].k);
 			keys[i].absent = 0;
 			keys[i].cookie_key = NULL;
 			keys[i].lists_ahead = 0;

@@ -309,7 +309,7 @@ MOAT_INLINE const struct moat_flow_key *moat_be_key(const struct moat_be *be,
 /* Its hash in the flow table: the caller's, made with the key, or made now. */
 MOAT_INLINE u64 moat_be_key_hash(const struct moat_be *be, const struct moat_flow_key *k)
 {
-	return be->key ? be->key->hash : stab_hash(&be->flows, k);
+	return be->key ? be->key->hash : moat_be_flow_hash(&be->flows, k);
 }
 
 MOAT_INLINE int moat_be_cookie_ahead(struct moat_be *be, const struct moat_siphash_key *k, u32 slot,

@@ -55,6 +55,12 @@ struct moat_be_key {
 	struct moat_cookie cookie;
 };
 
+/* stab_hash(flows, k) for moat_be's flow table, its loops unrolled for the flow key's sizes. */
+static inline u64 moat_be_flow_hash(const struct stab *flows, const struct moat_flow_key *k)
+{
+	return stab_hash_sized(flows, k, sizeof(*k), MOAT_FLOW_KEY_HEAD);
+}
+
 /* The flow is surely not in the table: its filter said so, and nothing was added since. */
 static inline int moat_be_key_absent(const struct moat_be_key *key, const struct stab *flows)
 {

@@ -37,10 +37,7 @@ static size_t round_up(size_t x, size_t to)
 
 static uint64_t load8(const unsigned char *p)
 {
-	uint64_t w;
-
-	memcpy(&w, p, 8);
-	return w;
+	return stab_load8(p);
 }
 
 /*
@@ -67,47 +64,6 @@ MOAT_INLINE uint64_t diff_bytes(const unsigned char *x, const unsigned char *y, 
 MOAT_INLINE int bytes_eq(const void *x, const void *y, size_t len)
 {
 	return !diff_bytes(x, y, len);
-}
-
-MOAT_INLINE int key_is_wide(const struct stab *t, const void *key)
-{
-	const unsigned char *k = key;
-	size_t i, end = t->key_size;
-	uint64_t any = 0;
-
-	if (end - t->head_size < 8) {
-		for (i = t->head_size; i < end; i++)
-			any |= k[i];
-		return any != 0;
-	}
-	for (i = t->head_size; i + 8 < end; i += 8)
-		any |= load8(k + i);
-	return (any | load8(k + end - 8)) != 0;
-}
-
-/*
- * Seeded multiply-xor over the key's words and one strong final mix: a secret
- * seed keeps an attacker from aiming keys at a bucket, and it costs one
- * multiply per word (this runs for every packet).
- */
-static uint64_t key_hash(const struct stab *t, const void *key, size_t len)
-{
-	const unsigned char *k = key;
-	uint64_t h = t->seed ^ len;
-	size_t i;
-
-	if (len < 8) {
-		uint64_t w = 0;
-
-		memcpy(&w, k, len);
-		return moat_mix64((h ^ w) * 0x9E3779B97F4A7C15ULL);
-	}
-	for (i = 0; i + 8 < len; i += 8) {
-		h = (h ^ load8(k + i)) * 0x9E3779B97F4A7C15ULL;
-		h ^= h >> 29;
-	}
-	h = (h ^ load8(k + len - 8)) * 0x9E3779B97F4A7C15ULL;
-	return moat_mix64(h);
 }
 
 /*
@@ -139,12 +95,9 @@ static void filter_add(struct stab *t, uint64_t h)
 	t->filter_adds++;
 }
 
-/* The key's hash, its lowest bit replaced by whether it takes two slots. */
 uint64_t stab_hash(const struct stab *t, const void *key)
 {
-	uint64_t wide = (uint64_t)key_is_wide(t, key);
-
-	return (key_hash(t, key, wide ? t->key_size : t->head_size) & ~1ULL) | wide;
+	return stab_hash_sized(t, key, t->key_size, t->head_size);
 }
 
 static uint16_t *row_of(const struct stab *t, uint32_t b)

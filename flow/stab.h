@@ -27,6 +27,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "core/flowkey.h" /* moat_mix64 */
 
 #define STAB_WAYS_MAX 64
 #define STAB_WINDOW 8 /* slots of a bucket ranked first for a victim */
@@ -135,6 +138,68 @@ uint64_t stab_hash(const struct stab *t, const void *key);
 void *stab_find_h(struct stab *t, const void *key, uint64_t h, unsigned int *mark);
 void *stab_insert_h(struct stab *t, const void *key, uint64_t h, unsigned int mark, int *created);
 int stab_remove_h(struct stab *t, const void *key, uint64_t h);
+static inline uint64_t stab_load8(const void *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	return w;
+}
+
+/* Whether the key's bytes past its head are not all zero: it takes two slots. */
+MOAT_INLINE int stab_key_is_wide(const unsigned char *k, size_t key_size, size_t head_size)
+{
+	uint64_t any = 0;
+	size_t i;
+
+	if (key_size - head_size < 8) {
+		for (i = head_size; i < key_size; i++)
+			any |= k[i];
+		return any != 0;
+	}
+	for (i = head_size; i + 8 < key_size; i += 8)
+		any |= stab_load8(k + i);
+	return (any | stab_load8(k + key_size - 8)) != 0;
+}
+
+/*
+ * Seeded multiply-xor over the key's words and one strong final mix: a secret
+ * seed keeps an attacker from aiming keys at a bucket, and it costs one
+ * multiply per word (this runs for every packet).
+ */
+MOAT_INLINE uint64_t stab_key_hash(uint64_t seed, const unsigned char *k, size_t len)
+{
+	uint64_t h = seed ^ len;
+	size_t i;
+
+	if (len < 8) {
+		uint64_t w = 0;
+
+		memcpy(&w, k, len);
+		return moat_mix64((h ^ w) * 0x9E3779B97F4A7C15ULL);
+	}
+	for (i = 0; i + 8 < len; i += 8) {
+		h = (h ^ stab_load8(k + i)) * 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	h = (h ^ stab_load8(k + len - 8)) * 0x9E3779B97F4A7C15ULL;
+	return moat_mix64(h);
+}
+
+/*
+ * stab_hash of a table whose key_size and head_size are these: inline, so a
+ * caller that passes constants (the flow key's, moat_be_flow_hash) gets the
+ * loops unrolled where stab_hash walks them by the table's fields. The key's
+ * hash, its lowest bit replaced by whether it takes two slots.
+ */
+MOAT_INLINE uint64_t stab_hash_sized(const struct stab *t, const void *key, size_t key_size,
+				     size_t head_size)
+{
+	uint64_t wide = (uint64_t)stab_key_is_wide(key, key_size, head_size);
+
+	return (stab_key_hash(t->seed, key, wide ? key_size : head_size) & ~1ULL) | wide;
+}
+
 enum {
 	STAB_FILTER_WORDS = 8, /* a 64-byte block */
 	STAB_FILTER_K = 4,     /* bits a key sets in its block */

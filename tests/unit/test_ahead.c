@@ -315,3 +315,26 @@ Test(ahead, flow_absent_ahead_then_added)
 	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
 		     MOAT_R_ESTABLISHED, "a flow added since the find ahead was not found");
 }
+
+/* moat-dp hashes its flow keys with moat_be_flow_hash: what stab_hash gives, every key. */
+Test(ahead, flow_hash_unrolled_same)
+{
+	struct moat_flow_key k;
+	unsigned int i, j, wide = 0;
+
+	for (i = 0; i < 200000; i++) {
+		u8 *b = (u8 *)&k;
+
+		for (j = 0; j < sizeof(k); j++)
+			b[j] = (u8)rnd();
+		if (i % 2) /* an IPv4 key: nothing past the head */
+			memset(b + MOAT_FLOW_KEY_HEAD, 0, sizeof(k) - MOAT_FLOW_KEY_HEAD);
+		else if (i % 4 == 2) { /* only the last bytes past the head */
+			memset(b + MOAT_FLOW_KEY_HEAD, 0, sizeof(k) - MOAT_FLOW_KEY_HEAD - 1 - rnd() % 3);
+			b[sizeof(k) - 1] |= 1;
+		}
+		wide += (u32)(stab_hash(&be.flows, &k) & 1);
+		cr_assert_eq(moat_be_flow_hash(&be.flows, &k), stab_hash(&be.flows, &k), "key %u", i);
+	}
+	cr_assert_eq(wide, 100000, "wide keys %u of 100000", wide);
+}
