@@ -6,7 +6,8 @@
  *
  * moat_fast_parse_syn() fills pkt exactly as moat_parse() would, without the
  * option walk; anything else it leaves to moat_parse() (which decides the
- * frame from scratch). The SYN-ACK to such a SYN is built as core's
+ * frame from scratch). moat_fast_parse_tcp() does the same for a segment of
+ * that shape with any flags (moat-dp's parse of every frame). The SYN-ACK to such a SYN is built as core's
  * moat_synack_build() and moat_reply_headers() build it, then stored over the
  * frame in whole words where moat_reply_write()'s byte copies cost a load and
  * a store per byte (the compiler cannot know the packet's alignment): the
@@ -67,8 +68,12 @@ MOAT_INLINE void moat_put_word32(u8 *p, u32 v)
 #endif
 }
 
-/* A fast-path SYN into pkt, as moat_parse() fills it: 0, or -1 for the general path. */
-MOAT_INLINE int moat_fast_parse_syn(const u8 *data, const u8 *end, struct moat_pkt *pkt)
+/*
+ * A fast-shape TCP segment into pkt, as moat_parse() fills it: 0, or -1 for
+ * the general path. syn_only (a constant at each call): bare SYNs alone.
+ */
+MOAT_INLINE int moat_fast_parse_seg(const u8 *data, const u8 *end, struct moat_pkt *pkt,
+				    int syn_only)
 {
 	const u8 *ip = data + MOAT_ETH_HLEN, *tcp = ip + MOAT_IPV4_MIN_HLEN;
 	u32 hlen, tot;
@@ -78,7 +83,7 @@ MOAT_INLINE int moat_fast_parse_syn(const u8 *data, const u8 *end, struct moat_p
 	if (moat_word16(data + 12) != moat_htons(MOAT_ETH_P_IP) || ip[0] != 0x45 ||
 	    ip[9] != MOAT_IPPROTO_TCP || (moat_word16(ip + 6) & moat_htons(0x3FFF)))
 		return -1;
-	if ((tcp[13] & ~(MOAT_TCP_ECE | MOAT_TCP_CWR)) != MOAT_TCP_SYN)
+	if (syn_only && (tcp[13] & ~(MOAT_TCP_ECE | MOAT_TCP_CWR)) != MOAT_TCP_SYN)
 		return -1;
 	hlen = (u32)(tcp[12] >> 4) * 4;
 	tot = moat_ntohs(moat_word16(ip + 2));
@@ -126,6 +131,22 @@ MOAT_INLINE int moat_fast_parse_syn(const u8 *data, const u8 *end, struct moat_p
 	pkt->daddr.w[0] = moat_word32(ip + 16);
 	/* Port 0 is malformed: the general path says so. */
 	return pkt->sport && pkt->dport ? 0 : -1;
+}
+
+/* A fast-path SYN (XDP's SYN path takes these alone). */
+MOAT_INLINE int moat_fast_parse_syn(const u8 *data, const u8 *end, struct moat_pkt *pkt)
+{
+	return moat_fast_parse_seg(data, end, pkt, 1);
+}
+
+/*
+ * Any segment of the fast shape, whatever its flags: moat-dp parses every
+ * frame with it first (an established flow's segments carry no options or
+ * timestamps alone, layouts it decodes).
+ */
+MOAT_INLINE int moat_fast_parse_tcp(const u8 *data, const u8 *end, struct moat_pkt *pkt)
+{
+	return moat_fast_parse_seg(data, end, pkt, 0);
 }
 
 /*

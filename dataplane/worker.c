@@ -198,8 +198,8 @@ static int dp_parse(struct rte_mbuf *m, struct moat_pkt *pkt)
 	}
 	d = rte_pktmbuf_mtod(m, const uint8_t *);
 	end = d + rte_pktmbuf_data_len(m);
-	/* A flood's SYNs, and most clients', without the option walk: the same pkt. */
-	if (!moat_fast_parse_syn(d, end, pkt))
+	/* A flood's SYNs, and most segments, without the option walk: the same pkt. */
+	if (!moat_fast_parse_tcp(d, end, pkt))
 		return MOAT_PARSE_TCP;
 	return moat_parse(d, end, pkt);
 }

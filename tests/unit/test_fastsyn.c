@@ -445,6 +445,7 @@ static void hexdump(const char *what, const u8 *p, u32 n)
 
 struct tally {
 	unsigned int frames, fast, eligible, cookies, fast_cookies, syn_other, listed, direct;
+	unsigned int fast_segs; /* other segments than bare SYNs moat_fast_parse_tcp() took */
 	unsigned int reasons[MOAT_R_COUNT];
 };
 
@@ -493,8 +494,9 @@ static void compare(const char *name, const struct moat_policy *pol, mbool can_c
 		t->direct += g.direct;
 		t->listed += g.r == MOAT_R_DENYLISTED || g.r == MOAT_R_ALLOWLISTED;
 		t->syn_other += g.step == MOAT_HOST_SYN && g.r != MOAT_R_SYN_COOKIE;
-		if (!moat_fast_parse_syn(frame, frame + len, &fp)) {
+		if (!moat_fast_parse_tcp(frame, frame + len, &fp)) {
 			/* moat-dp parses with it alone: the general parse's pkt, whatever comes next. */
+			t->fast_segs += !(fp.tcp_flags & MOAT_TCP_SYN) || (fp.tcp_flags & MOAT_TCP_ACK);
 			d = pkt_diff(&fp, &g.pkt);
 			cr_assert(g.st == MOAT_PARSE_TCP && !d,
 				  "%s: frame %u (seed %llu): fast parse differs (general %d, %s)", name,
@@ -538,6 +540,8 @@ static void enough(const struct tally *t)
 		cr_assert_gt(t->direct, t->cookies / 4, "direct SYN-ACKs: %u of %u", t->direct,
 			     t->cookies);
 	cr_assert_gt(t->eligible, t->frames / 8);
+	cr_assert_gt(t->fast_segs, 1000, "moat-dp's fast parse took %u segments other than SYNs",
+		     t->fast_segs);
 	cr_assert_gt(t->reasons[MOAT_R_MALFORMED], 100);
 	cr_assert_gt(t->reasons[MOAT_R_LAND], 100);
 	cr_assert_gt(t->reasons[MOAT_R_BAD_FLAGS], 100);
