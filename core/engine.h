@@ -28,6 +28,9 @@
  * A backend that makes a burst's cookies ahead (moat-dp, SipHash in SIMD
  * lanes) defines MOAT_BE_COOKIE_AHEAD and moat_be_cookie_ahead, whose cookie
  * must be the one moat_cookie_make_slot makes; without it each is made here.
+ * One that looks up a burst's allow/deny lists ahead (moat-dp) defines
+ * MOAT_BE_LISTS_AHEAD and moat_be_lists_ahead: the packet's list action, the
+ * one the two moat_be_list calls below would give; without it they are made.
  */
 #ifndef MOAT_CORE_ENGINE_H
 #define MOAT_CORE_ENGINE_H
@@ -64,6 +67,19 @@ MOAT_INLINE struct moat_pickup_budget *moat_be_pickup(struct moat_be *be, const 
 }
 #endif
 
+#ifdef MOAT_BE_LISTS_AHEAD
+/* The packet's list action (MOAT_LIST_ACTION) into *action if looked up ahead (1), else 0. */
+MOAT_INLINE int moat_be_lists_ahead(struct moat_be *be, const struct moat_pkt *pkt, int *action);
+#else
+MOAT_INLINE int moat_be_lists_ahead(struct moat_be *be, const struct moat_pkt *pkt, int *action)
+{
+	(void)be;
+	(void)pkt;
+	(void)action;
+	return 0;
+}
+#endif
+
 #ifdef MOAT_BE_COOKIE_AHEAD
 /* The SYN's cookie by key in slot if the backend made it ahead (1), else 0. */
 MOAT_INLINE int moat_be_cookie_ahead(struct moat_be *be, const struct moat_siphash_key *key,
@@ -91,9 +107,12 @@ MOAT_INLINE u32 moat_now_s(const struct moat_engine *e)
  */
 MOAT_INLINE int moat_engine_lists(const struct moat_engine *e, const struct moat_pkt *pkt)
 {
-	int s = moat_be_list(e->be, &pkt->saddr, pkt->family);
-	int d = moat_be_list(e->be, &pkt->daddr, pkt->family);
+	int s, d;
 
+	if (moat_be_lists_ahead(e->be, pkt, &s))
+		return s;
+	s = moat_be_list(e->be, &pkt->saddr, pkt->family);
+	d = moat_be_list(e->be, &pkt->daddr, pkt->family);
 	return MOAT_LIST_ACTION(moat_list_pick(s, d));
 }
 

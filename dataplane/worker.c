@@ -227,24 +227,37 @@ static void make_cookies(struct dp_worker *w, const struct moat_pkt *pkts,
 }
 
 /*
- * The lists' answers for the burst's IPv4 TCP frames, both addresses, in one
+ * The lists' action for the burst's IPv4 TCP frames, both addresses, in one
  * loop: the loads of many frames are in flight at once, where the engine's
- * lookups, one frame after another, would wait for each (moat_be_list takes them).
+ * lookups, one frame after another, would wait for each (moat_be_lists_ahead
+ * takes them). An address the IPv4 frame before had on the same side is not
+ * looked up again: a flood's destination, a run of one flow's frames.
  */
 static void lists_ahead(const struct dp_worker *w, const int *st, const struct moat_pkt *pkts,
 			struct moat_be_key *keys, uint16_t n)
 {
 	const struct dp_lists *l = w->be.list_ctx;
+	uint32_t src, dst, last_src = 0, last_dst = 0;
+	int src_answer = 0, dst_answer = 0, have = 0;
 	uint16_t i;
 
-	for (i = 0; i < n; i++)
-		if (st[i] == MOAT_PARSE_TCP && pkts[i].family == 4) {
-			keys[i].list_addr[0] = pkts[i].saddr.w[0];
-			keys[i].list_addr[1] = pkts[i].daddr.w[0];
-			keys[i].list_answer[0] = dp_lists_decide4(l, pkts[i].saddr.w[0]);
-			keys[i].list_answer[1] = dp_lists_decide4(l, pkts[i].daddr.w[0]);
-			keys[i].lists_ahead = 1;
-		}
+	for (i = 0; i < n; i++) {
+		if (st[i] != MOAT_PARSE_TCP || pkts[i].family != 4)
+			continue;
+		src = pkts[i].saddr.w[0];
+		dst = pkts[i].daddr.w[0];
+		if (!have || src != last_src)
+			src_answer = dp_lists_decide4(l, src);
+		if (!have || dst != last_dst)
+			dst_answer = dp_lists_decide4(l, dst);
+		last_src = src;
+		last_dst = dst;
+		have = 1;
+		keys[i].list_addr[0] = src;
+		keys[i].list_addr[1] = dst;
+		keys[i].list_action = MOAT_LIST_ACTION(moat_list_pick(src_answer, dst_answer));
+		keys[i].lists_ahead = 1;
+	}
 }
 
 static void flush_out(struct dp_app *app, struct dp_worker *w, uint16_t port, struct dp_outs *outs)

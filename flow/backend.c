@@ -3,6 +3,7 @@
 
 #define MOAT_BE_PICKUP /* keeps pickup budgets (moat_be_pickup) */
 #define MOAT_BE_COOKIE_AHEAD /* takes the cookies a burst made ahead (moat_be_cookies) */
+#define MOAT_BE_LISTS_AHEAD  /* and the list actions (struct moat_be_key) */
 #include "core/engine.h"
 
 #include <string.h>
@@ -272,18 +273,23 @@ size_t moat_be_flow_list(struct moat_be *be, const struct moat_flow_filter *f,
 
 /* ---- the engine's backend hooks (core/engine.h) ---- */
 
-MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
+/* The caller's action for this packet's two addresses, made ahead (moat_be_key). */
+MOAT_INLINE int moat_be_lists_ahead(struct moat_be *be, const struct moat_pkt *pkt, int *action)
 {
 	const struct moat_be_key *key = be->key;
 
+	if (!key || !key->lists_ahead || pkt->family != 4 || pkt->saddr.w[0] != key->list_addr[0] ||
+	    pkt->daddr.w[0] != key->list_addr[1])
+		return 0;
+	*action = key->list_action;
+	return 1;
+}
+
+MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
+{
+
 	if (!be->allow->n && !be->deny->n)
 		return MOAT_LIST_NONE;
-	if (key && key->lists_ahead && family == 4) {
-		if (a->w[0] == key->list_addr[0])
-			return key->list_answer[0];
-		if (a->w[0] == key->list_addr[1])
-			return key->list_answer[1];
-	}
 	if (be->list_fn)
 		return be->list_fn(be->list_ctx, a, family);
 	return moat_lists_decide(be->allow, be->deny, a, family);

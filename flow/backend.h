@@ -42,13 +42,14 @@ struct moat_be_key {
 	u32 removes;
 	void *found;
 	/*
-	 * The lists' answers (moat_be_list_fn) for IPv4 addresses list_addr[],
-	 * the packet's source and destination, looked up ahead by the caller;
+	 * The lists' action (MOAT_LIST_ACTION of moat_list_pick over both
+	 * addresses' moat_be_list_fn answers) for an IPv4 packet from
+	 * list_addr[0] to list_addr[1], looked up ahead by the caller;
 	 * lists_ahead 0: none.
 	 */
 	u32 lists_ahead;
 	u32 list_addr[2];
-	int list_answer[2];
+	int list_action;
 	/* A SYN's cookie made ahead (moat_be_cookies) by cookie_key in cookie_slot; or NULL. */
 	const struct moat_siphash_key *cookie_key;
 	u32 cookie_slot;

@@ -84,6 +84,30 @@ from scapy.all import rdpcap, TCP
 sys.exit(any(TCP in p and p[TCP].flags & 0x12 == 0x12 for p in rdpcap(sys.argv[1])))' "$work/amp.out1.pcap"
 check $? "amp: no reflected SYN-ACK crossed"
 
+# 2b. The same capture with allow/deny lists over its own sources, nested both ways (a /32
+#     allowed inside a denied /16, a /32 denied inside an allowed /16): moat-dp looks them up
+#     a burst ahead in its tables, explain scans the lists; again exactly explain's frames.
+/usr/bin/python3 - "$work/amp.pcap" >"$work/amp-lists.yaml" <<'PY'
+import sys
+from scapy.all import IP, rdpcap
+nested = {"75.136.225.254", "136.243.174.154"}  # the capture's two busiest sources but one
+srcs = sorted({p[IP].src for p in rdpcap(sys.argv[1]) if IP in p} - nested)
+print("mode: dpdk\nsyn_cookies: off")
+print("deny: [" + ", ".join([s + "/32" for s in srcs[::3]] + ["75.136.0.0/16", "136.243.174.154/32"]) + "]")
+print("allow: [" + ", ".join([s + "/32" for s in srcs[1::3]] + ["75.136.225.254/32", "136.243.0.0/16"]) + "]")
+PY
+"$ctl" explain --json --config "$work/amp-lists.yaml" "$work/amp.pcap" >"$work/amp-lists.explain"
+run_dp amp-lists "$work/amp-lists.yaml" "$work/amp.pcap"
+/usr/bin/python3 "$here/check_pcap.py" same "$work/amp-lists.out1.pcap" "$work/amp-lists.explain" "$work/amp.pcap"
+check $? "amp with lists: the inside port got exactly the frames explain passes"
+/usr/bin/python3 -c '
+import json, sys
+r = [json.loads(l)["reason"] for l in open(sys.argv[1]) if l.strip()]
+d, a = r.count("denylisted"), r.count("allowlisted")
+print(f"{d} denylisted, {a} allowlisted of {len(r)}")
+sys.exit(not (d and a and d + a < len(r)))' "$work/amp-lists.explain" >"$work/amp-lists.check" 2>&1
+check $? "amp with lists: both lists decide some frames, others go on ($(cat "$work/amp-lists.check"))"
+
 # 3. A fleet behind ECMP: one node answers the SYN, another (a new process with the
 # same secret_file) gets the ACK and must take the cookie; a node without the file
 # must not.

@@ -205,33 +205,37 @@ Test(ahead, list_answers_the_same_verdicts)
 		k.lists_ahead = 1;
 		k.list_addr[0] = pkt.saddr.w[0];
 		k.list_addr[1] = pkt.daddr.w[0];
-		k.list_answer[0] = moat_lists_decide(&allow, &deny, &pkt.saddr, 4);
-		k.list_answer[1] = moat_lists_decide(&allow, &deny, &pkt.daddr, 4);
+		k.list_action = MOAT_LIST_ACTION(
+			moat_list_pick(moat_lists_decide(&allow, &deny, &pkt.saddr, 4),
+				       moat_lists_decide(&allow, &deny, &pkt.daddr, 4)));
 		cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res), want[i],
 			     "ahead, source %u", i);
 	}
 }
 
-/* An answer ahead is taken for its own address only. */
-Test(ahead, list_answer_by_address)
+/* An action ahead is taken for its own pair of addresses only. */
+Test(ahead, list_action_by_addresses)
 {
 	struct moat_result res;
 	struct moat_be_key k;
 	struct moat_pkt pkt;
 	u8 frame[128];
+	int side;
 
 	syn_pkt(0x0b000004, 0, frame, &pkt);
 	key_of(&pkt, &k);
 	k.lists_ahead = 1;
 	k.list_addr[0] = pkt.saddr.w[0];
 	k.list_addr[1] = pkt.daddr.w[0];
-	k.list_answer[0] = MOAT_LIST_MATCH(MOAT_LIST_DENY, 32); /* marked: taken, the SYN drops */
-	k.list_answer[1] = MOAT_LIST_NONE;
+	k.list_action = MOAT_LIST_DENY; /* marked: taken, the SYN drops */
 	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
 		     MOAT_R_DENYLISTED);
-	k.list_addr[0] = pkt.saddr.w[0] ^ 1; /* another address's answer: the scan decides */
-	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
-		     MOAT_R_SYN_COOKIE);
+	for (side = 0; side < 2; side++) { /* another pair's action: the scan decides */
+		k.list_addr[side] ^= 1;
+		cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
+			     MOAT_R_SYN_COOKIE, "taken for another %s", side ? "destination" : "source");
+		k.list_addr[side] ^= 1;
+	}
 }
 
 /* A segment of the connection client:sport <-> SERVER:80; from the server if reply. */
