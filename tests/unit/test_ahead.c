@@ -265,6 +265,16 @@ static void connect_then_ack(u32 client, u16 sport, u8 *frame, struct moat_pkt *
 	moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, pkt, NULL, &res);
 }
 
+/* A connection's ACK in pkt, its flow's entry found ahead into k. */
+static void ack_found_ahead(u32 client, u16 sport, u8 *frame, struct moat_pkt *pkt,
+			    struct moat_be_key *k)
+{
+	connect_then_ack(client, sport, frame, pkt);
+	key_of(pkt, k);
+	moat_be_find_ahead(&be.flows, k);
+	cr_assert_not_null(k->found);
+}
+
 /* The flow's entry found ahead is taken: the same verdict, and a marked answer decides. */
 Test(ahead, flow_found_ahead_taken)
 {
@@ -273,10 +283,7 @@ Test(ahead, flow_found_ahead_taken)
 	struct moat_pkt pkt;
 	u8 frame[128];
 
-	connect_then_ack(0x0b000010, 40000, frame, &pkt);
-	key_of(&pkt, &k);
-	moat_be_find_ahead(&be.flows, &k);
-	cr_assert_not_null(k.found);
+	ack_found_ahead(0x0b000010, 40000, frame, &pkt, &k);
 	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
 		     MOAT_R_ESTABLISHED);
 	cr_assert_eq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, NULL, &res),
@@ -294,10 +301,7 @@ Test(ahead, flow_found_ahead_then_removed)
 	struct moat_pkt pkt;
 	u8 frame[128];
 
-	connect_then_ack(0x0b000011, 40001, frame, &pkt);
-	key_of(&pkt, &k);
-	moat_be_find_ahead(&be.flows, &k);
-	cr_assert_not_null(k.found);
+	ack_found_ahead(0x0b000011, 40001, frame, &pkt, &k);
 	cr_assert_eq(stab_remove_h(&be.flows, &k.k, k.hash), 0);
 	cr_assert_neq(moat_be_run_parsed(&be, &eng, MOAT_PARSE_TCP, &pkt, &k, &res),
 		      MOAT_R_ESTABLISHED, "a removed flow's entry found ahead was taken");
