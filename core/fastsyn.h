@@ -7,12 +7,12 @@
  * moat_fast_parse_syn() fills pkt exactly as moat_parse() would, without the
  * option walk; anything else it leaves to moat_parse() (which decides the
  * frame from scratch). moat_fast_parse_tcp() does the same for a segment of
- * that shape with any flags (moat-dp's parse of every frame). The SYN-ACK to such a SYN is built as core's
- * moat_synack_build() and moat_reply_headers() build it, then stored over the
- * frame in whole words where moat_reply_write()'s byte copies cost a load and
- * a store per byte (the compiler cannot know the packet's alignment): the
- * same bytes. tests/unit/test_fastsyn.c holds both halves to the general path
- * over random frames.
+ * that shape with any flags (moat-dp's parse of every frame). The SYN-ACK to
+ * such a SYN is built as core's moat_synack_build() and moat_reply_headers()
+ * build it, then stored over the frame in whole words where moat_reply_write()'s
+ * byte copies cost a load and a store per byte (the compiler cannot know the
+ * packet's alignment): the same bytes. tests/unit/test_fastsyn.c holds both
+ * halves to the general path over random frames.
  */
 #ifndef MOAT_CORE_FASTSYN_H
 #define MOAT_CORE_FASTSYN_H

@@ -287,7 +287,6 @@ MOAT_INLINE int moat_be_lists_ahead(struct moat_be *be, const struct moat_pkt *p
 
 MOAT_INLINE int moat_be_list(struct moat_be *be, const struct moat_addr *a, u8 family)
 {
-
 	if (!be->allow->n && !be->deny->n)
 		return MOAT_LIST_NONE;
 	if (be->list_fn)
