@@ -35,11 +35,6 @@ static size_t round_up(size_t x, size_t to)
 	return (x + to - 1) / to * to;
 }
 
-static uint64_t load8(const unsigned char *p)
-{
-	return stab_load8(p);
-}
-
 /*
  * Keys are read in 8-byte words, the last one ending at the end of the range
  * (it may overlap the one before): no byte-wise loops on the per-packet path.
@@ -57,8 +52,8 @@ MOAT_INLINE uint64_t diff_bytes(const unsigned char *x, const unsigned char *y, 
 		return d;
 	}
 	for (i = 0; i + 8 < len; i += 8)
-		d |= load8(x + i) ^ load8(y + i);
-	return d | (load8(x + len - 8) ^ load8(y + len - 8));
+		d |= stab_load8(x + i) ^ stab_load8(y + i);
+	return d | (stab_load8(x + len - 8) ^ stab_load8(y + len - 8));
 }
 
 MOAT_INLINE int bytes_eq(const void *x, const void *y, size_t len)
